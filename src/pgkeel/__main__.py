@@ -1,0 +1,3 @@
+from pgkeel.cli import main
+
+main()

@@ -1,0 +1,53 @@
+"""What every CLI command shares: `--json`, one-line errors with a non-zero exit, async entry."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+
+from pgkeel.errors import PgkeelError
+
+T = TypeVar("T")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_ERROR = 1
+
+
+def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
+    """Print `data` as JSON, or call `human` to render it for people."""
+    if as_json:
+        sys.stdout.write(orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write("\n")
+    else:
+        human()
+
+
+@contextmanager
+def reported_errors(as_json: bool) -> Iterator[None]:
+    """Turn a pgkeel error into one line on stderr (or a JSON body) and exit code 1."""
+    try:
+        yield
+    except PgkeelError as exc:
+        if as_json:
+            sys.stdout.write(orjson.dumps({"error": exc.to_dict()}, default=str).decode())
+            sys.stdout.write("\n")
+        else:
+            hint = f" (hint: {exc.hint})" if exc.hint else ""
+            err_console.print(f"error: {exc.message}{hint}", markup=False, highlight=False,
+                              soft_wrap=True)
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)

@@ -1,0 +1,20 @@
+"""The `pgkeel` command: one Typer app with a sub-app per capability."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from pgkeel.cli import db, server
+
+app = typer.Typer(name="pgkeel", help="pgkeel: the hardened PostgreSQL + Redis data layer.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(server.app, name="server")
+app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    # The pool logs every failed reconnect; the command reports the outcome itself.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    app()

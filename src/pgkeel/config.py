@@ -1,0 +1,153 @@
+"""Settings from the environment and `.env`, validated once at start-up.
+
+A bad value fails immediately with a `ConfigError` that names the environment variable, and
+connection strings are only ever shown through `redact_dsn`, so passwords never reach a log.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pgkeel.errors import ConfigError
+
+__all__ = ["AppEnv", "Settings", "load_settings", "redact_dsn"]
+
+_SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+
+class AppEnv(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every knob pgkeel reads; each field is the lower-cased name of its environment variable."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore", frozen=True)
+
+    database_url: str | None = None
+    """Primary PostgreSQL DSN. Unset: an embedded PostgreSQL is started under `pgkeel_home`."""
+    database_replica_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    """Comma-separated read-replica DSNs."""
+    redis_url: str | None = None
+    """`redis://...`, or `memory://` for an in-process cache. Unset: an embedded Valkey."""
+    app_env: AppEnv = AppEnv.DEVELOPMENT
+    db_trace: bool = False
+    db_trace_params: bool = False
+    """Log parameter values in the DB_TRACE log (off: values are redacted)."""
+    cache_ttl_secs: int = Field(60, ge=1)
+    slow_query_ms: int = Field(300, ge=0)
+    db_pool_min_size: int = Field(2, ge=0)
+    db_pool_max_size: int = Field(10, ge=1)
+    db_pool_timeout_s: float = Field(10.0, gt=0)
+    """How long a request may wait for a free pooled connection."""
+    db_connect_timeout_s: float = Field(2.0, gt=0)
+    db_statement_timeout_ms: int = Field(30_000, ge=0)
+    db_replica_max_lag_s: float = Field(5.0, gt=0)
+    db_sslmode: str | None = None
+    pgkeel_home: Path = Path(".pgkeel")
+    """Where embedded servers keep their data."""
+
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _split_replicas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("database_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"postgresql", "postgres"}:
+            raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _check_replica_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if urlsplit(url).scheme not in {"postgresql", "postgres"}:
+                raise ValueError("each URL must start with postgresql:// or postgres://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"redis", "rediss", "memory"}:
+            raise ValueError("must start with redis://, rediss:// or memory://")
+        return value
+
+    @field_validator("db_sslmode")
+    @classmethod
+    def _check_sslmode(cls, value: str | None) -> str | None:
+        if value is not None and value not in _SSL_MODES:
+            raise ValueError(f"must be one of {', '.join(sorted(_SSL_MODES))}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_pool_sizes(self) -> Settings:
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError("DB_POOL_MAX_SIZE must be >= DB_POOL_MIN_SIZE")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env is AppEnv.PRODUCTION
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as a dict that is safe to print: every DSN is redacted."""
+        data = self.model_dump(mode="json")
+        data["database_url"] = redact_dsn(self.database_url)
+        data["redis_url"] = redact_dsn(self.redis_url)
+        data["database_replica_urls"] = [redact_dsn(u) for u in self.database_replica_urls]
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment (and `.env`), raising `ConfigError` on a bad value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            message = err["msg"].removeprefix("Value error, ")
+            if not err["loc"]:
+                problems.append(message)
+                continue
+            field = str(err["loc"][0]).upper()
+            given = err.get("input")
+            shown = "" if "URL" in field else f" (got {given!r})"
+            problems.append(f"{field}: {message}{shown}")
+        raise ConfigError("Invalid configuration: " + "; ".join(problems),
+                          details={"problems": problems},
+                          hint="Fix the named environment variable (or .env entry).") from None
+
+
+def redact_dsn(dsn: str | None) -> str | None:
+    """Hide the password in a URL-style or key=value connection string."""
+    if dsn is None:
+        return None
+    if "://" in dsn:
+        parts = urlsplit(dsn)
+        if parts.password is None:
+            return dsn
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        user = parts.username or ""
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return " ".join("password=***" if item.lower().startswith("password=") else item
+                    for item in dsn.split())

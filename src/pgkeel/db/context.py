@@ -1,0 +1,76 @@
+"""Who is acting, for which organization, in which request -- carried into every transaction.
+
+The context lives in a `contextvars.ContextVar`, so it follows a request through `await`s and
+tasks. Each transaction writes it with `set_config(..., true)` as `pgkeel.org_id`,
+`pgkeel.actor_id` and `pgkeel.request_id`, where row-level security policies and audit
+triggers read it with `current_setting('pgkeel.org_id', true)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = ["DbContext", "current_context", "use_context"]
+
+
+@dataclass
+class _Scope:
+    """Mutable per-scope state: whether this scope has committed a write (read-your-writes)."""
+
+    wrote: bool = False
+
+
+@dataclass(frozen=True)
+class DbContext:
+    """The identity a transaction runs under. Any field may be None."""
+
+    org_id: Any = None
+    actor_id: Any = None
+    request_id: str | None = None
+    scope: _Scope | None = field(default=None, compare=False, repr=False)
+    """Set by `use_context`; outside any scope, writes are not tracked for routing."""
+
+    def settings(self) -> dict[str, str]:
+        """The `pgkeel.*` settings to apply; unset fields become '' so a stale value never
+        survives from an earlier transaction on the same pooled connection."""
+        return {
+            "pgkeel.org_id": "" if self.org_id is None else str(self.org_id),
+            "pgkeel.actor_id": "" if self.actor_id is None else str(self.actor_id),
+            "pgkeel.request_id": self.request_id or "",
+        }
+
+
+_EMPTY = DbContext()
+_CURRENT: ContextVar[DbContext | None] = ContextVar("pgkeel_db_context", default=None)
+
+
+def current_context() -> DbContext:
+    return _CURRENT.get() or _EMPTY
+
+
+@contextmanager
+def use_context(
+    *, org_id: Any = None, actor_id: Any = None, request_id: str | None = None,
+    inherit: bool = True,
+) -> Iterator[DbContext]:
+    """Run the block under this identity; unspecified fields inherit from the outer context.
+
+    A new scope starts here: reads inside it go to replicas until it commits a write.
+    """
+    base = current_context() if inherit else _EMPTY
+    ctx = replace(
+        base,
+        org_id=base.org_id if org_id is None else org_id,
+        actor_id=base.actor_id if actor_id is None else actor_id,
+        request_id=base.request_id if request_id is None else request_id,
+        scope=_Scope(),
+    )
+    token = _CURRENT.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _CURRENT.reset(token)

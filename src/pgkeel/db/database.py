@@ -1,0 +1,332 @@
+"""`Database`: the primary pool, optional replica pools, transactions and retries.
+
+    db = Database.from_settings(settings)
+    async with db:
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE ...", (...))
+            tx.on_commit(lambda: print("committed"))
+        total = await db.run_in_tx(transfer, retries=5, isolation=Isolation.SERIALIZABLE)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from psycopg import AsyncConnection
+from psycopg.abc import Params
+from psycopg.abc import QueryNoTemplate as Query
+from psycopg.rows import AsyncRowFactory, dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from pgkeel.config import Settings, redact_dsn
+from pgkeel.db import _queries
+from pgkeel.db.context import current_context
+from pgkeel.db.replicas import Replica, ReplicaSet
+from pgkeel.db.retry import RetryPolicy
+from pgkeel.db.transaction import Isolation, Transaction
+from pgkeel.errors import (
+    DatabaseUnavailable,
+    PoolExhausted,
+    TransactionConflict,
+    UsageError,
+)
+from pgkeel.observe.metrics import TX_RETRIES, track_database
+
+__all__ = ["Database", "PingResult"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+Pool = AsyncConnectionPool[AsyncConnection[Any]]
+
+_RETRY_REASONS = {"40001": "serialization_failure", "40P01": "deadlock_detected"}
+
+
+@dataclass(frozen=True)
+class PingResult:
+    """What `Database.ping()` measured."""
+
+    ok: bool
+    latency_ms: float
+    server_version: int
+    in_recovery: bool
+    pools: dict[str, dict[str, int]]
+
+
+class Database:
+    """A primary connection pool plus optional read replicas."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        replica_urls: tuple[str, ...] | list[str] = (),
+        min_size: int = 2,
+        max_size: int = 10,
+        pool_timeout_s: float = 10.0,
+        connect_timeout_s: float = 2.0,
+        statement_timeout_ms: int = 30_000,
+        replica_max_lag_s: float = 5.0,
+        reconnect_timeout_s: float = 5.0,
+        sslmode: str | None = None,
+        application_name: str = "pgkeel",
+        retry: RetryPolicy | None = None,
+        prepare_threshold: int | None = 5,
+        name: str = "primary",
+    ) -> None:
+        self.url = redact_dsn(url)
+        self.statement_timeout_ms = statement_timeout_ms
+        self.connect_timeout_s = connect_timeout_s
+        self.pool_timeout_s = pool_timeout_s
+        self.retry = retry or RetryPolicy()
+        connect_kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": max(2, math.ceil(connect_timeout_s)),
+            "application_name": application_name,
+            "prepare_threshold": prepare_threshold,
+        }
+        if sslmode:
+            connect_kwargs["sslmode"] = sslmode
+
+        def make_pool(conninfo: str, pool_name: str, size: int) -> Pool:
+            return AsyncConnectionPool(
+                conninfo, min_size=min(min_size, size), max_size=size, kwargs=connect_kwargs,
+                open=False, timeout=pool_timeout_s, name=pool_name,
+                reconnect_timeout=reconnect_timeout_s)
+
+        self._primary = make_pool(url, name, max_size)
+        self._replicas = ReplicaSet(
+            [Replica(f"replica{i}", make_pool(u, f"replica{i}", max_size))
+             for i, u in enumerate(replica_urls, start=1)],
+            max_lag_s=replica_max_lag_s, acquire_timeout_s=connect_timeout_s)
+        self._pending: set[asyncio.Task[None]] = set()
+        self._last_check = 0.0
+        track_database(self)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> Database:
+        if settings.database_url is None:
+            raise UsageError("DATABASE_URL is not set.",
+                             hint="Use EmbeddedServers.for_settings() to fill it in.")
+        options: dict[str, Any] = {
+            "replica_urls": settings.database_replica_urls,
+            "min_size": settings.db_pool_min_size,
+            "max_size": settings.db_pool_max_size,
+            "pool_timeout_s": settings.db_pool_timeout_s,
+            "connect_timeout_s": settings.db_connect_timeout_s,
+            "statement_timeout_ms": settings.db_statement_timeout_ms,
+            "replica_max_lag_s": settings.db_replica_max_lag_s,
+            "sslmode": settings.db_sslmode,
+        }
+        options.update(overrides)
+        return cls(settings.database_url, **options)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self, *, wait: bool = True) -> None:
+        """Open the pools; with `wait`, fail fast with DatabaseUnavailable if the primary is
+        unreachable (replicas never block start-up)."""
+        await self._primary.open(wait=False)
+        for replica in self._replicas.replicas:
+            await replica.pool.open(wait=False)
+        if wait:
+            await self.ping()
+
+    async def close(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
+        await self._replicas.close()
+        await self._primary.close()
+
+    async def __aenter__(self) -> Database:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(
+        self,
+        *,
+        isolation: Isolation | None = None,
+        readonly: bool = False,
+        timeout: float | None = None,
+        lock_timeout: float | None = None,
+        replica: bool = False,
+    ) -> AsyncIterator[Transaction]:
+        """A transaction; commits on normal exit, rolls back on an exception.
+
+        `timeout` / `lock_timeout` (seconds) are enforced by the server for this transaction
+        only. `replica=True` (read-only) prefers a healthy replica unless this context scope
+        has already committed a write, which it must then read back from the primary.
+        """
+        context = current_context()
+        replica = replica and not (context.scope and context.scope.wrote)
+        async with self._connection(replica=replica) as (pool, conn):
+            tx = Transaction(
+                conn, context=context, isolation=isolation, readonly=readonly or replica,
+                statement_timeout_ms=(self.statement_timeout_ms if timeout is None
+                                      else round(timeout * 1000)),
+                lock_timeout_ms=None if lock_timeout is None else round(lock_timeout * 1000),
+                on_connection_lost=lambda: self._check_pool_soon(pool))
+            try:
+                yield tx
+            except BaseException:
+                await tx._rollback()
+                raise
+            await tx._commit()
+        if not tx.readonly and context.scope is not None:
+            context.scope.wrote = True
+        await tx._run_commit_callbacks()
+
+    async def run_in_tx(
+        self,
+        fn: Callable[[Transaction], Awaitable[T]],
+        *,
+        retries: int | None = None,
+        policy: RetryPolicy | None = None,
+        isolation: Isolation | None = None,
+        readonly: bool = False,
+        timeout: float | None = None,
+        lock_timeout: float | None = None,
+        replica: bool = False,
+    ) -> T:
+        """Run `fn(tx)` in a transaction, re-running the whole function on a serialization
+        failure (40001) or deadlock (40P01) with capped exponential backoff and full jitter.
+
+        Raises TransactionConflict when the retries run out. A lost connection at COMMIT
+        raises CommitOutcomeUnknown and is never retried: the change may have been applied.
+        """
+        policy = policy or self.retry
+        if retries is not None:
+            policy = RetryPolicy(retries, policy.base_delay_s, policy.max_delay_s)
+        attempt = 0
+        while True:
+            try:
+                async with self.transaction(isolation=isolation, readonly=readonly,
+                                            timeout=timeout, lock_timeout=lock_timeout,
+                                            replica=replica) as tx:
+                    return await fn(tx)
+            except TransactionConflict as exc:
+                attempt += 1
+                if attempt > policy.retries:
+                    exc.details["attempts"] = attempt
+                    exc.message = f"{exc.message} Gave up after {attempt} attempts."
+                    raise
+                TX_RETRIES.labels(_RETRY_REASONS.get(exc.sqlstate or "", "other")).inc()
+                await asyncio.sleep(policy.delay(attempt))
+
+    # -- one-statement helpers (each its own transaction, one round trip) -------------------
+
+    async def execute(self, query: Query, params: Params | None = None) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute(query, params)
+
+    async def fetch_all(
+        self, query: Query, params: Params | None = None, *, replica: bool = False,
+        row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
+    ) -> list[R]:
+        async with self.transaction(readonly=replica, replica=replica) as tx:
+            return await tx.fetch_all(query, params, row_factory=row_factory)
+
+    async def fetch_one(
+        self, query: Query, params: Params | None = None, *, replica: bool = False,
+        row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
+    ) -> R | None:
+        async with self.transaction(readonly=replica, replica=replica) as tx:
+            return await tx.fetch_one(query, params, row_factory=row_factory)
+
+    async def fetch_val(self, query: Query, params: Params | None = None, *,
+                        replica: bool = False) -> Any:
+        async with self.transaction(readonly=replica, replica=replica) as tx:
+            return await tx.fetch_val(query, params)
+
+    # -- health ----------------------------------------------------------------------------
+
+    async def ping(self) -> PingResult:
+        """Round-trip the primary; raises DatabaseUnavailable when it cannot be reached."""
+        started = time.perf_counter()
+        async with self.transaction(readonly=True, timeout=self.connect_timeout_s) as tx:
+            row = await tx.fetch_one(_queries.PING, row_factory=_tuple_row)
+        assert row is not None
+        return PingResult(ok=True, latency_ms=(time.perf_counter() - started) * 1000,
+                          server_version=int(row[0]), in_recovery=bool(row[1]),
+                          pools=self.pool_stats())
+
+    def pool_stats(self) -> dict[str, dict[str, int]]:
+        """psycopg_pool's counters per pool (primary first)."""
+        stats = {self._primary.name: dict(self._primary.get_stats())}
+        for replica in self._replicas.replicas:
+            stats[replica.name] = dict(replica.pool.get_stats())
+        return stats
+
+    def replica_status(self) -> list[dict[str, Any]]:
+        return [replica.describe() for replica in self._replicas.replicas]
+
+    # -- connections -----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _connection(self, *, replica: bool) -> AsyncIterator[tuple[Pool, Any]]:
+        if replica and self._replicas:
+            picked = await self._replicas.acquire()
+            if picked is not None:
+                chosen, conn = picked
+                try:
+                    yield chosen.pool, conn
+                finally:
+                    await chosen.pool.putconn(conn)
+                return
+        conn = await self._acquire_primary()
+        try:
+            yield self._primary, conn
+        finally:
+            await self._primary.putconn(conn)
+
+    async def _acquire_primary(self) -> AsyncConnection[Any]:
+        """A primary connection. If none comes within the connect timeout while the pool is
+        failing to connect, the server is down: raise DatabaseUnavailable now rather than
+        after the full pool timeout."""
+        pool = self._primary
+        errors_before = pool.get_stats().get("connections_errors", 0)
+        first_wait = min(self.connect_timeout_s, self.pool_timeout_s)
+        try:
+            return await pool.getconn(timeout=first_wait)
+        except PoolTimeout:
+            stats = pool.get_stats()
+            if (stats.get("connections_errors", 0) > errors_before
+                    or stats.get("pool_size", 0) == 0):
+                raise DatabaseUnavailable(
+                    "The database is unavailable.",
+                    details={"database": self.url}, hint="Retry in a few seconds.") from None
+        try:
+            return await pool.getconn(timeout=self.pool_timeout_s - first_wait)
+        except PoolTimeout:
+            raise PoolExhausted(
+                details={"pool": pool.name, "timeout_s": self.pool_timeout_s},
+                hint="Retry in a few seconds, or raise DB_POOL_MAX_SIZE.") from None
+
+    def _check_pool_soon(self, pool: Pool) -> None:
+        """A connection died: have the pool test its idle connections (at most once a
+        second) so requests after a server restart do not each find a dead one."""
+        now = time.monotonic()
+        if now - self._last_check < 1.0:
+            return
+        self._last_check = now
+        for replica in self._replicas.replicas:
+            if replica.pool is pool:
+                self._replicas.mark_down(replica, DatabaseUnavailable())
+        task = asyncio.get_running_loop().create_task(pool.check())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+
+def _tuple_row(cursor: Any) -> Callable[[Any], Any]:
+    return tuple

@@ -1,0 +1,222 @@
+"""One database transaction on one pooled connection.
+
+BEGIN, the per-transaction settings (timeouts and the request context) and the first query
+travel together in one pipeline, so a transaction costs no extra round trip over the query
+itself. Errors are translated to `pgkeel.errors` here, at the driver boundary.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from enum import StrEnum
+from typing import Any, LiteralString, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, AsyncCursor, pq
+from psycopg.abc import Params
+from psycopg.abc import QueryNoTemplate as Query
+from psycopg.rows import AsyncRowFactory, dict_row
+
+from pgkeel.db import _queries
+from pgkeel.db.context import DbContext
+from pgkeel.errors import (
+    CommitOutcomeUnknown,
+    DatabaseError,
+    UsageError,
+    is_connection_lost,
+    translate,
+)
+
+__all__ = ["Isolation", "Transaction", "CommitCallback"]
+
+log = logging.getLogger("pgkeel.db")
+
+R = TypeVar("R")
+CommitCallback = Callable[[], Awaitable[None] | None]
+
+
+class Isolation(StrEnum):
+    READ_COMMITTED = "read committed"
+    REPEATABLE_READ = "repeatable read"
+    SERIALIZABLE = "serializable"
+
+
+def _begin_statement(isolation: Isolation | None, readonly: bool) -> LiteralString:
+    level: LiteralString = {
+        None: "",
+        Isolation.READ_COMMITTED: " ISOLATION LEVEL READ COMMITTED",
+        Isolation.REPEATABLE_READ: " ISOLATION LEVEL REPEATABLE READ",
+        Isolation.SERIALIZABLE: " ISOLATION LEVEL SERIALIZABLE",
+    }[isolation]
+    mode: LiteralString = " READ ONLY" if readonly else ""
+    return "BEGIN" + level + mode
+
+
+class Transaction:
+    """A transaction in progress. Obtain one from `Database.transaction()`."""
+
+    def __init__(
+        self,
+        conn: AsyncConnection[Any],
+        *,
+        context: DbContext,
+        isolation: Isolation | None = None,
+        readonly: bool = False,
+        statement_timeout_ms: int = 0,
+        lock_timeout_ms: int | None = None,
+        on_connection_lost: Callable[[], None] | None = None,
+    ) -> None:
+        self._conn = conn
+        self.context = context
+        self.readonly = readonly
+        self._begin = _begin_statement(isolation, readonly)
+        settings = context.settings()
+        self._settings_params: tuple[str | None, ...] = (
+            str(statement_timeout_ms),
+            None if lock_timeout_ms is None else str(lock_timeout_ms),
+            settings["pgkeel.org_id"],
+            settings["pgkeel.actor_id"],
+            settings["pgkeel.request_id"],
+        )
+        self._on_connection_lost = on_connection_lost
+        self._begun = False
+        self._finished = False
+        self._callbacks: list[CommitCallback] = []
+
+    # -- queries ---------------------------------------------------------------------------
+
+    @property
+    def connection(self) -> AsyncConnection[Any]:
+        """The underlying psycopg connection, for COPY, LISTEN and the like.
+
+        Call `await tx.begin()` first if the first thing you do is use it directly.
+        """
+        return self._conn
+
+    async def begin(self) -> None:
+        """Send BEGIN now rather than with the first query (rarely needed)."""
+        if not self._begun:
+            await self._guard(self._send_begin(None, None, None))
+
+    async def execute(self, query: Query, params: Params | None = None) -> int:
+        """Run a statement; return the number of rows it affected."""
+        cursor = await self._run(query, params, None)
+        return cursor.rowcount
+
+    async def fetch_all(
+        self, query: Query, params: Params | None = None,
+        *, row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
+    ) -> list[R]:
+        """All rows, as dicts unless another psycopg row factory is given."""
+        cursor = await self._run(query, params, row_factory)
+        return await self._guard(cursor.fetchall())
+
+    async def fetch_one(
+        self, query: Query, params: Params | None = None,
+        *, row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
+    ) -> R | None:
+        """The first row, or None."""
+        cursor = await self._run(query, params, row_factory)
+        return await self._guard(cursor.fetchone())
+
+    async def fetch_val(self, query: Query, params: Params | None = None) -> Any:
+        """The first column of the first row, or None."""
+        cursor = await self._run(query, params, None)
+        row = await self._guard(cursor.fetchone())
+        return None if row is None else row[0]
+
+    async def execute_many(self, query: Query, params_seq: Sequence[Params]) -> None:
+        """Run one statement for each parameter set, pipelined."""
+        await self.begin()
+        cursor = self._conn.cursor()
+        await self._guard(cursor.executemany(query, params_seq))
+
+    # -- commit hooks ----------------------------------------------------------------------
+
+    def on_commit(self, callback: CommitCallback) -> None:
+        """Run `callback` once this transaction has committed; never if it rolls back."""
+        if self._finished:
+            raise UsageError("on_commit() called on a finished transaction.")
+        self._callbacks.append(callback)
+
+    # -- driven by Database ----------------------------------------------------------------
+
+    async def _run(
+        self, query: Query, params: Params | None, row_factory: AsyncRowFactory[Any] | None,
+    ) -> AsyncCursor[Any]:
+        if self._finished:
+            raise UsageError("The transaction is already finished.")
+        if not self._begun:
+            return await self._guard(self._send_begin(query, params, row_factory))
+        cursor = (self._conn.cursor(row_factory=row_factory) if row_factory
+                  else self._conn.cursor())
+        await self._guard(cursor.execute(query, params))
+        return cursor
+
+    async def _send_begin(
+        self, query: Query | None, params: Params | None,
+        row_factory: AsyncRowFactory[Any] | None,
+    ) -> AsyncCursor[Any]:
+        """BEGIN + settings (+ the first query) in one pipeline: one network round trip."""
+        self._begun = True
+        cursor = (self._conn.cursor(row_factory=row_factory) if row_factory
+                  else self._conn.cursor())
+        async with self._conn.pipeline():
+            await self._conn.execute(self._begin)
+            await self._conn.execute(_queries.SET_TRANSACTION_CONTEXT, self._settings_params)
+            if query is not None:
+                await cursor.execute(query, params)
+        return cursor
+
+    async def _guard(self, operation: Awaitable[R]) -> R:
+        """Await a driver call, translating its errors."""
+        try:
+            return await operation
+        except psycopg.Error as exc:
+            if is_connection_lost(exc) and self._on_connection_lost:
+                self._on_connection_lost()
+            raise translate(exc) from exc
+
+    async def _commit(self) -> None:
+        self._finished = True
+        if not self._begun:
+            return
+        status = self._conn.info.transaction_status
+        if status == pq.TransactionStatus.INERROR:
+            await self._rollback()
+            raise DatabaseError(
+                "The transaction was aborted by an earlier error and has been rolled back.",
+                hint="Do not swallow database errors inside a transaction block.")
+        try:
+            await self._conn.execute("COMMIT")
+        except psycopg.Error as exc:
+            if is_connection_lost(exc) or exc.sqlstate in {"08007", "40003"}:
+                if self._on_connection_lost:
+                    self._on_connection_lost()
+                raise CommitOutcomeUnknown(sqlstate=exc.sqlstate) from exc
+            raise translate(exc) from exc
+
+    async def _rollback(self) -> None:
+        self._finished = True
+        self._callbacks.clear()
+        if not self._begun or self._conn.closed:
+            return
+        if self._conn.info.transaction_status == pq.TransactionStatus.IDLE:
+            return
+        try:
+            await self._conn.execute("ROLLBACK")
+        except psycopg.Error:
+            # The connection is unusable; closing it makes the pool discard it.
+            await self._conn.close()
+
+    async def _run_commit_callbacks(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                result = callback()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("on_commit callback %r failed", callback)

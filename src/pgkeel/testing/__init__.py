@@ -1,0 +1,15 @@
+"""pytest fixtures for testing against real PostgreSQL and Redis (a pytest plugin).
+
+Installed with pgkeel and loaded automatically (entry point `pytest11`). Each test session gets
+its own database (created, then dropped) and its own Redis key prefix, against DATABASE_URL /
+REDIS_URL when set, else the embedded servers. See docs/testing.md.
+
+Session fixtures:  pgkeel_servers, pgkeel_database_url, pgkeel_redis_url, pgkeel_redis_prefix,
+                   pgkeel_settings
+Function fixtures: pgkeel_db (an open Database), pgkeel_redis (redis.asyncio client),
+                   pgkeel_schema (a fresh schema, dropped afterwards)
+"""
+
+from pgkeel.testing.databases import create_database, database_url, drop_database
+
+__all__ = ["create_database", "database_url", "drop_database"]

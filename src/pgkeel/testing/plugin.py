@@ -1,0 +1,108 @@
+"""The pytest plugin behind `pgkeel.testing` (registered as the `pgkeel` pytest11 plugin)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgkeel.config import AppEnv, Settings, load_settings
+from pgkeel.embedded import EmbeddedServers
+from pgkeel.testing.databases import create_database, drop_database
+
+
+@pytest.fixture(scope="session")
+def pgkeel_servers() -> Iterator[EmbeddedServers]:
+    """Settings with both URLs filled in: the configured servers, else embedded ones (which
+    are stopped at the end of the session if this session started them)."""
+    servers = EmbeddedServers.for_settings(load_settings(app_env=AppEnv.TEST))
+    try:
+        yield servers
+    finally:
+        servers.stop_started()
+
+
+@pytest.fixture(scope="session")
+def pgkeel_database_url(pgkeel_servers: EmbeddedServers) -> Iterator[str]:
+    """A database of this session's own, dropped at the end."""
+    admin_url = pgkeel_servers.settings.database_url
+    assert admin_url is not None
+    url = create_database(admin_url)
+    try:
+        yield url
+    finally:
+        drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def pgkeel_redis_url(pgkeel_servers: EmbeddedServers) -> str:
+    url = pgkeel_servers.settings.redis_url
+    assert url is not None
+    return url
+
+
+@pytest.fixture(scope="session")
+def pgkeel_redis_prefix(pgkeel_redis_url: str) -> Iterator[str]:
+    """A key prefix of this session's own; its keys are deleted at the end."""
+    prefix = f"pgkeel-test:{secrets.token_hex(4)}:"
+    yield prefix
+    if pgkeel_redis_url.startswith("memory://"):
+        return
+    import redis
+
+    client = redis.Redis.from_url(pgkeel_redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start:start + 1000])
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def pgkeel_settings(pgkeel_servers: EmbeddedServers, pgkeel_database_url: str) -> Settings:
+    """Settings pointing at this session's database, with APP_ENV=test."""
+    return pgkeel_servers.settings.model_copy(
+        update={"database_url": pgkeel_database_url, "app_env": AppEnv.TEST})
+
+
+@pytest.fixture
+def pgkeel_schema(pgkeel_database_url: str) -> Iterator[str]:
+    """A fresh, empty schema for one test, dropped (CASCADE) afterwards."""
+    name = f"t_{secrets.token_hex(4)}"
+    with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(name)))
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover -- async fixtures need pytest-asyncio
+    pass
+else:
+    from redis.asyncio import Redis
+
+    from pgkeel.db import Database
+
+    @pytest_asyncio.fixture
+    async def pgkeel_db(pgkeel_settings: Settings) -> AsyncIterator[Database]:
+        """An open `Database` on this session's database."""
+        async with Database.from_settings(pgkeel_settings, min_size=1) as db:
+            yield db
+
+    @pytest_asyncio.fixture
+    async def pgkeel_redis(pgkeel_redis_url: str) -> AsyncIterator[Redis]:
+        """A redis.asyncio client on the session's Redis (use `pgkeel_redis_prefix`)."""
+        client = Redis.from_url(pgkeel_redis_url)
+        try:
+            yield client
+        finally:
+            await client.aclose()
