@@ -1,0 +1,1 @@
+"""pgkeel's reference service: the five seed systems, built only on pgkeel's public API."""

@@ -176,7 +176,8 @@ class Database:
                 statement_timeout_ms=(self.statement_timeout_ms if timeout is None
                                       else round(timeout * 1000)),
                 lock_timeout_ms=None if lock_timeout is None else round(lock_timeout * 1000),
-                on_connection_lost=lambda: self._check_pool_soon(pool))
+                on_connection_lost=lambda: self._connection_lost(pool))
+            tx.pool_name = pool.name
             try:
                 yield tx
             except BaseException:
@@ -234,20 +235,35 @@ class Database:
         self, query: Query, params: Params | None = None, *, replica: bool = False,
         row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
     ) -> list[R]:
-        async with self.transaction(readonly=replica, replica=replica) as tx:
-            return await tx.fetch_all(query, params, row_factory=row_factory)
+        """All rows of one query. With `replica=True`, a replica that fails mid-query is
+        marked down and the read is repeated on the primary."""
+        return await self._read(lambda tx: tx.fetch_all(query, params, row_factory=row_factory),
+                                replica)
 
     async def fetch_one(
         self, query: Query, params: Params | None = None, *, replica: bool = False,
         row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
     ) -> R | None:
-        async with self.transaction(readonly=replica, replica=replica) as tx:
-            return await tx.fetch_one(query, params, row_factory=row_factory)
+        return await self._read(lambda tx: tx.fetch_one(query, params, row_factory=row_factory),
+                                replica)
 
     async def fetch_val(self, query: Query, params: Params | None = None, *,
                         replica: bool = False) -> Any:
-        async with self.transaction(readonly=replica, replica=replica) as tx:
-            return await tx.fetch_val(query, params)
+        return await self._read(lambda tx: tx.fetch_val(query, params), replica)
+
+    async def _read(self, fn: Callable[[Transaction], Awaitable[T]], replica: bool) -> T:
+        if replica and self._replicas:
+            served_by = self._primary.name
+            try:
+                async with self.transaction(readonly=True, replica=True) as tx:
+                    served_by = tx.pool_name
+                    return await fn(tx)
+            except DatabaseUnavailable:
+                if served_by == self._primary.name:
+                    raise
+                # That replica is now marked down; a read is safe to repeat on the primary.
+        async with self.transaction(readonly=replica) as tx:
+            return await fn(tx)
 
     # -- health ----------------------------------------------------------------------------
 
@@ -313,16 +329,17 @@ class Database:
                 details={"pool": pool.name, "timeout_s": self.pool_timeout_s},
                 hint="Retry in a few seconds, or raise DB_POOL_MAX_SIZE.") from None
 
-    def _check_pool_soon(self, pool: Pool) -> None:
-        """A connection died: have the pool test its idle connections (at most once a
-        second) so requests after a server restart do not each find a dead one."""
+    def _connection_lost(self, pool: Pool) -> None:
+        """A connection died. A replica is skipped for a while; and the pool tests its idle
+        connections (at most once a second) so that after a server restart requests do not
+        each find a dead one."""
+        for replica in self._replicas.replicas:
+            if replica.pool is pool:
+                self._replicas.mark_down(replica, DatabaseUnavailable())
         now = time.monotonic()
         if now - self._last_check < 1.0:
             return
         self._last_check = now
-        for replica in self._replicas.replicas:
-            if replica.pool is pool:
-                self._replicas.mark_down(replica, DatabaseUnavailable())
         task = asyncio.get_running_loop().create_task(pool.check())
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

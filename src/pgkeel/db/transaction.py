@@ -70,6 +70,8 @@ class Transaction:
     ) -> None:
         self._conn = conn
         self.context = context
+        self.pool_name = ""
+        """Which pool served this transaction ("primary", "replica1", ...)."""
         self.readonly = readonly
         self._begin = _begin_statement(isolation, readonly)
         settings = context.settings()

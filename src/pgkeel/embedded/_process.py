@@ -38,6 +38,8 @@ def free_port(preferred: int | None = None) -> int:
     """`preferred` if it is free on 127.0.0.1, else a port the kernel picks."""
     for candidate in ([preferred] if preferred else []) + [0]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As the servers do: a port left in TIME_WAIT by our own last run is still ours.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", candidate))
             except OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -10,7 +11,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 
 def database_url(url: str, dbname: str) -> str:
-    """The same server and credentials as `url`, but database `dbname`."""
+    """The same server and credentials as `url`, but database `dbname` (a URL stays a URL)."""
+    if "://" in url:
+        return urlunsplit(urlsplit(url)._replace(path=f"/{quote(dbname)}"))
     return make_conninfo(url, dbname=dbname)
 
 

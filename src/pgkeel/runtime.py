@@ -1,0 +1,53 @@
+"""Everything a running service needs, opened together and closed together.
+
+    async with open_services() as services:      # settings from the environment
+        await services.db.fetch_val("SELECT 1")
+
+Unset DATABASE_URL / REDIS_URL start (or reuse) the embedded servers; the ones this process
+started are stopped again on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from pgkeel.config import Settings, load_settings
+from pgkeel.db import Database
+from pgkeel.embedded import EmbeddedServers
+from pgkeel.redis_client import connect_redis
+
+__all__ = ["Services", "open_services"]
+
+
+@dataclass
+class Services:
+    """The open database, the Redis client (None for `memory://`) and the final settings."""
+
+    settings: Settings
+    db: Database
+    redis: Redis | None
+    servers: EmbeddedServers
+
+
+@asynccontextmanager
+async def open_services(settings: Settings | None = None) -> AsyncIterator[Services]:
+    servers = await asyncio.to_thread(EmbeddedServers.for_settings, settings or load_settings())
+    try:
+        resolved = servers.settings
+        assert resolved.redis_url is not None
+        db = Database.from_settings(resolved)
+        await db.open()
+        redis = connect_redis(resolved.redis_url)
+        try:
+            yield Services(settings=resolved, db=db, redis=redis, servers=servers)
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await db.close()
+    finally:
+        await asyncio.to_thread(servers.stop_started)

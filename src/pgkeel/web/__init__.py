@@ -1,0 +1,31 @@
+"""FastAPI integration.
+
+    app = FastAPI(lifespan=pgkeel_lifespan())
+    install_error_handlers(app)            # {code, message, details, hint} bodies
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health_router())    # /health, /health/ready, /metrics
+
+    @app.get("/things")
+    async def things(db: DbDep): ...
+"""
+
+from pgkeel.web.errors import HTTP_STATUS, error_response, install_error_handlers, status_for
+from pgkeel.web.health import health_router
+from pgkeel.web.request_id import RequestIdMiddleware
+from pgkeel.web.responses import OrjsonResponse
+from pgkeel.web.services import DbDep, ServicesDep, get_db, get_services, pgkeel_lifespan
+
+__all__ = [
+    "DbDep",
+    "HTTP_STATUS",
+    "OrjsonResponse",
+    "RequestIdMiddleware",
+    "ServicesDep",
+    "error_response",
+    "get_db",
+    "get_services",
+    "health_router",
+    "install_error_handlers",
+    "pgkeel_lifespan",
+    "status_for",
+]

@@ -1,0 +1,59 @@
+"""`/health` (liveness), `/health/ready` (readiness: database and Redis) and `/metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
+from starlette.responses import Response
+
+from pgkeel.config import redact_dsn
+from pgkeel.errors import PgkeelError
+from pgkeel.observe import render_latest
+from pgkeel.redis_client import ping_redis
+from pgkeel.web.responses import OrjsonResponse
+from pgkeel.web.services import ServicesDep
+
+__all__ = ["health_router"]
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health", summary="Liveness: the process is serving requests")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/health/ready", summary="Readiness: the database and Redis answer",
+                responses={503: {"description": "A dependency is unavailable"}})
+    async def ready(services: ServicesDep) -> Response:
+        database: dict[str, Any]
+        try:
+            ping = await services.db.ping()
+            database = {"ok": True, "latency_ms": round(ping.latency_ms, 2),
+                        "server_version": ping.server_version, "pools": ping.pools}
+        except PgkeelError as exc:
+            database = {"ok": False, "error": exc.code, "message": exc.message}
+        cache: dict[str, Any] = {"url": redact_dsn(services.settings.redis_url)}
+        if services.redis is None:
+            cache |= {"ok": True, "backend": "memory"}
+        else:
+            try:
+                latency = await asyncio.wait_for(ping_redis(services.redis), timeout=1.0)
+                cache |= {"ok": True, "backend": "redis", "latency_ms": round(latency, 2)}
+            except (RedisError, OSError, TimeoutError) as exc:
+                cache |= {"ok": False, "backend": "redis", "error": type(exc).__name__}
+        healthy = database["ok"] and cache["ok"]
+        return OrjsonResponse(
+            {"status": "ok" if healthy else "unavailable",
+             "checks": {"database": database, "redis": cache}},
+            status_code=200 if healthy else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(render_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

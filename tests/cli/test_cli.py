@@ -1,0 +1,84 @@
+"""The `pgkeel` command: --json output, one-line errors, non-zero exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pgkeel.embedded._process import free_port
+
+pytestmark = pytest.mark.smoke
+
+
+def pgkeel(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pgkeel", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **env})
+
+
+def test_db_ping_json(pgkeel_database_url):
+    result = pgkeel("db", "ping", "--json", DATABASE_URL=pgkeel_database_url)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["ok"] is True
+    assert data["server_version"] >= 150000
+    assert data["pools"]["primary"]["pool_max"] >= 1
+
+
+def test_db_ping_human(pgkeel_database_url):
+    result = pgkeel("db", "ping", DATABASE_URL=pgkeel_database_url)
+    assert result.returncode == 0
+    assert result.stdout.startswith("ok: ")
+
+
+def test_unreachable_database_is_one_line_and_exit_1():
+    result = pgkeel("db", "ping",
+                    DATABASE_URL=f"postgresql://u:topsecret@127.0.0.1:{free_port()}/x",
+                    DB_CONNECT_TIMEOUT_S="1")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: The database is unavailable.")
+    assert "topsecret" not in result.stderr + result.stdout
+
+
+def test_bad_setting_is_one_line_naming_the_variable():
+    result = pgkeel("db", "ping", "--json", DB_POOL_MAX_SIZE="lots")
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "config_error"
+    assert "DB_POOL_MAX_SIZE" in error["message"]
+
+
+def test_server_status_json(tmp_path):
+    result = pgkeel("server", "status", "--json", PGKEEL_HOME=str(tmp_path))
+    assert result.returncode == 0
+    rows = json.loads(result.stdout)
+    assert {row["server"] for row in rows} == {"postgres", "valkey"}
+    assert all(row["running"] is False for row in rows)
+
+
+def test_server_url_when_stopped_fails_cleanly(tmp_path):
+    result = pgkeel("server", "url", PGKEEL_HOME=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: The embedded PostgreSQL is not running. (hint: Run `pgkeel server start`.)")
+
+
+def test_server_start_stop_cycle(tmp_path):
+    started = pgkeel("server", "start", "valkey", "--json", PGKEEL_HOME=str(tmp_path))
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)[0]["running"] is True
+    url = pgkeel("server", "url", "valkey", PGKEEL_HOME=str(tmp_path))
+    assert url.stdout.startswith("redis://127.0.0.1:")
+    stopped = pgkeel("server", "stop", "valkey", "--json", PGKEEL_HOME=str(tmp_path))
+    assert json.loads(stopped.stdout) == [{"server": "valkey", "stopped": True}]
+
+
+def test_unknown_server_name_is_a_usage_error(tmp_path):
+    result = pgkeel("server", "start", "mysql", PGKEEL_HOME=str(tmp_path))
+    assert result.returncode == 2
+    assert "unknown server 'mysql'" in result.stderr

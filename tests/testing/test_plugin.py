@@ -1,0 +1,49 @@
+"""The published pytest plugin: a database per run (created, then dropped), a Redis prefix, a
+schema per test."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.smoke
+
+pytest_plugins = ["pytester"]
+
+INNER_TEST = '''
+import psycopg
+
+def test_inside(pgkeel_database_url, pgkeel_schema, pgkeel_redis_prefix, pgkeel_settings):
+    with psycopg.connect(pgkeel_database_url) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
+                            (pgkeel_schema,)).fetchone()[0] == 1
+    assert pgkeel_settings.database_url == pgkeel_database_url
+    assert pgkeel_settings.app_env == "test"
+    assert pgkeel_redis_prefix.startswith("pgkeel-test:")
+    print("INNER_DB=" + name)
+
+async def test_async_db(pgkeel_db, pgkeel_redis, pgkeel_redis_prefix):
+    assert await pgkeel_db.fetch_val("SELECT 1") == 1
+    await pgkeel_redis.set(pgkeel_redis_prefix + "k", "v")
+    assert await pgkeel_redis.get(pgkeel_redis_prefix + "k") == b"v"
+'''
+
+
+def test_plugin_creates_and_drops_its_database(pytester: pytest.Pytester, admin_url: str):
+    pytester.makepyfile(test_inner=INNER_TEST)
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n"
+                     "asyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    inner = next(line.split("=", 1)[1] for line in result.outlines if "INNER_DB=" in line)
+    assert inner.startswith("pgkeel_test_")
+    with psycopg.connect(admin_url) as conn:
+        gone = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s",
+                            (inner,)).fetchone()
+    assert gone == (0,), "the run's database is dropped afterwards"
+
+
+def test_each_test_gets_its_own_schema(pgkeel_schema: str, sync_conn):
+    assert pgkeel_schema.startswith("t_")
+    sync_conn.execute(f'CREATE TABLE "{pgkeel_schema}".x (id int)')

@@ -1,0 +1,110 @@
+"""pgkeel errors over HTTP: the status per class and the {code, message, details, hint} body."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from pgkeel import errors
+from pgkeel.web import OrjsonResponse, RequestIdMiddleware, install_error_handlers
+
+pytestmark = pytest.mark.smoke
+
+CASES = {
+    "conflict": (errors.Conflict(details={"constraint": "users_email_key",
+                                          "fields": ["email"]}), 409),
+    "reference": (errors.ReferenceNotFound(), 404),
+    "validation": (errors.ValidationFailed(), 422),
+    "tx-conflict": (errors.TransactionConflict(), 409),
+    "timeout": (errors.QueryTimeout(), 504),
+    "unavailable": (errors.DatabaseUnavailable(), 503),
+    "pool": (errors.PoolExhausted(), 503),
+    "denied": (errors.PermissionDenied(), 403),
+    "commit-unknown": (errors.CommitOutcomeUnknown(), 503),
+    "usage": (errors.UsageError("internal detail that must not leak"), 500),
+}
+
+
+class Body(BaseModel):
+    count: int
+
+
+def make_app() -> FastAPI:
+    app = FastAPI(default_response_class=OrjsonResponse)
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/raise/{name}")
+    async def raise_(name: str) -> None:
+        raise CASES[name][0]
+
+    @app.get("/crash")
+    async def crash() -> None:
+        raise RuntimeError("SELECT secret FROM internals")
+
+    @app.post("/body")
+    async def body(payload: Body) -> dict[str, int]:
+        return {"count": payload.count}
+
+    return app
+
+
+@pytest.fixture
+async def client():
+    transport = httpx.ASGITransport(app=make_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_each_error_class_has_its_status_and_body(client, name):
+    exc, status = CASES[name]
+    response = await client.get(f"/raise/{name}")
+    assert response.status_code == status
+    body = response.json()
+    assert set(body) == {"code", "message", "details", "hint"}
+    assert body["details"]["request_id"] == response.headers["x-request-id"]
+    if status == 500:
+        assert body["code"] == "internal_error"
+        assert "must not leak" not in response.text
+    else:
+        assert body["code"] == exc.code
+        assert body["message"] == exc.message
+
+
+async def test_conflict_carries_constraint_and_fields(client):
+    body = (await client.get("/raise/conflict")).json()
+    assert body["details"]["constraint"] == "users_email_key"
+    assert body["details"]["fields"] == ["email"]
+
+
+async def test_unavailable_sends_retry_after(client):
+    response = await client.get("/raise/unavailable")
+    assert response.headers["retry-after"] == "2"
+
+
+async def test_unexpected_exception_is_a_bare_500(client):
+    response = await client.get("/crash")
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert "SELECT" not in response.text and "Traceback" not in response.text
+
+
+async def test_request_validation_and_404_use_the_same_shape(client):
+    bad = await client.post("/body", json={"count": "many"})
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "validation_failed"
+    assert bad.json()["details"]["problems"][0]["field"] == "count"
+    missing = await client.get("/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+
+
+async def test_request_id_is_accepted_when_well_formed_and_replaced_otherwise(client):
+    kept = await client.get("/raise/reference", headers={"X-Request-ID": "abc-123"})
+    assert kept.headers["x-request-id"] == "abc-123"
+    replaced = await client.get("/raise/reference", headers={"X-Request-ID": "bad id;DROP"})
+    assert replaced.headers["x-request-id"] != "bad id;DROP"
+    assert len(replaced.headers["x-request-id"]) == 32
