@@ -39,11 +39,15 @@ async def test_reads_marked_replica_go_to_the_replica(pgkeel_database_url, repli
 
 
 async def test_a_scope_that_wrote_reads_its_writes_from_the_primary(
-        pgkeel_database_url, replica_url):
+        pgkeel_database_url, replica_url, pgkeel_schema):
+    table = f'"{pgkeel_schema}".probe'
     async with Database(pgkeel_database_url, replica_urls=[replica_url], min_size=1) as db:
+        await db.execute(f"CREATE TABLE {table} (x int)")  # type: ignore[arg-type]
         with use_context(request_id="r1"):
             assert await db.fetch_val(WHICH, replica=True) == _name(replica_url)
-            await db.execute("SELECT 1")  # a read-write transaction commits
+            assert await db.fetch_val("SELECT 1") == 1  # a read on the primary: no write
+            assert await db.fetch_val(WHICH, replica=True) == _name(replica_url)
+            await db.execute(f"INSERT INTO {table} VALUES (1)")  # type: ignore[arg-type]
             assert await db.fetch_val(WHICH, replica=True) == _name(pgkeel_database_url)
         with use_context(request_id="r2"):  # a new scope starts fresh
             assert await db.fetch_val(WHICH, replica=True) == _name(replica_url)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.abc import Params
 from psycopg.abc import QueryNoTemplate as Query
@@ -29,7 +30,7 @@ from pgkeel.db import _queries
 from pgkeel.db.context import current_context
 from pgkeel.db.replicas import Replica, ReplicaSet
 from pgkeel.db.retry import RetryPolicy
-from pgkeel.db.transaction import Isolation, Transaction
+from pgkeel.db.transaction import Isolation, Statement, Transaction
 from pgkeel.errors import (
     DatabaseUnavailable,
     PoolExhausted,
@@ -92,6 +93,7 @@ class Database:
         }
         if sslmode:
             connect_kwargs["sslmode"] = sslmode
+        self._direct = (url, connect_kwargs)
 
         def make_pool(conninfo: str, pool_name: str, size: int) -> Pool:
             return AsyncConnectionPool(
@@ -184,7 +186,7 @@ class Database:
                 await tx._rollback()
                 raise
             await tx._commit()
-        if not tx.readonly and context.scope is not None:
+        if tx.wrote and context.scope is not None:
             context.scope.wrote = True
         await tx._run_commit_callbacks()
 
@@ -233,25 +235,40 @@ class Database:
 
     async def fetch_all(
         self, query: Query, params: Params | None = None, *, replica: bool = False,
+        readonly: bool = False,
         row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
     ) -> list[R]:
-        """All rows of one query. With `replica=True`, a replica that fails mid-query is
-        marked down and the read is repeated on the primary."""
-        return await self._read(lambda tx: tx.fetch_all(query, params, row_factory=row_factory),
-                                replica)
+        """All rows of one query, in a transaction of its own. `readonly=True` (implied by
+        `replica=True`) sends BEGIN, query and COMMIT as one round trip. A replica that fails
+        mid-query is marked down and the read is repeated on the primary."""
+        rows = await self.read_batch([(query, params, row_factory)], replica=replica,
+                                     readonly=readonly)
+        return rows[0]
 
     async def fetch_one(
         self, query: Query, params: Params | None = None, *, replica: bool = False,
+        readonly: bool = False,
         row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
     ) -> R | None:
-        return await self._read(lambda tx: tx.fetch_one(query, params, row_factory=row_factory),
-                                replica)
+        rows = await self.read_batch([(query, params, row_factory)], replica=replica,
+                                     readonly=readonly)
+        return rows[0][0] if rows[0] else None
 
     async def fetch_val(self, query: Query, params: Params | None = None, *,
-                        replica: bool = False) -> Any:
-        return await self._read(lambda tx: tx.fetch_val(query, params), replica)
+                        replica: bool = False, readonly: bool = False) -> Any:
+        rows = await self.read_batch([(query, params, None)], replica=replica,
+                                     readonly=readonly)
+        return rows[0][0][0] if rows[0] else None
 
-    async def _read(self, fn: Callable[[Transaction], Awaitable[T]], replica: bool) -> T:
+    async def read_batch(self, statements: Sequence[Statement], *, replica: bool = False,
+                         readonly: bool = False) -> list[list[Any]]:
+        """Several statements in one transaction, pipelined; read-only (and on a replica
+        when `replica=True`) it is a single network round trip including COMMIT."""
+        return await self._read(lambda tx: tx.fetch_batch(statements, commit=True), replica,
+                                readonly or replica)
+
+    async def _read(self, fn: Callable[[Transaction], Awaitable[T]], replica: bool,
+                    readonly: bool) -> T:
         if replica and self._replicas:
             served_by = self._primary.name
             try:
@@ -262,7 +279,7 @@ class Database:
                 if served_by == self._primary.name:
                     raise
                 # That replica is now marked down; a read is safe to repeat on the primary.
-        async with self.transaction(readonly=replica) as tx:
+        async with self.transaction(readonly=readonly) as tx:
             return await fn(tx)
 
     # -- health ----------------------------------------------------------------------------
@@ -286,6 +303,20 @@ class Database:
 
     def replica_status(self) -> list[dict[str, Any]]:
         return [replica.describe() for replica in self._replicas.replicas]
+
+    async def connect_direct(self, *, application_name: str | None = None
+                             ) -> AsyncConnection[Any]:
+        """A new autocommit connection to the primary, outside the pool (close it yourself):
+        for session state that must outlive a transaction, such as an advisory lock."""
+        conninfo, kwargs = self._direct
+        kwargs = {**kwargs, "prepare_threshold": None}
+        if application_name:
+            kwargs["application_name"] = application_name
+        try:
+            return await AsyncConnection.connect(conninfo, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(details={"database": self.url},
+                                      hint="Retry in a few seconds.") from exc
 
     # -- connections -----------------------------------------------------------------------
 

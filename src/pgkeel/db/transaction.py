@@ -29,12 +29,19 @@ from pgkeel.errors import (
     translate,
 )
 
-__all__ = ["Isolation", "Transaction", "CommitCallback"]
+__all__ = ["Isolation", "Transaction", "CommitCallback", "Statement"]
 
 log = logging.getLogger("pgkeel.db")
 
 R = TypeVar("R")
 CommitCallback = Callable[[], Awaitable[None] | None]
+Statement = tuple[Query, Params | None, AsyncRowFactory[Any] | None]
+"""(query, params, row factory or None for tuples) -- one query of a `fetch_batch`."""
+
+
+_READ_TAGS = frozenset({"SELECT", "SHOW", "EXPLAIN", "FETCH", "SET", "VALUES", "TABLE", ""})
+"""Command tags of statements that change no data (a SELECT calling a writing function
+is not seen; mark such transactions with `Database.transaction(...)` as usual)."""
 
 
 class Isolation(StrEnum):
@@ -85,6 +92,8 @@ class Transaction:
         self._on_connection_lost = on_connection_lost
         self._begun = False
         self._finished = False
+        self.wrote = False
+        """True once a statement's command tag shows a write (drives read-your-writes)."""
         self._callbacks: list[CommitCallback] = []
 
     # -- queries ---------------------------------------------------------------------------
@@ -129,6 +138,43 @@ class Transaction:
         row = await self._guard(cursor.fetchone())
         return None if row is None else row[0]
 
+    async def fetch_batch(
+        self, statements: Sequence[Statement], *, commit: bool = False,
+    ) -> list[list[Any]]:
+        """Run several queries in one pipeline and return each one's rows.
+
+        With `commit=True` on a read-only transaction the COMMIT travels in the same pipeline,
+        so the whole transaction (BEGIN, settings, queries, COMMIT) costs one network round
+        trip. A read-write transaction still commits on its own when its block ends: only
+        then can a connection lost at COMMIT be told apart from one lost before it.
+        """
+        if self._finished:
+            raise UsageError("The transaction is already finished.")
+        commit = commit and self.readonly
+        cursors = [self._conn.cursor(row_factory=rf) if rf else self._conn.cursor()
+                   for _, _, rf in statements]
+        first = not self._begun
+        self._begun = True
+        try:
+            async with self._conn.pipeline():
+                if first:
+                    await self._conn.execute(self._begin)
+                    await self._conn.execute(_queries.SET_TRANSACTION_CONTEXT,
+                                             self._settings_params)
+                for cursor, (query, params, _) in zip(cursors, statements, strict=True):
+                    await cursor.execute(query, params)
+                if commit:
+                    await self._conn.execute("COMMIT")
+        except psycopg.Error as exc:
+            if is_connection_lost(exc) and self._on_connection_lost:
+                self._on_connection_lost()
+            raise translate(exc) from exc
+        if commit:
+            self._finished = True
+        for cursor in cursors:
+            self._note_write(cursor)
+        return [await self._guard(cursor.fetchall()) for cursor in cursors]
+
     async def execute_many(self, query: Query, params_seq: Sequence[Params]) -> None:
         """Run one statement for each parameter set, pipelined."""
         await self.begin()
@@ -151,11 +197,18 @@ class Transaction:
         if self._finished:
             raise UsageError("The transaction is already finished.")
         if not self._begun:
-            return await self._guard(self._send_begin(query, params, row_factory))
-        cursor = (self._conn.cursor(row_factory=row_factory) if row_factory
-                  else self._conn.cursor())
-        await self._guard(cursor.execute(query, params))
+            cursor = await self._guard(self._send_begin(query, params, row_factory))
+        else:
+            cursor = (self._conn.cursor(row_factory=row_factory) if row_factory
+                      else self._conn.cursor())
+            await self._guard(cursor.execute(query, params))
+        self._note_write(cursor)
         return cursor
+
+    def _note_write(self, cursor: AsyncCursor[Any]) -> None:
+        if not self.wrote and not self.readonly:
+            tag = (cursor.statusmessage or "").split(" ", 1)[0]
+            self.wrote = tag not in _READ_TAGS
 
     async def _send_begin(
         self, query: Query | None, params: Params | None,
@@ -182,6 +235,8 @@ class Transaction:
             raise translate(exc) from exc
 
     async def _commit(self) -> None:
+        if self._finished:  # committed inside a fetch_batch(commit=True)
+            return
         self._finished = True
         if not self._begun:
             return
