@@ -8,8 +8,32 @@ Database errors are translated once, at the driver boundary, by SQLSTATE (never 
     ├── ConfigError                      invalid settings (names the variable)
     ├── EmbeddedServerError              the embedded PostgreSQL / Valkey could not start or stop
     ├── UsageError                       the library was called wrongly (a bug in the caller)
+    │   └── TenantRequired               a tenant-scoped call ran with no organization in context
+    ├── InvalidParameter                 a request parameter is unknown or malformed (400)
+    ├── NotFound                         no such row in this organization (404)
+    ├── Unauthorized                     no valid credentials (401)
+    ├── Forbidden                        authenticated, but lacking the permission (403)
+    ├── MigrationError                   a migration set could not be read, checked or applied
+    │   ├── InvalidMigrationFile         a file's name, header or SQL text is malformed
+    │   ├── MigrationFailed              a statement failed (file:line, PostgreSQL's message)
+    │   ├── MigrationDrift               the history no longer matches the files
+    │   ├── OutOfOrder                   a pending version is older than an applied one
+    │   ├── IrreversibleMigration        `down` needs an undo file that does not exist
+    │   ├── LintFailed                   `up` refused files with lint errors
+    │   ├── MigrationLockTimeout         another runner held the migration lock too long
+    │   ├── BaselineRefused              `baseline` on a history that already has migrations
+    │   └── ProductionRefused            a destructive command refused when APP_ENV=production
+    ├── AuditError                       the audit log could not do what was asked
+    │   ├── AuditNotInstalled            the audit schema is missing (`pgkeel audit install`)
+    │   ├── AuditEventInvalid            an event cannot be stored (empty action, NUL character)
+    │   ├── AuditCursorInvalid           a keyset cursor is malformed
+    │   ├── AuditQueueFull               append_nowait() found the appender's queue full
+    │   ├── AuditAppenderClosed          append() on an appender that is closed or not started
+    │   ├── AuditChainBroken             verify found edited, deleted or inserted audit rows
+    │   └── AuditCheckpointInvalid       a checkpoint file is malformed or its signature is wrong
     └── DatabaseError                    anything that came back from PostgreSQL
         ├── Conflict                     23505 unique violation (constraint, fields)
+        │   └── VersionConflict          optimistic lock: the row changed since it was read
         ├── ReferenceNotFound            23503 foreign key violation
         ├── ValidationFailed             23502, 23514, 22P02, 22001 and the rest of class 22
         ├── TransactionConflict          40001 / 40P01 (after retries are exhausted)
@@ -44,6 +68,30 @@ __all__ = [
     "DatabaseUnavailable",
     "PoolExhausted",
     "CommitOutcomeUnknown",
+    "TenantRequired",
+    "InvalidParameter",
+    "NotFound",
+    "Unauthorized",
+    "Forbidden",
+    "VersionConflict",
+    "MigrationError",
+    "InvalidMigrationFile",
+    "MigrationFailed",
+    "MigrationDrift",
+    "OutOfOrder",
+    "IrreversibleMigration",
+    "LintFailed",
+    "MigrationLockTimeout",
+    "BaselineRefused",
+    "ProductionRefused",
+    "AuditError",
+    "AuditNotInstalled",
+    "AuditEventInvalid",
+    "AuditCursorInvalid",
+    "AuditQueueFull",
+    "AuditAppenderClosed",
+    "AuditChainBroken",
+    "AuditCheckpointInvalid",
     "translate",
     "is_retryable_conflict",
     "is_connection_lost",
@@ -91,6 +139,40 @@ class UsageError(PgkeelError):
     code = "usage_error"
 
 
+class TenantRequired(UsageError):
+    """A tenant-scoped operation ran with no organization in the context."""
+
+    code = "tenant_required"
+
+
+class InvalidParameter(PgkeelError):
+    """A request parameter is unknown or malformed."""
+
+    code = "invalid_parameter"
+    http_status: ClassVar[int] = 400
+
+
+class NotFound(PgkeelError):
+    """The requested row does not exist (in this organization)."""
+
+    code = "not_found"
+    http_status: ClassVar[int] = 404
+
+
+class Unauthorized(PgkeelError):
+    """Authentication is required, or the credentials are not valid."""
+
+    code = "unauthorized"
+    http_status: ClassVar[int] = 401
+
+
+class Forbidden(PgkeelError):
+    """The caller lacks the permission this operation needs."""
+
+    code = "forbidden"
+    http_status: ClassVar[int] = 403
+
+
 class DatabaseError(PgkeelError):
     """PostgreSQL reported an error."""
 
@@ -122,6 +204,12 @@ class Conflict(DatabaseError):
     def fields(self) -> list[str]:
         value = self.details.get("fields")
         return list(value) if isinstance(value, list) else []
+
+
+class VersionConflict(Conflict):
+    """The row was changed by someone else since it was read."""
+
+    code = "version_conflict"
 
 
 class ReferenceNotFound(DatabaseError):
@@ -278,3 +366,111 @@ def translate(exc: BaseException) -> PgkeelError:
     elif cls in (Conflict, ReferenceNotFound):
         details["fields"] = _fields_from_detail(diag.message_detail)
     return cls(message, details=details, hint=hint, sqlstate=state)
+
+
+class MigrationError(PgkeelError):
+    """A migration set could not be read, checked or applied."""
+
+    code = "migration_error"
+
+
+class InvalidMigrationFile(MigrationError):
+    """A migration file's name, header or SQL text is malformed."""
+
+    code = "invalid_migration_file"
+
+
+class MigrationFailed(MigrationError):
+    """A migration statement failed."""
+
+    code = "migration_failed"
+
+
+class MigrationDrift(MigrationError):
+    """The migration history no longer matches the migration files."""
+
+    code = "migration_drift"
+
+
+class OutOfOrder(MigrationError):
+    """A pending migration's version is older than one already applied."""
+
+    code = "migration_out_of_order"
+
+
+class IrreversibleMigration(MigrationError):
+    """An applied migration has no undo file, so it cannot be undone."""
+
+    code = "irreversible_migration"
+
+
+class LintFailed(MigrationError):
+    """Pending migrations have lint errors."""
+
+    code = "migration_lint_failed"
+
+
+class MigrationLockTimeout(MigrationError):
+    """Another migration runner held the migration lock for too long."""
+
+    code = "migration_lock_timeout"
+
+
+class BaselineRefused(MigrationError):
+    """A baseline can only be set on a history without applied migrations."""
+
+    code = "baseline_refused"
+
+
+class ProductionRefused(MigrationError):
+    """This destructive command is refused when APP_ENV=production."""
+
+    code = "production_refused"
+
+
+class AuditError(PgkeelError):
+    """The audit log could not do what was asked."""
+
+    code = "audit_error"
+
+
+class AuditNotInstalled(AuditError):
+    """The audit schema is not installed in this database."""
+
+    code = "audit_not_installed"
+
+
+class AuditEventInvalid(AuditError):
+    """This audit event cannot be stored."""
+
+    code = "audit_event_invalid"
+
+
+class AuditCursorInvalid(AuditError):
+    """The audit list cursor is malformed."""
+
+    code = "audit_cursor_invalid"
+
+
+class AuditQueueFull(AuditError):
+    """The audit appender's queue is full."""
+
+    code = "audit_queue_full"
+
+
+class AuditAppenderClosed(AuditError):
+    """The audit appender is closed (or was never started)."""
+
+    code = "audit_appender_closed"
+
+
+class AuditChainBroken(AuditError):
+    """Audit verification found edited, deleted or inserted rows."""
+
+    code = "audit_chain_broken"
+
+
+class AuditCheckpointInvalid(AuditError):
+    """The audit checkpoint is malformed or its signature does not match."""
+
+    code = "audit_checkpoint_invalid"

@@ -38,6 +38,7 @@ from pgkeel.errors import (
     UsageError,
 )
 from pgkeel.observe.metrics import TX_RETRIES, track_database
+from pgkeel.observe.querylog import QueryObserver, SlowQuery
 
 __all__ = ["Database", "PingResult"]
 
@@ -79,12 +80,17 @@ class Database:
         retry: RetryPolicy | None = None,
         prepare_threshold: int | None = 5,
         name: str = "primary",
+        slow_query_ms: float = 300.0,
+        trace: bool = False,
+        trace_params: bool = False,
     ) -> None:
         self.url = redact_dsn(url)
         self.statement_timeout_ms = statement_timeout_ms
         self.connect_timeout_s = connect_timeout_s
         self.pool_timeout_s = pool_timeout_s
         self.retry = retry or RetryPolicy()
+        self.observer = QueryObserver(slow_ms=slow_query_ms, trace=trace,
+                                      trace_params=trace_params)
         connect_kwargs: dict[str, Any] = {
             "autocommit": True,
             "connect_timeout": max(2, math.ceil(connect_timeout_s)),
@@ -124,6 +130,9 @@ class Database:
             "statement_timeout_ms": settings.db_statement_timeout_ms,
             "replica_max_lag_s": settings.db_replica_max_lag_s,
             "sslmode": settings.db_sslmode,
+            "slow_query_ms": settings.slow_query_ms,
+            "trace": settings.db_trace,
+            "trace_params": settings.db_trace_params,
         }
         options.update(overrides)
         return cls(settings.database_url, **options)
@@ -178,7 +187,7 @@ class Database:
                 statement_timeout_ms=(self.statement_timeout_ms if timeout is None
                                       else round(timeout * 1000)),
                 lock_timeout_ms=None if lock_timeout is None else round(lock_timeout * 1000),
-                on_connection_lost=lambda: self._connection_lost(pool))
+                on_connection_lost=lambda: self._connection_lost(pool), observer=self.observer)
             tx.pool_name = pool.name
             try:
                 yield tx
@@ -300,6 +309,22 @@ class Database:
         for replica in self._replicas.replicas:
             stats[replica.name] = dict(replica.pool.get_stats())
         return stats
+
+    def slow_queries(self, min_ms: float | None = None) -> list[SlowQuery]:
+        """Recent statements at least `min_ms` (default SLOW_QUERY_MS) long, oldest first."""
+        return self.observer.slow_queries(min_ms)
+
+    def query_metrics(self) -> dict[str, float]:
+        """Statements run by this Database: total, slow, average milliseconds."""
+        return self.observer.metrics()
+
+    async def explain(self, query: SlowQuery) -> list[str]:
+        """The current plan of a recorded slow statement (EXPLAIN, not ANALYZE: nothing
+        runs), with the parameters it was recorded with."""
+        statement = b"EXPLAIN " + query.sql.encode()
+        async with self.transaction(readonly=True) as tx:
+            rows = await tx.fetch_all(statement, query._raw_params, row_factory=_tuple_row)
+        return [str(row[0]) for row in rows]
 
     def replica_status(self) -> list[dict[str, Any]]:
         return [replica.describe() for replica in self._replicas.replicas]

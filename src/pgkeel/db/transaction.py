@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
 from typing import Any, LiteralString, TypeVar
@@ -24,10 +25,12 @@ from pgkeel.db.context import DbContext
 from pgkeel.errors import (
     CommitOutcomeUnknown,
     DatabaseError,
+    PgkeelError,
     UsageError,
     is_connection_lost,
     translate,
 )
+from pgkeel.observe.querylog import QueryObserver
 
 __all__ = ["Isolation", "Transaction", "CommitCallback", "Statement"]
 
@@ -74,8 +77,10 @@ class Transaction:
         statement_timeout_ms: int = 0,
         lock_timeout_ms: int | None = None,
         on_connection_lost: Callable[[], None] | None = None,
+        observer: QueryObserver | None = None,
     ) -> None:
         self._conn = conn
+        self._observer = observer
         self.context = context
         self.pool_name = ""
         """Which pool served this transaction ("primary", "replica1", ...)."""
@@ -155,6 +160,7 @@ class Transaction:
                    for _, _, rf in statements]
         first = not self._begun
         self._begun = True
+        started = time.perf_counter()
         try:
             async with self._conn.pipeline():
                 if first:
@@ -168,7 +174,10 @@ class Transaction:
         except psycopg.Error as exc:
             if is_connection_lost(exc) and self._on_connection_lost:
                 self._on_connection_lost()
-            raise translate(exc) from exc
+            error = translate(exc)
+            self._observe_batch(statements, started, error.code)
+            raise error from exc
+        self._observe_batch(statements, started, None)
         if commit:
             self._finished = True
         for cursor in cursors:
@@ -196,14 +205,32 @@ class Transaction:
     ) -> AsyncCursor[Any]:
         if self._finished:
             raise UsageError("The transaction is already finished.")
-        if not self._begun:
-            cursor = await self._guard(self._send_begin(query, params, row_factory))
-        else:
-            cursor = (self._conn.cursor(row_factory=row_factory) if row_factory
-                      else self._conn.cursor())
-            await self._guard(cursor.execute(query, params))
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            if not self._begun:
+                cursor = await self._guard(self._send_begin(query, params, row_factory))
+            else:
+                cursor = (self._conn.cursor(row_factory=row_factory) if row_factory
+                          else self._conn.cursor())
+                await self._guard(cursor.execute(query, params))
+        except PgkeelError as exc:
+            error = exc.code
+            raise
+        finally:
+            if self._observer is not None:
+                self._observer.record(query, params, time.perf_counter() - started,
+                                      error=error, pool=self.pool_name)
         self._note_write(cursor)
         return cursor
+
+    def _observe_batch(self, statements: Sequence[Statement], started: float,
+                       error: str | None) -> None:
+        """Pipelined statements share one timing: each is recorded with the batch's."""
+        if self._observer is not None:
+            elapsed = time.perf_counter() - started
+            for query, params, _ in statements:
+                self._observer.record(query, params, elapsed, error=error, pool=self.pool_name)
 
     def _note_write(self, cursor: AsyncCursor[Any]) -> None:
         if not self.wrote and not self.readonly:

@@ -1,5 +1,15 @@
 """Observability: Prometheus metrics (and, later, tracing and the slow-query log)."""
 
-from pgkeel.observe.metrics import REGISTRY, TX_RETRIES, render_latest, track_database
+from pgkeel.observe.metrics import (
+    REGISTRY,
+    REPO_DURATION,
+    REPO_ERRORS,
+    REPO_SLOW,
+    TX_RETRIES,
+    render_latest,
+    track_database,
+)
+from pgkeel.observe.querylog import QueryObserver, SlowQuery
 
-__all__ = ["REGISTRY", "TX_RETRIES", "render_latest", "track_database"]
+__all__ = ["REGISTRY", "REPO_DURATION", "REPO_ERRORS", "REPO_SLOW", "TX_RETRIES",
+           "QueryObserver", "SlowQuery", "render_latest", "track_database"]

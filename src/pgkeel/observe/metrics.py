@@ -10,20 +10,32 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from pgkeel.db.database import Database
 
-__all__ = ["REGISTRY", "TX_RETRIES", "render_latest", "track_database"]
+__all__ = ["REGISTRY", "REPO_DURATION", "REPO_ERRORS", "REPO_SLOW", "TX_RETRIES",
+           "render_latest", "track_database"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 """pgkeel's own registry, so an application's default registry stays its own."""
 
 TX_RETRIES = Counter(
     "pgkeel_tx_retries", "Whole-transaction retries by cause.", ["reason"], registry=REGISTRY)
+
+REPO_DURATION = Histogram(
+    "pgkeel_repo_duration_seconds", "Repository call duration.", ["repo", "operation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY)
+REPO_SLOW = Counter(
+    "pgkeel_slow_queries", "Repository calls slower than SLOW_QUERY_MS.", ["repo", "operation"],
+    registry=REGISTRY)
+REPO_ERRORS = Counter(
+    "pgkeel_repo_errors", "Repository calls that raised, by error code.",
+    ["repo", "operation", "error"], registry=REGISTRY)
 
 _DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
 

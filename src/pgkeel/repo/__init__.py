@@ -1,0 +1,38 @@
+"""Repositories: declared tables, tenant-scoped CRUD, and the list grammar.
+
+Public API:
+    Table, CustomFilter                 a table's declaration (`pgkeel.repo.table`)
+    Field, FieldType, Op, Search        its columns (`pgkeel.repo.fields`)
+    Repository                          CRUD + list for one table (`pgkeel.repo.repository`)
+    ListQuery, Filter, SortKey, CountMode   a list request (`pgkeel.repo.query`)
+    parse_list_params                   HTTP query string -> ListQuery (`pgkeel.repo.params`)
+    OffsetPage, KeysetPage              page envelopes (`pgkeel.repo.listing`)
+    CursorCodec                         signed keyset cursors (`pgkeel.repo.cursor`)
+    Registry                            tables by name, `find_many`, start-up checks
+"""
+
+from pgkeel.repo.cursor import CursorCodec
+from pgkeel.repo.fields import Field, FieldType, Op, Search
+from pgkeel.repo.listing import KeysetPage, OffsetPage
+from pgkeel.repo.params import parse_list_params
+from pgkeel.repo.query import CountMode, Filter, ListQuery, SortKey
+from pgkeel.repo.repository import Repository
+from pgkeel.repo.table import CustomFilter, Table
+
+__all__ = [
+    "CountMode",
+    "CursorCodec",
+    "CustomFilter",
+    "Field",
+    "FieldType",
+    "Filter",
+    "KeysetPage",
+    "ListQuery",
+    "OffsetPage",
+    "Op",
+    "Repository",
+    "Search",
+    "SortKey",
+    "Table",
+    "parse_list_params",
+]

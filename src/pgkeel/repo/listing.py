@@ -1,0 +1,179 @@
+"""Listing: one request -> one page, offset or keyset, with the table's count policy.
+
+Offset: the page query and its count travel in one pipeline with BEGIN/COMMIT (one round
+trip). Count modes follow PostgREST: `exact` counts, `planned` reads the planner's estimate,
+`estimated` counts exactly up to the table's threshold and falls back to the plan beyond it.
+Keyset: `limit + 1` rows after the cursor's row, in the sort made total by the primary key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from psycopg.rows import AsyncRowFactory
+
+from pgkeel.db.transaction import Statement
+from pgkeel.repo.compiler import Compiler, Where
+from pgkeel.repo.cursor import CursorCodec
+from pgkeel.repo.params import effective_sort
+from pgkeel.repo.query import CountMode, ListQuery, SortKey
+from pgkeel.repo.table import Table
+
+__all__ = ["KeysetPage", "OffsetPage", "Page", "build_list"]
+
+R = TypeVar("R")
+
+
+@dataclass
+class OffsetPage(Generic[R]):
+    """`{items, page, pageSize, total, totalPages, totalIsEstimate}`."""
+
+    items: list[R]
+    page: int
+    page_size: int
+    total: int | None
+    total_is_estimate: bool = False
+
+    @property
+    def total_pages(self) -> int | None:
+        return None if self.total is None else math.ceil(self.total / self.page_size)
+
+    def envelope(self, items: list[Any] | None = None) -> dict[str, Any]:
+        return {"items": self.items if items is None else items, "page": self.page,
+                "pageSize": self.page_size, "total": self.total,
+                "totalPages": self.total_pages, "totalIsEstimate": self.total_is_estimate}
+
+
+@dataclass
+class KeysetPage(Generic[R]):
+    """`{items, limit, nextCursor, prevCursor}`."""
+
+    items: list[R]
+    limit: int
+    next_cursor: str | None
+    prev_cursor: str | None
+
+    def envelope(self, items: list[Any] | None = None) -> dict[str, Any]:
+        return {"items": self.items if items is None else items, "limit": self.limit,
+                "nextCursor": self.next_cursor, "prevCursor": self.prev_cursor}
+
+
+Page = OffsetPage[R] | KeysetPage[R]
+
+
+@dataclass
+class ListPlan:
+    """The statements of one list request, and how to turn their rows into a page."""
+
+    statements: list[Statement]
+    query: ListQuery
+    keys: list[SortKey]
+    limit: int
+    page: int = 1
+    count: CountMode = CountMode.NONE
+    backward: bool = False
+    after_cursor: bool = False
+    binding: str = ""
+
+
+def _where(compiler: Compiler, query: ListQuery, tenant: Any,
+           include_deleted: bool) -> Where:
+    where = Where()
+    compiler.scope(where, tenant, include_deleted=include_deleted)
+    compiler.filters(where, query.filters)
+    if query.search:
+        compiler.search(where, query.search)
+    return where
+
+
+def binding_for(table: Table, keys: Sequence[SortKey], query: ListQuery, tenant: Any) -> str:
+    filters = [(f.custom or (f.field.name if f.field else ""), f.op.value, f.value)
+               for f in query.filters]
+    return CursorCodec.binding([table.qualified, [k.token() for k in keys], filters,
+                                query.search, str(tenant)])
+
+
+def build_list(compiler: Compiler, codec: CursorCodec, query: ListQuery, tenant: Any,
+               row_factory: AsyncRowFactory[Any], *, include_deleted: bool = False) -> ListPlan:
+    """Compile a list request into its statements."""
+    table = compiler.table
+    keys = effective_sort(table, query.sort)
+    sort_shape = tuple((k.field.name, k.descending) for k in keys)
+    where = _where(compiler, query, tenant, include_deleted)
+
+    if query.keyset:
+        limit = query.limit or table.page_size
+        binding = binding_for(table, keys, query, tenant)
+        backward, values = False, None
+        if query.cursor:
+            values, backward = codec.decode(query.cursor, keys=keys, binding=binding)
+            compiler.after(where, keys, values, backward=backward)
+        statement = compiler.select(where, order=compiler.order(keys, backward=backward),
+                                    limit=True, shape=("keyset", sort_shape, backward))
+        return ListPlan([(statement, [*where.params, limit + 1], row_factory)], query, keys,
+                        limit, backward=backward, after_cursor=values is not None,
+                        binding=binding)
+
+    size = query.page_size or table.page_size
+    page = query.page or 1
+    mode = query.count or table.count
+    statement = compiler.select(where, order=compiler.order(keys), limit=True, offset=True,
+                                shape=("offset", sort_shape))
+    statements: list[Statement] = [(statement, [*where.params, size, (page - 1) * size],
+                                    row_factory)]
+    if mode is CountMode.EXACT:
+        statements.append((compiler.count(where, "exact"), where.params, None))
+    elif mode is CountMode.PLANNED:
+        statements.append((compiler.count(where, "planned"), where.params, None))
+    elif mode is CountMode.ESTIMATED:
+        statements.append((compiler.count(where, "limited"),
+                           [*where.params, table.count_threshold + 1], None))
+        statements.append((compiler.count(where, "planned"), where.params, None))
+    return ListPlan(statements, query, keys, size, page=page, count=mode)
+
+
+def _planned_rows(rows: list[Any]) -> int:
+    plan = rows[0][0]
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _value(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
+def finish_list(plan: ListPlan, results: list[list[Any]], codec: CursorCodec,
+                threshold: int) -> OffsetPage[Any] | KeysetPage[Any]:
+    """Turn the statements' rows into the page envelope."""
+    rows = results[0]
+    if plan.query.keyset:
+        more = len(rows) > plan.limit
+        rows = rows[:plan.limit]
+        if plan.backward:
+            rows.reverse()
+        has_next = True if plan.backward else more
+        has_prev = more if plan.backward else plan.after_cursor
+
+        def cursor(row: Any, backward: bool) -> str:
+            values = [_value(row, k.field.name) for k in plan.keys]
+            return codec.encode(values, backward=backward, binding=plan.binding)
+
+        return KeysetPage(rows, plan.limit,
+                          cursor(rows[-1], False) if rows and has_next else None,
+                          cursor(rows[0], True) if rows and has_prev else None)
+
+    total: int | None = None
+    estimate = False
+    if plan.count is CountMode.EXACT:
+        total = int(results[1][0][0])
+    elif plan.count is CountMode.PLANNED:
+        total, estimate = _planned_rows(results[1]), True
+    elif plan.count is CountMode.ESTIMATED:
+        limited = int(results[1][0][0])
+        if limited > threshold:
+            total, estimate = max(limited, _planned_rows(results[2])), True
+        else:
+            total = limited
+    return OffsetPage(rows, plan.page, plan.limit, total, estimate)
