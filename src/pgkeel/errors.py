@@ -6,6 +6,7 @@ Database errors are translated once, at the driver boundary, by SQLSTATE (never 
 
     PgkeelError
     ├── ConfigError                      invalid settings (names the variable)
+    │   └── SchemaMismatch               a declared table does not match the live catalog
     ├── EmbeddedServerError              the embedded PostgreSQL / Valkey could not start or stop
     ├── UsageError                       the library was called wrongly (a bug in the caller)
     │   └── TenantRequired               a tenant-scoped call ran with no organization in context
@@ -69,6 +70,7 @@ __all__ = [
     "PoolExhausted",
     "CommitOutcomeUnknown",
     "TenantRequired",
+    "SchemaMismatch",
     "InvalidParameter",
     "NotFound",
     "Unauthorized",
@@ -143,6 +145,12 @@ class TenantRequired(UsageError):
     """A tenant-scoped operation ran with no organization in the context."""
 
     code = "tenant_required"
+
+
+class SchemaMismatch(ConfigError):
+    """A declared table does not match the live database."""
+
+    code = "schema_mismatch"
 
 
 class InvalidParameter(PgkeelError):

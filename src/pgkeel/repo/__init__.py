@@ -11,15 +11,19 @@ Public API:
     Registry                            tables by name, `find_many`, start-up checks
 """
 
+from pgkeel.repo.catalog import Advice, check_tables
 from pgkeel.repo.cursor import CursorCodec
 from pgkeel.repo.fields import Field, FieldType, Op, Search
 from pgkeel.repo.listing import KeysetPage, OffsetPage
 from pgkeel.repo.params import parse_list_params
 from pgkeel.repo.query import CountMode, Filter, ListQuery, SortKey
+from pgkeel.repo.registry import OPERATORS, Registry
 from pgkeel.repo.repository import Repository
 from pgkeel.repo.table import CustomFilter, Table
 
 __all__ = [
+    "OPERATORS",
+    "Advice",
     "CountMode",
     "CursorCodec",
     "CustomFilter",
@@ -29,10 +33,12 @@ __all__ = [
     "KeysetPage",
     "ListQuery",
     "OffsetPage",
+    "Registry",
     "Op",
     "Repository",
     "Search",
     "SortKey",
     "Table",
+    "check_tables",
     "parse_list_params",
 ]
