@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     db_sslmode: str | None = None
     pgkeel_home: Path = Path(".pgkeel")
     """Where embedded servers keep their data."""
+    migrations_dir: Path = Path("migrations")
+    """The migration set `pgkeel migrate` uses when no `--dir` is given."""
+    migrations_schema: str = Field("public", min_length=1, max_length=63)
+    """The set's schema: it holds `pgkeel_schema_history` and heads each migration's
+    search_path."""
+    migrate_lock_timeout_ms: int = Field(5_000, ge=0)
+    """lock_timeout for each migration, so DDL never queues traffic behind it for long."""
+    migrate_statement_timeout_ms: int = Field(0, ge=0)
+    """statement_timeout for each migration (0: none)."""
+    migrate_lock_retries: int = Field(3, ge=0)
+    """How often a migration that hit lock_timeout is retried, with backoff."""
+    migrate_wait_s: float = Field(60.0, gt=0)
+    """How long a runner waits for another runner to release the migration lock."""
 
     @field_validator("database_replica_urls", mode="before")
     @classmethod
