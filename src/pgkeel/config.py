@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pgkeel.errors import ConfigError
@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(30_000, ge=0)
     db_replica_max_lag_s: float = Field(5.0, gt=0)
     db_sslmode: str | None = None
+    cursor_secret: SecretStr | None = None
+    """HMAC key for keyset cursors (>= 16 bytes). Required in production; elsewhere a random
+    per-process key is used."""
     pgkeel_home: Path = Path(".pgkeel")
     """Where embedded servers keep their data."""
     migrations_dir: Path = Path("migrations")
@@ -68,6 +71,46 @@ class Settings(BaseSettings):
     """How often a migration that hit lock_timeout is retried, with backoff."""
     migrate_wait_s: float = Field(60.0, gt=0)
     """How long a runner waits for another runner to release the migration lock."""
+
+    cache_prefix: str = Field("pgkeel:", min_length=1, max_length=100, pattern=r"^[^{}]*$")
+    """Prepended to every cache key in Redis (no braces: they mark the Cluster hash tag)."""
+    cache_negative_ttl_secs: int = Field(15, ge=1)
+    """TTL of a cached "not found"."""
+    cache_lease_ttl_s: float = Field(10.0, gt=0)
+    """How long a cache miss holds its fill lease."""
+    cache_lease_wait_s: float = Field(0.5, ge=0)
+    """How long a miss waits for another process's fill before loading itself."""
+    cache_xfetch_beta: float = Field(1.0, ge=0)
+    """XFetch early-refresh eagerness (0 disables early refresh)."""
+    cache_op_timeout_s: float = Field(0.25, gt=0)
+    """Time limit of one cache call to Redis."""
+    cache_breaker_failures: int = Field(5, ge=1)
+    """Consecutive failed Redis calls that open the cache's circuit breaker."""
+    cache_breaker_reset_s: float = Field(2.0, gt=0)
+    """How long the cache's breaker stays open before probing Redis again."""
+    cache_max_pending: int = Field(10_000, ge=1)
+    """Exact invalidations kept during a Redis outage before coarsening to org epochs."""
+    cache_stats_flush_s: float = Field(10.0, gt=0)
+    """How often each process adds its cache counters to the totals in Redis."""
+    cache_max_key_length: int = Field(250, ge=64)
+    """Cache keys longer than this are hashed."""
+    cache_l1_ttl_s: float = Field(0.0, ge=0)
+    """> 0: a two-tier cache, with an in-process L1 whose entries live at most this long."""
+    cache_l1_max_entries: int = Field(10_000, ge=1)
+    """L1 capacity (LRU)."""
+
+    audit_queue_size: int = Field(10_000, ge=1)
+    """Events the non-blocking audit appender holds; when full, append() waits (back-pressure)."""
+    audit_batch_size: int = Field(1_000, ge=1)
+    """Most events the appender writes in one COPY."""
+    audit_flush_interval_s: float = Field(0.2, gt=0)
+    """Longest an appended event waits before its batch is written."""
+    audit_shutdown_timeout_s: float = Field(30.0, gt=0)
+    """How long closing the appender keeps retrying to write what is queued."""
+    audit_partitions_ahead: int = Field(3, ge=0, le=240)
+    """Monthly audit partitions created ahead of the current month."""
+    audit_checkpoint_key: SecretStr | None = None
+    """Optional key that signs `pgkeel audit checkpoint` files (HMAC-SHA256)."""
 
     @field_validator("database_replica_urls", mode="before")
     @classmethod
@@ -114,6 +157,15 @@ class Settings(BaseSettings):
     def _check_pool_sizes(self) -> Settings:
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError("DB_POOL_MAX_SIZE must be >= DB_POOL_MIN_SIZE")
+        return self
+
+    @model_validator(mode="after")
+    def _check_cursor_secret(self) -> Settings:
+        secret = self.cursor_secret
+        if secret is not None and len(secret.get_secret_value().encode()) < 16:
+            raise ValueError("CURSOR_SECRET must be at least 16 bytes")
+        if secret is None and self.app_env is AppEnv.PRODUCTION:
+            raise ValueError("CURSOR_SECRET is required when APP_ENV=production")
         return self
 
     @property

@@ -12,6 +12,7 @@ Database errors are translated once, at the driver boundary, by SQLSTATE (never 
     │   └── TenantRequired               a tenant-scoped call ran with no organization in context
     ├── InvalidParameter                 a request parameter is unknown or malformed (400)
     ├── NotFound                         no such row in this organization (404)
+    ├── RuleViolation                    a business rule forbids the change (422, details.rule)
     ├── Unauthorized                     no valid credentials (401)
     ├── Forbidden                        authenticated, but lacking the permission (403)
     ├── MigrationError                   a migration set could not be read, checked or applied
@@ -73,6 +74,7 @@ __all__ = [
     "SchemaMismatch",
     "InvalidParameter",
     "NotFound",
+    "RuleViolation",
     "Unauthorized",
     "Forbidden",
     "VersionConflict",
@@ -158,6 +160,13 @@ class InvalidParameter(PgkeelError):
 
     code = "invalid_parameter"
     http_status: ClassVar[int] = 400
+
+
+class RuleViolation(PgkeelError):
+    """A business rule forbids this change (`details.rule` names the rule)."""
+
+    code = "rule_violation"
+    http_status: ClassVar[int] = 422
 
 
 class NotFound(PgkeelError):

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
+from pgkeel import audit
 from pgkeel.config import Settings
+from pgkeel.migrate import Migrator
+from pgkeel.repo import CursorCodec, Registry
+from pgkeel.runtime import Services
 from pgkeel.web import (
     OrjsonResponse,
     RequestIdMiddleware,
@@ -12,13 +20,39 @@ from pgkeel.web import (
     install_error_handlers,
     pgkeel_lifespan,
 )
+from pgkeel_apps import identity
+from pgkeel_apps.settings import DemoSettings
+
+log = logging.getLogger("pgkeel_apps")
+
+
+@asynccontextmanager
+async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
+    """Apply every migration set, check the declarations, load sample data, wire services."""
+    db = services.db
+    await audit.install(db)
+    await Migrator.from_settings(db, services.settings, directory=identity.MIGRATIONS,
+                                 schema=identity.SCHEMA).up()
+    for advice in await Registry(db, identity.TABLES).check():
+        log.warning("%s: %s%s", advice.table, advice.message,
+                    f" -- {advice.fix}" if advice.fix else "")
+    demo = DemoSettings()
+    if demo.demo_seed:
+        await identity.load_sample_data(db, organizations=demo.demo_orgs, users=demo.demo_users,
+                                        password=demo.demo_password)
+    codec = CursorCodec.from_settings(services.settings)
+    app.state.identity = identity.IdentityService(db, cursor_codec=codec)
+    app.state.pgkeel_authenticator = identity.SessionAuthenticator(db)
+    yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the reference service (settings from the environment unless given)."""
     app = FastAPI(title="pgkeel reference service", version="0.1.0",
-                  default_response_class=OrjsonResponse, lifespan=pgkeel_lifespan(settings))
+                  default_response_class=OrjsonResponse,
+                  lifespan=pgkeel_lifespan(settings, then=start_apps))
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router())
+    app.include_router(identity.router)
     return app

@@ -85,9 +85,8 @@ async def test_upsert_never_touches_another_tenants_row(people, sync_conn, pgkee
         assert (row["id"], row["score"], row["version"]) == (1, 77, 2)
         new = await people.upsert({"name": "brand new", "score": 1}, conflict=("org_id", "name"))
         assert new["version"] == 1
-    with use_context(org_id=ORG_B):
-        with pytest.raises(NotFound):
-            await people.upsert({"id": 1, "name": "hijack"}, conflict=("id",))
+    with use_context(org_id=ORG_B), pytest.raises(NotFound):
+        await people.upsert({"id": 1, "name": "hijack"}, conflict=("id",))
     with use_context(org_id=ORG_A):
         assert (await people.get(1))["name"] == "person 01"
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import psycopg
 from psycopg import AsyncConnection
@@ -242,11 +242,19 @@ class Database:
         async with self.transaction() as tx:
             return await tx.execute(query, params)
 
+    @overload
+    async def fetch_all(self, query: Query, params: Params | None = None, *,
+                        replica: bool = False, readonly: bool = False
+                        ) -> list[dict[str, Any]]: ...
+    @overload
+    async def fetch_all(self, query: Query, params: Params | None = None, *,
+                        replica: bool = False, readonly: bool = False,
+                        row_factory: AsyncRowFactory[R]) -> list[R]: ...
+
     async def fetch_all(
         self, query: Query, params: Params | None = None, *, replica: bool = False,
-        readonly: bool = False,
-        row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
-    ) -> list[R]:
+        readonly: bool = False, row_factory: AsyncRowFactory[Any] = dict_row,
+    ) -> list[Any]:
         """All rows of one query, in a transaction of its own. `readonly=True` (implied by
         `replica=True`) sends BEGIN, query and COMMIT as one round trip. A replica that fails
         mid-query is marked down and the read is repeated on the primary."""
@@ -254,11 +262,19 @@ class Database:
                                      readonly=readonly)
         return rows[0]
 
+    @overload
+    async def fetch_one(self, query: Query, params: Params | None = None, *,
+                        replica: bool = False, readonly: bool = False
+                        ) -> dict[str, Any] | None: ...
+    @overload
+    async def fetch_one(self, query: Query, params: Params | None = None, *,
+                        replica: bool = False, readonly: bool = False,
+                        row_factory: AsyncRowFactory[R]) -> R | None: ...
+
     async def fetch_one(
         self, query: Query, params: Params | None = None, *, replica: bool = False,
-        readonly: bool = False,
-        row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
-    ) -> R | None:
+        readonly: bool = False, row_factory: AsyncRowFactory[Any] = dict_row,
+    ) -> Any:
         rows = await self.read_batch([(query, params, row_factory)], replica=replica,
                                      readonly=readonly)
         return rows[0][0] if rows[0] else None

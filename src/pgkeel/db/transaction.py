@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
-from typing import Any, LiteralString, TypeVar
+from typing import Any, LiteralString, TypeVar, overload
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, pq
@@ -121,18 +121,28 @@ class Transaction:
         cursor = await self._run(query, params, None)
         return cursor.rowcount
 
-    async def fetch_all(
-        self, query: Query, params: Params | None = None,
-        *, row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
-    ) -> list[R]:
+    @overload
+    async def fetch_all(self, query: Query, params: Params | None = None
+                        ) -> list[dict[str, Any]]: ...
+    @overload
+    async def fetch_all(self, query: Query, params: Params | None = None, *,
+                        row_factory: AsyncRowFactory[R]) -> list[R]: ...
+
+    async def fetch_all(self, query: Query, params: Params | None = None, *,
+                        row_factory: AsyncRowFactory[Any] = dict_row) -> list[Any]:
         """All rows, as dicts unless another psycopg row factory is given."""
         cursor = await self._run(query, params, row_factory)
         return await self._guard(cursor.fetchall())
 
-    async def fetch_one(
-        self, query: Query, params: Params | None = None,
-        *, row_factory: AsyncRowFactory[R] = dict_row,  # type: ignore[assignment]
-    ) -> R | None:
+    @overload
+    async def fetch_one(self, query: Query, params: Params | None = None
+                        ) -> dict[str, Any] | None: ...
+    @overload
+    async def fetch_one(self, query: Query, params: Params | None = None, *,
+                        row_factory: AsyncRowFactory[R]) -> R | None: ...
+
+    async def fetch_one(self, query: Query, params: Params | None = None, *,
+                        row_factory: AsyncRowFactory[Any] = dict_row) -> Any:
         """The first row, or None."""
         cursor = await self._run(query, params, row_factory)
         return await self._guard(cursor.fetchone())

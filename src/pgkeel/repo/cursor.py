@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from pgkeel.config import Settings
 from pgkeel.errors import ConfigError, InvalidParameter
 from pgkeel.repo.fields import FieldType, parse_value
 from pgkeel.repo.query import SortKey
@@ -50,6 +51,13 @@ class CursorCodec:
         if len(secret) < 16:
             raise ConfigError("CURSOR_SECRET must be at least 16 bytes.")
         self._secret = secret
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CursorCodec:
+        """CURSOR_SECRET's codec, or an ephemeral one outside production."""
+        if settings.cursor_secret is None:
+            return cls.ephemeral()
+        return cls(settings.cursor_secret.get_secret_value().encode())
 
     @classmethod
     def ephemeral(cls) -> CursorCodec:

@@ -6,9 +6,9 @@ field's allowlist, values are always bound parameters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import LiteralString
+from typing import Any, LiteralString
 
 from psycopg import sql
 
@@ -83,6 +83,7 @@ class Table:
         self.sortable = {f.api_name: f for f in self.fields if f.sort}
         self.filterable = {f.api_name: f for f in self.fields if f.filter}
         self.searchable = tuple(f for f in self.fields if f.search)
+        self._api_names = {f.name: f.api_name for f in self.selectable}
 
     @property
     def qualified(self) -> str:
@@ -108,3 +109,8 @@ class Table:
 
     def field(self, name: str) -> Field:
         return self.by_name[name]
+
+    def to_api(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """A row keyed by API (camelCase) names, without sensitive columns."""
+        names = self._api_names
+        return {names[k]: v for k, v in row.items() if k in names}

@@ -1,0 +1,22 @@
+"""Authentication building blocks.
+
+Public API:
+    hash_password, verify_password, PasswordCheck    Argon2id, bcrypt verified and upgraded
+    issue_token, token_digest                          opaque bearer tokens stored hashed
+    Principal, Authenticator                           who is calling, and how to find out
+FastAPI dependencies live in `pgkeel.web.auth` (`requires("USERS_READ")`).
+"""
+
+from pgkeel.security.passwords import PasswordCheck, hash_password, verify_password
+from pgkeel.security.principal import Authenticator, Principal
+from pgkeel.security.tokens import issue_token, token_digest
+
+__all__ = [
+    "Authenticator",
+    "PasswordCheck",
+    "Principal",
+    "hash_password",
+    "issue_token",
+    "token_digest",
+    "verify_password",
+]

@@ -1,0 +1,16 @@
+"""The identity service (seed 001): organizations, users, roles, sessions, `/v1/users`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pgkeel_apps.identity.auth import SessionAuthenticator
+from pgkeel_apps.identity.routes import router
+from pgkeel_apps.identity.seed import load_sample_data
+from pgkeel_apps.identity.service import IdentityService
+from pgkeel_apps.identity.tables import ROLES, SCHEMA, TABLES, USERS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+__all__ = ["MIGRATIONS", "ROLES", "SCHEMA", "TABLES", "USERS", "IdentityService",
+           "SessionAuthenticator", "load_sample_data", "router"]

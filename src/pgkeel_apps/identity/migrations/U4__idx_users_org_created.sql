@@ -1,0 +1,3 @@
+-- pgkeel: transaction=off
+-- The report's rollback command for idx_users_org_created.
+DROP INDEX CONCURRENTLY IF EXISTS idx_users_org_created;

@@ -1,0 +1,3 @@
+-- pgkeel: transaction=off
+-- The report's rollback command for idx_user_roles_org_role_active.
+DROP INDEX CONCURRENTLY IF EXISTS idx_user_roles_org_role_active;

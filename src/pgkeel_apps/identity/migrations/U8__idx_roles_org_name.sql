@@ -1,0 +1,3 @@
+-- pgkeel: transaction=off
+-- The report's rollback command for idx_roles_org_name.
+DROP INDEX CONCURRENTLY IF EXISTS idx_roles_org_name;

@@ -1,0 +1,142 @@
+"""`/v1/auth/login` and `/v1/users...`: the user-service report's API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from pgkeel.errors import InvalidParameter
+from pgkeel.repo import ListQuery
+from pgkeel.security import Principal
+from pgkeel.web import OrjsonResponse
+from pgkeel.web.auth import requires
+from pgkeel.web.listing import list_openapi, list_query
+from pgkeel_apps.identity.auth import SessionAuthenticator
+from pgkeel_apps.identity.service import IdentityService
+from pgkeel_apps.identity.tables import USER_READ, USER_WRITE, USERS
+
+router = APIRouter(tags=["identity"])
+
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    organization: str = Field(min_length=1, max_length=63)
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(pattern=EMAIL, max_length=254)
+    displayName: str = Field(min_length=1, max_length=200)
+    password: str | None = Field(None, min_length=8, max_length=1024)
+    status: Literal["active", "suspended", "invited"] = "active"
+    roleIds: list[UUID] = Field(default_factory=list, max_length=20)
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str | None = Field(None, pattern=EMAIL, max_length=254)
+    displayName: str | None = Field(None, min_length=1, max_length=200)
+    version: int | None = Field(None, ge=1, description="Expected version (or If-Match).")
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["active", "suspended", "invited"]
+
+
+class RoleAssign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    roleId: UUID
+
+
+def identity(request: Request) -> IdentityService:
+    service: IdentityService = request.app.state.identity
+    return service
+
+
+Service = Annotated[IdentityService, Depends(identity)]
+Reader = Annotated[Principal, Depends(requires(USER_READ))]
+Writer = Annotated[Principal, Depends(requires(USER_WRITE))]
+
+
+def user_out(row: dict[str, Any]) -> dict[str, Any]:
+    out = USERS.to_api(row)
+    if "roles" in row:
+        out["roles"] = row["roles"]
+    return out
+
+
+@router.post("/v1/auth/login", summary="Log in: a bearer token for the organization's user")
+async def login(body: Login, request: Request) -> Response:
+    authenticator: SessionAuthenticator = request.app.state.pgkeel_authenticator
+    return OrjsonResponse(await authenticator.login(body.organization, body.email,
+                                                    body.password))
+
+
+@router.get("/v1/users", summary="List users (paging, filters, sort, search, keyset)",
+            openapi_extra=list_openapi(USERS))
+async def list_users(_: Reader, service: Service,
+                     query: Annotated[ListQuery, Depends(list_query(USERS))]) -> Response:
+    page = await service.list_users(query)
+    return OrjsonResponse(page.envelope([user_out(r) for r in page.items]))
+
+
+@router.get("/v1/users/{user_id}", summary="One user, with roles")
+async def get_user(user_id: UUID, _: Reader, service: Service) -> Response:
+    return OrjsonResponse(user_out(await service.get_user(user_id)))
+
+
+@router.post("/v1/users", status_code=201, summary="Create a user (audited)")
+async def create_user(body: UserCreate, _: Writer, service: Service) -> Response:
+    user = await service.create_user(
+        {"email": body.email, "display_name": body.displayName, "status": body.status,
+         "is_active": body.status == "active"}, body.password, body.roleIds)
+    return OrjsonResponse(user_out(user), status_code=201)
+
+
+@router.patch("/v1/users/{user_id}", summary="Update a user (audited, optimistic lock)")
+async def update_user(user_id: UUID, body: UserUpdate, _: Writer, service: Service,
+                      if_match: Annotated[str | None, Header()] = None) -> Response:
+    version = body.version
+    if if_match is not None:
+        try:
+            version = int(if_match.strip().strip('"').removeprefix("W/").strip('"'))
+        except ValueError:
+            raise InvalidParameter("If-Match must be the user's version number.",
+                                   details={"parameter": "If-Match"}) from None
+    changes = {k: v for k, v in (("email", body.email), ("display_name", body.displayName))
+               if v is not None}
+    return OrjsonResponse(user_out(await service.update_user(user_id, changes, version)))
+
+
+@router.patch("/v1/users/{user_id}/status",
+              summary="Change status (never yourself, never the last active admin)")
+async def set_status(user_id: UUID, body: StatusChange, _: Writer,
+                     service: Service) -> Response:
+    return OrjsonResponse(user_out(await service.set_status(user_id, body.status)))
+
+
+@router.post("/v1/users/{user_id}/roles", summary="Assign a role (idempotent)")
+async def add_role(user_id: UUID, body: RoleAssign, _: Writer, service: Service) -> Response:
+    changed = await service.add_role(user_id, body.roleId)
+    return OrjsonResponse({"userId": user_id, "roleId": body.roleId, "assigned": True,
+                           "changed": changed}, status_code=201 if changed else 200)
+
+
+@router.delete("/v1/users/{user_id}/roles/{role_id}", status_code=204,
+               summary="Remove a role (idempotent)")
+async def remove_role(user_id: UUID, role_id: UUID, _: Writer, service: Service) -> Response:
+    await service.remove_role(user_id, role_id)
+    return Response(status_code=204)
+
+
+@router.get("/v1/roles", summary="The organization's roles")
+async def list_roles(_: Reader, service: Service) -> Response:
+    return OrjsonResponse({"items": await service.list_roles()})

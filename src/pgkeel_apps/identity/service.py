@@ -1,0 +1,200 @@
+"""The identity service's use cases, each one transaction with its audit record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, LiteralString
+from uuid import UUID
+
+from pgkeel import audit
+from pgkeel.db import Database, Transaction, current_context
+from pgkeel.errors import RuleViolation
+from pgkeel.repo import CursorCodec, KeysetPage, ListQuery, OffsetPage, Repository
+from pgkeel.security import hash_password
+from pgkeel_apps.identity.tables import ROLES, USERS
+
+ADMIN_ROLES = ["ADMIN", "SUPER_ADMIN"]
+ENTITY = "User"
+
+# The organization's active admins, locked in id order: concurrent deactivations (or admin
+# role removals) queue here, and each re-checks after the other commits, so an organization
+# can never lose its last active admin to a race.
+LOCK_ACTIVE_ADMINS: LiteralString = """
+WITH locked AS (
+    SELECT u.id FROM identity.users u
+    WHERE u.organization_id = %(org)s AND u.is_active AND u.status = 'active'
+      AND u.deleted_at IS NULL
+      AND EXISTS (SELECT 1 FROM identity.user_roles ur
+                  JOIN identity.roles r ON r.organization_id = ur.organization_id
+                                       AND r.id = ur.role_id AND r.is_active
+                  WHERE ur.organization_id = u.organization_id AND ur.user_id = u.id
+                    AND ur.is_active AND r.name = ANY(%(names)s))
+    ORDER BY u.id
+    FOR UPDATE
+)
+SELECT l.id, array_agg(r.id) AS admin_role_ids
+FROM locked l
+JOIN identity.user_roles ur
+  ON ur.organization_id = %(org)s AND ur.user_id = l.id AND ur.is_active
+JOIN identity.roles r
+  ON r.organization_id = ur.organization_id AND r.id = ur.role_id AND r.is_active
+     AND r.name = ANY(%(names)s)
+GROUP BY l.id
+"""
+
+ASSIGN_ROLE: LiteralString = """
+INSERT INTO identity.user_roles AS ur (organization_id, user_id, role_id, is_active,
+                                       assigned_by, assigned_at)
+VALUES (%s, %s, %s, true, %s, now())
+ON CONFLICT (organization_id, user_id, role_id)
+DO UPDATE SET is_active = true, assigned_by = EXCLUDED.assigned_by, assigned_at = now()
+WHERE NOT ur.is_active
+RETURNING ur.role_id
+"""
+
+UNASSIGN_ROLE: LiteralString = """
+UPDATE identity.user_roles SET is_active = false
+WHERE organization_id = %s AND user_id = %s AND role_id = %s AND is_active
+RETURNING role_id
+"""
+
+USER_ROLES: LiteralString = """
+SELECT r.id, r.name FROM identity.user_roles ur
+JOIN identity.roles r ON r.organization_id = ur.organization_id AND r.id = ur.role_id
+WHERE ur.organization_id = %s AND ur.user_id = %s AND ur.is_active
+ORDER BY r.name
+"""
+
+PUBLIC_FIELDS = ("email", "display_name", "status", "is_active")
+
+
+def _public(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in PUBLIC_FIELDS if k in row}
+
+
+class IdentityService:
+    """Users, roles and memberships of the caller's organization."""
+
+    def __init__(self, db: Database, *, cursor_codec: CursorCodec | None = None) -> None:
+        self.db = db
+        self.users: Repository[dict[str, Any]] = Repository(db, USERS,
+                                                            cursor_codec=cursor_codec)
+        self.roles: Repository[dict[str, Any]] = Repository(db, ROLES,
+                                                            cursor_codec=cursor_codec)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def list_users(self, query: ListQuery
+                         ) -> OffsetPage[dict[str, Any]] | KeysetPage[dict[str, Any]]:
+        return await self.users.list(query, replica=True)
+
+    async def get_user(self, user_id: UUID) -> dict[str, Any]:
+        async with self.db.transaction(readonly=True, replica=True) as tx:
+            user = await self.users.get(user_id, tx=tx)
+            user["roles"] = await tx.fetch_all(USER_ROLES, (user["organization_id"], user_id))
+        return user
+
+    async def list_roles(self) -> list[dict[str, Any]]:
+        page = await self.roles.list(ListQuery(page_size=100), replica=True)
+        return page.items
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def create_user(self, values: Mapping[str, Any], password: str | None,
+                          role_ids: list[UUID]) -> dict[str, Any]:
+        row = {**values, "email": str(values["email"]).strip().lower()}
+        if password is not None:
+            row["password_hash"] = hash_password(password)
+
+        async def work(tx: Transaction) -> dict[str, Any]:
+            user = await self.users.create(row, tx=tx)
+            for role_id in role_ids:
+                await self.roles.get(role_id, tx=tx)
+                await tx.execute(ASSIGN_ROLE, (user["organization_id"], user["id"], role_id,
+                                               current_context().actor_id))
+            await audit.record(tx, action="users.create", entity_type=ENTITY,
+                               entity_id=user["id"], new=_public(user),
+                               metadata={"role_ids": [str(r) for r in role_ids]})
+            return user
+        return await self.db.run_in_tx(work)
+
+    async def update_user(self, user_id: UUID, changes: Mapping[str, Any],
+                          expected_version: int | None) -> dict[str, Any]:
+        changes = dict(changes)
+        if "email" in changes:
+            changes["email"] = str(changes["email"]).strip().lower()
+
+        async def work(tx: Transaction) -> dict[str, Any]:
+            old = await self.users.get(user_id, tx=tx)
+            new = await self.users.update(user_id, changes, expected_version=expected_version,
+                                          tx=tx)
+            await audit.record(tx, action="users.update", entity_type=ENTITY, entity_id=user_id,
+                               old=_public(old), new=_public(new))
+            return new
+        return await self.db.run_in_tx(work)
+
+    async def set_status(self, user_id: UUID, status: str) -> dict[str, Any]:
+        """Change a user's status; nobody deactivates themself or the last active admin."""
+        active = status == "active"
+        actor = current_context().actor_id
+
+        async def work(tx: Transaction) -> dict[str, Any]:
+            old = await self.users.get(user_id, tx=tx)
+            if not active and old["is_active"]:
+                if str(user_id) == str(actor):
+                    raise RuleViolation("You cannot deactivate yourself.",
+                                        details={"rule": "not_self"})
+                await self._keep_an_admin(tx, old["organization_id"], user_id, None)
+            new = await self.users.update(user_id, {"status": status, "is_active": active},
+                                          tx=tx)
+            await audit.record(tx, action="users.status_changed", entity_type=ENTITY,
+                               entity_id=user_id, old=_public(old), new=_public(new))
+            return new
+        return await self.db.run_in_tx(work)
+
+    async def add_role(self, user_id: UUID, role_id: UUID) -> bool:
+        """Assign a role; True if it changed anything (assigning twice is a no-op)."""
+        async def work(tx: Transaction) -> bool:
+            user = await self.users.get(user_id, tx=tx)
+            role = await self.roles.get(role_id, tx=tx)
+            if not role["is_active"]:
+                raise RuleViolation("That role is disabled.", details={"rule": "role_active"})
+            changed = await tx.fetch_val(ASSIGN_ROLE, (user["organization_id"], user_id, role_id,
+                                                       current_context().actor_id))
+            if changed is not None:
+                await audit.record(tx, action="users.role_added", entity_type=ENTITY,
+                                   entity_id=user_id, new={"role_id": str(role_id)},
+                                   metadata={"role_name": role["name"]})
+            return changed is not None
+        return await self.db.run_in_tx(work)
+
+    async def remove_role(self, user_id: UUID, role_id: UUID) -> bool:
+        """Remove a role; True if it changed anything. The last active admin keeps theirs."""
+        async def work(tx: Transaction) -> bool:
+            user = await self.users.get(user_id, tx=tx)
+            role = await self.roles.get(role_id, tx=tx)
+            org = user["organization_id"]
+            if role["name"] in ADMIN_ROLES:
+                await self._keep_an_admin(tx, org, user_id, role_id)
+            changed = await tx.fetch_val(UNASSIGN_ROLE, (org, user_id, role_id))
+            if changed is not None:
+                await audit.record(tx, action="users.role_removed", entity_type=ENTITY,
+                                   entity_id=user_id, old={"role_id": str(role_id)},
+                                   metadata={"role_name": role["name"]})
+            return changed is not None
+        return await self.db.run_in_tx(work)
+
+    async def _keep_an_admin(self, tx: Transaction, org: Any, user_id: UUID,
+                             role_id: UUID | None) -> None:
+        """Refuse when `user_id` losing its status (or admin role `role_id`) would leave the
+        organization without an active admin."""
+        admins = {row["id"]: row["admin_role_ids"]
+                  for row in await tx.fetch_all(LOCK_ACTIVE_ADMINS,
+                                                {"org": org, "names": ADMIN_ROLES})}
+        if user_id not in admins:
+            return
+        if role_id is not None and set(admins[user_id]) - {role_id}:
+            return  # still an admin through another admin role
+        if len(admins) == 1:
+            raise RuleViolation("The organization must keep at least one active admin.",
+                                details={"rule": "last_active_admin"})
