@@ -255,11 +255,16 @@ class Transaction:
         self._begun = True
         cursor = (self._conn.cursor(row_factory=row_factory) if row_factory
                   else self._conn.cursor())
+        # A statement without parameters may be a script of several statements, which only
+        # the simple query protocol accepts -- so it cannot join the pipeline.
+        pipelined = query is not None and params is not None
         async with self._conn.pipeline():
             await self._conn.execute(self._begin)
             await self._conn.execute(_queries.SET_TRANSACTION_CONTEXT, self._settings_params)
-            if query is not None:
+            if query is not None and pipelined:
                 await cursor.execute(query, params)
+        if query is not None and not pipelined:
+            await cursor.execute(query)
         return cursor
 
     async def _guard(self, operation: Awaitable[R]) -> R:

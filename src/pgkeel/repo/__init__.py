@@ -13,7 +13,7 @@ Public API:
 
 from pgkeel.repo.catalog import Advice, check_tables
 from pgkeel.repo.cursor import CursorCodec
-from pgkeel.repo.fields import Field, FieldType, Op, Search
+from pgkeel.repo.fields import COMPARABLE, TEXTUAL, Field, FieldType, Op, Search
 from pgkeel.repo.listing import KeysetPage, OffsetPage
 from pgkeel.repo.params import parse_list_params
 from pgkeel.repo.query import CountMode, Filter, ListQuery, SortKey
@@ -22,7 +22,9 @@ from pgkeel.repo.repository import Repository
 from pgkeel.repo.table import CustomFilter, Table
 
 __all__ = [
+    "COMPARABLE",
     "OPERATORS",
+    "TEXTUAL",
     "Advice",
     "CountMode",
     "CursorCodec",
