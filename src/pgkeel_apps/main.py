@@ -30,17 +30,17 @@ log = logging.getLogger("pgkeel_apps")
 async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
     """Apply every migration set, check the declarations, load sample data, wire services."""
     db = services.db
+    codec = CursorCodec.from_settings(services.settings)
     await audit.install(db)
     await Migrator.from_settings(db, services.settings, directory=identity.MIGRATIONS,
                                  schema=identity.SCHEMA).up()
-    for advice in await Registry(db, identity.TABLES).check():
+    for advice in await Registry(db, identity.TABLES, cursor_codec=codec).check():
         log.warning("%s: %s%s", advice.table, advice.message,
                     f" -- {advice.fix}" if advice.fix else "")
     demo = DemoSettings()
     if demo.demo_seed:
         await identity.load_sample_data(db, organizations=demo.demo_orgs, users=demo.demo_users,
                                         password=demo.demo_password)
-    codec = CursorCodec.from_settings(services.settings)
     app.state.identity = identity.IdentityService(db, cursor_codec=codec)
     app.state.pgkeel_authenticator = identity.SessionAuthenticator(db)
     yield
