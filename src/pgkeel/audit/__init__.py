@@ -1,0 +1,62 @@
+"""The audit log: atomic, trigger-captured, non-blocking without loss, and tamper-evident.
+
+Public API:
+    AuditLog                      install, record, enable/disable, queries, prune, verify
+                                  (`pgkeel.audit.log`)
+    record                        write an audit row inside the caller's transaction
+    AuditAppender, AppenderStats  non-blocking appends, batched COPY (`.appender`)
+    audit_appender, AppenderDep   FastAPI lifespan hook and dependency (`.web`)
+    AuditEvent                    one stored row (`.events`)
+    AuditFilter, AuditPage, AuditKeysetPage, ActivitySummary, ActionCount, DailyCount
+                                  query inputs and results (`.queries`)
+    VerifyReport, Finding, Checkpoint, Head     tamper evidence (`.verify`, `.checkpoint`)
+    Partition, PruneReport, TrackedTable        partitions, retention, capture
+    SCHEMA, MIGRATIONS, install   the library migration set (`.schema`)
+"""
+
+from pgkeel.audit.appender import AppenderStats, AuditAppender
+from pgkeel.audit.capture import TrackedTable
+from pgkeel.audit.checkpoint import Checkpoint, Head
+from pgkeel.audit.events import DEFAULT_REDACTED, AuditEvent
+from pgkeel.audit.log import AuditLog
+from pgkeel.audit.partitions import Partition, PruneReport, parse_age
+from pgkeel.audit.queries import (
+    ActionCount,
+    ActivitySummary,
+    AuditFilter,
+    AuditKeysetPage,
+    AuditPage,
+    DailyCount,
+)
+from pgkeel.audit.record import record
+from pgkeel.audit.schema import MIGRATIONS, SCHEMA, install
+from pgkeel.audit.verify import Finding, VerifyReport
+from pgkeel.audit.web import AppenderDep, audit_appender
+
+__all__ = [
+    "AuditLog",
+    "record",
+    "AuditAppender",
+    "AppenderStats",
+    "audit_appender",
+    "AppenderDep",
+    "AuditEvent",
+    "AuditFilter",
+    "AuditPage",
+    "AuditKeysetPage",
+    "ActivitySummary",
+    "ActionCount",
+    "DailyCount",
+    "VerifyReport",
+    "Finding",
+    "Checkpoint",
+    "Head",
+    "Partition",
+    "PruneReport",
+    "TrackedTable",
+    "DEFAULT_REDACTED",
+    "SCHEMA",
+    "MIGRATIONS",
+    "install",
+    "parse_age",
+]
