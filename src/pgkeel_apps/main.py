@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pgkeel import audit
+from pgkeel.cache import Cache
 from pgkeel.config import Settings
 from pgkeel.migrate import Migrator
 from pgkeel.repo import CursorCodec, Registry
@@ -20,7 +21,7 @@ from pgkeel.web import (
     install_error_handlers,
     pgkeel_lifespan,
 )
-from pgkeel_apps import identity
+from pgkeel_apps import identity, tags
 from pgkeel_apps.settings import DemoSettings
 
 log = logging.getLogger("pgkeel_apps")
@@ -32,18 +33,23 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
     db = services.db
     codec = CursorCodec.from_settings(services.settings)
     await audit.install(db)
-    await Migrator.from_settings(db, services.settings, directory=identity.MIGRATIONS,
-                                 schema=identity.SCHEMA).up()
-    for advice in await Registry(db, identity.TABLES, cursor_codec=codec).check():
+    for app_module in (identity, tags):
+        await Migrator.from_settings(db, services.settings, directory=app_module.MIGRATIONS,
+                                     schema=app_module.SCHEMA).up()
+    tables = [*identity.TABLES, *tags.TABLES]
+    for advice in await Registry(db, tables, cursor_codec=codec).check():
         log.warning("%s: %s%s", advice.table, advice.message,
                     f" -- {advice.fix}" if advice.fix else "")
     demo = DemoSettings()
     if demo.demo_seed:
         await identity.load_sample_data(db, organizations=demo.demo_orgs, users=demo.demo_users,
                                         password=demo.demo_password)
-    app.state.identity = identity.IdentityService(db, cursor_codec=codec)
-    app.state.pgkeel_authenticator = identity.SessionAuthenticator(db)
-    yield
+    async with Cache.from_settings(services.settings, redis=services.redis) as cache:
+        app.state.cache = cache
+        app.state.identity = identity.IdentityService(db, cache, cursor_codec=codec)
+        app.state.tags = tags.TagService(db, cache, cursor_codec=codec)
+        app.state.pgkeel_authenticator = identity.SessionAuthenticator(db)
+        yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router())
     app.include_router(identity.router)
+    app.include_router(tags.router)
     return app

@@ -90,7 +90,7 @@ async def list_users(_: Reader, service: Service,
 
 @router.get("/v1/users/{user_id}", summary="One user, with roles")
 async def get_user(user_id: UUID, _: Reader, service: Service) -> Response:
-    return OrjsonResponse(user_out(await service.get_user(user_id)))
+    return OrjsonResponse(await service.get_user(user_id))
 
 
 @router.post("/v1/users", status_code=201, summary="Create a user (audited)")

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from typing import Any, LiteralString
 from uuid import UUID
 
+import orjson
+
 from pgkeel import audit
+from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
 from pgkeel.errors import RuleViolation
 from pgkeel.repo import CursorCodec, KeysetPage, ListQuery, OffsetPage, Repository
@@ -75,8 +78,10 @@ def _public(row: Mapping[str, Any]) -> dict[str, Any]:
 class IdentityService:
     """Users, roles and memberships of the caller's organization."""
 
-    def __init__(self, db: Database, *, cursor_codec: CursorCodec | None = None) -> None:
+    def __init__(self, db: Database, cache: Cache, *,
+                 cursor_codec: CursorCodec | None = None) -> None:
         self.db = db
+        self.cache = cache
         self.users: Repository[dict[str, Any]] = Repository(db, USERS,
                                                             cursor_codec=cursor_codec)
         self.roles: Repository[dict[str, Any]] = Repository(db, ROLES,
@@ -88,11 +93,20 @@ class IdentityService:
                          ) -> OffsetPage[dict[str, Any]] | KeysetPage[dict[str, Any]]:
         return await self.users.list(query, replica=True)
 
+    def user_key(self, user_id: UUID) -> CacheKey:
+        return self.cache.key("user", user_id)
+
     async def get_user(self, user_id: UUID) -> dict[str, Any]:
-        async with self.db.transaction(readonly=True, replica=True) as tx:
-            user = await self.users.get(user_id, tx=tx)
-            user["roles"] = await tx.fetch_all(USER_ROLES, (user["organization_id"], user_id))
-        return user
+        """One user with roles, API-shaped; cached 5 min, invalidated by every write."""
+        async def load() -> dict[str, Any]:
+            async with self.db.transaction(readonly=True, replica=True) as tx:
+                user = USERS.to_api(await self.users.get(user_id, tx=tx))
+                user["roles"] = await tx.fetch_all(USER_ROLES, (user["organizationId"],
+                                                                user_id))
+            return dict(orjson.loads(orjson.dumps(user)))  # JSON-native: as a hit returns it
+        result: dict[str, Any] = await self.cache.get_or_set(self.user_key(user_id), load,
+                                                             ttl=TTL.MEDIUM)
+        return result
 
     async def list_roles(self) -> list[dict[str, Any]]:
         page = await self.roles.list(ListQuery(page_size=100), replica=True)
@@ -130,6 +144,7 @@ class IdentityService:
                                           tx=tx)
             await audit.record(tx, action="users.update", entity_type=ENTITY, entity_id=user_id,
                                old=_public(old), new=_public(new))
+            self.cache.invalidate_on_commit(tx, self.user_key(user_id))
             return new
         return await self.db.run_in_tx(work)
 
@@ -149,6 +164,7 @@ class IdentityService:
                                           tx=tx)
             await audit.record(tx, action="users.status_changed", entity_type=ENTITY,
                                entity_id=user_id, old=_public(old), new=_public(new))
+            self.cache.invalidate_on_commit(tx, self.user_key(user_id))
             return new
         return await self.db.run_in_tx(work)
 
@@ -165,6 +181,7 @@ class IdentityService:
                 await audit.record(tx, action="users.role_added", entity_type=ENTITY,
                                    entity_id=user_id, new={"role_id": str(role_id)},
                                    metadata={"role_name": role["name"]})
+                self.cache.invalidate_on_commit(tx, self.user_key(user_id))
             return changed is not None
         return await self.db.run_in_tx(work)
 
@@ -181,6 +198,7 @@ class IdentityService:
                 await audit.record(tx, action="users.role_removed", entity_type=ENTITY,
                                    entity_id=user_id, old={"role_id": str(role_id)},
                                    metadata={"role_name": role["name"]})
+                self.cache.invalidate_on_commit(tx, self.user_key(user_id))
             return changed is not None
         return await self.db.run_in_tx(work)
 

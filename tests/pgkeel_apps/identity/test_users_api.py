@@ -193,3 +193,25 @@ async def test_two_admins_deactivating_each_other_leaves_one(api: Api):
         "SELECT count(*) FROM identity.users WHERE organization_id = %s AND is_active "
         "AND email LIKE 'admin%%'", (org["id"],))
     assert active == 1
+
+
+async def test_get_user_is_cached_and_every_write_invalidates_it(api: Api):
+    org = await make_org(api, admins=1, others=1)
+    admin = await api.as_(org["slug"], "admin0")
+    url = f"/v1/users/{org['user0']}"
+    stats = api.app.state.cache.stats
+    first = (await api.client.get(url, headers=admin)).json()
+    hits = stats().totals["hits"]
+    assert (await api.client.get(url, headers=admin)).json() == first
+    assert stats().totals["hits"] == hits + 1
+
+    await api.client.patch(url, headers=admin, json={"displayName": "Changed"})
+    assert (await api.client.get(url, headers=admin)).json()["displayName"] == "Changed"
+    await api.client.patch(f"{url}/status", headers=admin, json={"status": "invited"})
+    assert (await api.client.get(url, headers=admin)).json()["status"] == "invited"
+    await api.client.post(f"{url}/roles", headers=admin,
+                          json={"roleId": str(org["viewer_role"])})
+    assert [r["name"] for r in (await api.client.get(url, headers=admin)).json()["roles"]] \
+        == ["VIEWER"]
+    await api.client.delete(f"{url}/roles/{org['viewer_role']}", headers=admin)
+    assert (await api.client.get(url, headers=admin)).json()["roles"] == []
