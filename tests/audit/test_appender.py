@@ -114,7 +114,8 @@ async def test_sigterm_to_uvicorn_writes_every_queued_event(audit, pgkeel_databa
     env = {**os.environ, "DATABASE_URL": pgkeel_database_url, "REDIS_URL": pgkeel_redis_url,
            "ITEMS_TABLE": table, "AUDIT_FLUSH_INTERVAL_S": "3600",
            "AUDIT_BATCH_SIZE": "100000", "AUDIT_QUEUE_SIZE": "100000",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                       os.environ.get("PYTHONPATH")]))}
     log = tempfile.TemporaryFile("w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "tests.audit.app_for_shutdown:app", "--port",

@@ -97,16 +97,13 @@ async def test_concurrent_writers_cannot_fork_the_chain(audit, pgkeel_settings, 
 
 
 async def test_verify_detects_update_delete_and_insert_made_in_sql(
-        audit, pgkeel_db, pgkeel_database_url, org, sync_conn):
-    with use_context(org_id=org, actor_id="admin"):
-        for n in range(10):
-            async with pgkeel_db.transaction() as tx:
-                await audit.record(tx, action="users.update", entity_type="User",
-                                   entity_id=n, old={"n": n}, new={"n": n + 1})
+        audit, pgkeel_db, pgkeel_settings, pgkeel_database_url, org, sync_conn):
+    await _write_concurrently(pgkeel_settings, [org])          # 8 connections at once
     assert (await audit.verify(org_id=org)).ok
     assert pgkeel_cli(pgkeel_database_url, "verify", "--org", org).returncode == 0
     ids = [r[0] for r in sync_conn.execute(
         "SELECT id FROM audit.audit_log WHERE organization_id = %s ORDER BY id", (org,))]
+    assert len(ids) == WRITERS * TRANSACTIONS_EACH
 
     # The table refuses changes outright...
     with pytest.raises(PermissionDenied):
@@ -121,14 +118,14 @@ async def test_verify_detects_update_delete_and_insert_made_in_sql(
             conn.execute("SET session_replication_role = replica")
             conn.execute(statement, params)
 
-    tamper("UPDATE audit.audit_log SET new_values = '{\"n\": 999}' WHERE id = %s", (ids[3],))
+    tamper("UPDATE audit.audit_log SET new_values = '{\"n\": 999}' WHERE id = %s", (ids[30],))
     report = await audit.verify(org_id=org)
-    assert [(f.kind, f.audit_id) for f in report.findings] == [("edited", ids[3])]
+    assert [(f.kind, f.audit_id) for f in report.findings] == [("edited", ids[30])]
 
-    tamper("DELETE FROM audit.audit_log WHERE id = %s", (ids[6],))
+    tamper("DELETE FROM audit.audit_log WHERE id = %s", (ids[60],))
     report = await audit.verify(org_id=org)
-    assert [(f.kind, f.audit_id) for f in report.findings] == [("edited", ids[3]),
-                                                              ("deleted", ids[6])]
+    assert sorted((f.kind, f.audit_id) for f in report.findings) == [("deleted", ids[60]),
+                                                                    ("edited", ids[30])]
 
     tamper("INSERT INTO audit.audit_log (organization_id, actor_id, action, entity_type,"
            " entity_id, created_at) VALUES (%s, 'admin', 'users.delete', 'User', '3',"
@@ -148,7 +145,7 @@ async def test_verify_detects_update_delete_and_insert_made_in_sql(
     data = json.loads(result.stdout)
     assert data["ok"] is False
     assert data["counts"] == {"edited": 1, "deleted": 1, "inserted": 1}
-    assert {f["audit_id"] for f in data["findings"]} == {ids[3], ids[6], inserted.audit_id}
+    assert {f["audit_id"] for f in data["findings"]} == {ids[30], ids[60], inserted.audit_id}
 
 
 async def test_deleting_chain_rows_too_is_still_detected(audit, pgkeel_db,
