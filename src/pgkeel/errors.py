@@ -461,24 +461,28 @@ class AuditEventInvalid(AuditError):
     """This audit event cannot be stored."""
 
     code = "audit_event_invalid"
+    http_status: ClassVar[int] = 422
 
 
 class AuditCursorInvalid(AuditError):
     """The audit list cursor is malformed."""
 
     code = "audit_cursor_invalid"
+    http_status: ClassVar[int] = 400
 
 
 class AuditQueueFull(AuditError):
     """The audit appender's queue is full."""
 
     code = "audit_queue_full"
+    http_status: ClassVar[int] = 503
 
 
 class AuditAppenderClosed(AuditError):
     """The audit appender is closed (or was never started)."""
 
     code = "audit_appender_closed"
+    http_status: ClassVar[int] = 503
 
 
 class AuditChainBroken(AuditError):

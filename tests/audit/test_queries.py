@@ -163,3 +163,12 @@ async def test_daily_stats_per_action(audit, pgkeel_db, org):
     everything = await audit.daily_stats(org, since=today - timedelta(days=60),
                                          until=today + timedelta(days=1))
     assert sum(s.count for s in everything) == 5
+
+
+def test_audit_errors_map_to_http_statuses():
+    from pgkeel.errors import AuditCursorInvalid, AuditEventInvalid, AuditQueueFull
+    from pgkeel.web import status_for
+
+    assert status_for(AuditCursorInvalid()) == 400     # a client's bad cursor
+    assert status_for(AuditEventInvalid()) == 422
+    assert status_for(AuditQueueFull()) == 503

@@ -165,8 +165,10 @@ def checkpoint_command(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write to this file (default: stdout).")] = None,
 ) -> None:
-    """Export every organization's chain head (signed with AUDIT_CHECKPOINT_KEY if set);
-    keep it outside the database and pass it to `verify --checkpoint`."""
+    """Export every organization's chain head, for `verify --checkpoint`.
+
+    Signed with AUDIT_CHECKPOINT_KEY when set. Keep the file outside the database.
+    """
     async def go(audit: AuditLog, settings: Settings) -> bytes:
         return (await audit.checkpoint()).to_json(_key(settings))
 
@@ -210,10 +212,12 @@ def prune(
         report = planned if dry_run or not planned.partitions else run(_online(go))
 
     def human() -> None:
-        verb = "would remove" if report.dry_run else ("detached" if detach else "dropped")
-        names = ", ".join(report.partitions) or "nothing"
-        console.print(f"{verb} {names} (cutoff {report.cutoff.isoformat()})",
-                      highlight=False)
+        cutoff = f"(cutoff {report.cutoff.isoformat()})"
+        if not report.partitions:
+            console.print(f"nothing to prune {cutoff}", highlight=False)
+            return
+        verb = "would remove" if dry_run else ("detached" if detach else "dropped")
+        console.print(f"{verb} {', '.join(report.partitions)} {cutoff}", highlight=False)
     emit(report, as_json, human)
 
 
