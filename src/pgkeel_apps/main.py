@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pgkeel import audit
+from pgkeel.audit import AuditAppender
 from pgkeel.cache import Cache
 from pgkeel.config import Settings
 from pgkeel.migrate import Migrator
@@ -44,7 +45,9 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
     if demo.demo_seed:
         await identity.load_sample_data(db, organizations=demo.demo_orgs, users=demo.demo_users,
                                         password=demo.demo_password)
-    async with Cache.from_settings(services.settings, redis=services.redis) as cache:
+    async with (Cache.from_settings(services.settings, redis=services.redis) as cache,
+                AuditAppender.from_settings(db, services.settings) as appender):
+        app.state.audit_appender = appender
         app.state.cache = cache
         app.state.identity = identity.IdentityService(db, cache, cursor_codec=codec)
         app.state.tags = tags.TagService(db, cache, cursor_codec=codec)

@@ -62,7 +62,8 @@ async def make_org(api: Api, *, admins: int = 1, others: int = 2) -> dict[str, A
                          "VALUES (%s, %s, %s)", (org, slug, slug))
         await tx.execute(
             "INSERT INTO identity.roles (id, organization_id, name, permissions) VALUES "
-            "(%s, %s, 'ADMIN', '{USERS_READ,USERS_WRITE}'), (%s, %s, 'VIEWER', '{USERS_READ}')",
+            "(%s, %s, 'ADMIN', '{USERS_READ,USERS_WRITE,AUDIT_READ}'), "
+            "(%s, %s, 'VIEWER', '{USERS_READ}')",
             (admin_role, org, viewer_role, org))
         for kind, count in (("admin", admins), ("user", others)):
             for i in range(count):

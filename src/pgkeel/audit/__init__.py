@@ -33,7 +33,10 @@ from pgkeel.audit.schema import MIGRATIONS, SCHEMA, install
 from pgkeel.audit.verify import Finding, VerifyReport
 from pgkeel.audit.web import AppenderDep, audit_appender
 
+from pgkeel.audit.table import AUDIT_LOG
+
 __all__ = [
+    "AUDIT_LOG",
     "AuditLog",
     "record",
     "AuditAppender",

@@ -23,6 +23,7 @@ from pgkeel.observe.metrics import REPO_DURATION, REPO_ERRORS, REPO_SLOW
 from pgkeel.repo import writes
 from pgkeel.repo.compiler import Compiler, Where
 from pgkeel.repo.cursor import CursorCodec
+from pgkeel.repo.fields import FieldType
 from pgkeel.repo.listing import KeysetPage, OffsetPage, build_list, finish_list
 from pgkeel.repo.query import ListQuery
 from pgkeel.repo.table import Table
@@ -55,6 +56,8 @@ class Repository(Generic[R]):
         self.row_factory: AsyncRowFactory[R] = cast(
             "AsyncRowFactory[R]", dict_row if row_type is None else kwargs_row(row_type))
         self._timers: dict[str, Any] = {}
+        self._text_tenant = (table.tenant is not None
+                             and table.field(table.tenant).type is FieldType.TEXT)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -240,7 +243,8 @@ class Repository(Generic[R]):
         if org is None:
             raise TenantRequired(f"{self.name}: no organization in the request context.",
                                  hint="Run the call inside use_context(org_id=...).")
-        return org
+        # A text tenant column (such as audit_log's, shared by every app) is bound as text.
+        return str(org) if self._text_tenant else org
 
     def _scoped(self, *, include_deleted: bool = False) -> Where:
         where = Where()

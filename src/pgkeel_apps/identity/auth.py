@@ -61,7 +61,8 @@ class SessionAuthenticator:
                          roles=frozenset(row[3]))
 
     async def login(self, organization: str, email: str, password: str) -> dict[str, Any]:
-        """A new session token, or Unauthorized (the same answer for every failure)."""
+        """A new session (token, expiry, and who it is for), or Unauthorized -- the same
+        answer for every failure."""
         row = await self.db.fetch_one(LOGIN_USER, (organization, email.strip().lower()),
                                       readonly=True)
         check = verify_password(password, row["password_hash"] if row else None)
@@ -75,7 +76,8 @@ class SessionAuthenticator:
             if check.new_hash:
                 await tx.execute(UPGRADE_HASH, (check.new_hash, row["organization_id"],
                                                 row["id"]))
-        return {"token": token, "tokenType": "Bearer", "expiresAt": expires}
+        return {"token": token, "tokenType": "Bearer", "expiresAt": expires,
+                "userId": row["id"], "organizationId": row["organization_id"]}
 
 
 def _tuple_row(cursor: Any) -> Any:

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from pgkeel.audit import AUDIT_LOG, AppenderDep
 from pgkeel.errors import InvalidParameter
 from pgkeel.repo import ListQuery
 from pgkeel.security import Principal
@@ -16,7 +17,7 @@ from pgkeel.web.auth import requires
 from pgkeel.web.listing import list_openapi, list_query
 from pgkeel_apps.identity.auth import SessionAuthenticator
 from pgkeel_apps.identity.service import IdentityService
-from pgkeel_apps.identity.tables import USER_READ, USER_WRITE, USERS
+from pgkeel_apps.identity.tables import AUDIT_READ, USER_READ, USER_WRITE, USERS
 
 router = APIRouter(tags=["identity"])
 
@@ -64,6 +65,23 @@ def identity(request: Request) -> IdentityService:
 Service = Annotated[IdentityService, Depends(identity)]
 Reader = Annotated[Principal, Depends(requires(USER_READ))]
 Writer = Annotated[Principal, Depends(requires(USER_WRITE))]
+Auditor = Annotated[Principal, Depends(requires(AUDIT_READ))]
+
+
+def days_param(request: Request) -> int:
+    """`days` (1-365, default 30), rejected with a 400 like every list parameter."""
+    text = request.query_params.get("days", "30")
+    unknown = sorted(set(request.query_params) - {"days"})
+    if unknown:
+        raise InvalidParameter(f"Unknown parameter '{unknown[0]}'.",
+                               details={"parameter": unknown[0]}, hint="Only days is accepted.")
+    if not text.isdigit() or not 1 <= int(text) <= 365:
+        raise InvalidParameter("days must be a whole number from 1 to 365.",
+                               details={"parameter": "days", "value": text})
+    return int(text)
+
+
+Days = Annotated[int, Depends(days_param)]
 
 
 def user_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -74,10 +92,15 @@ def user_out(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/v1/auth/login", summary="Log in: a bearer token for the organization's user")
-async def login(body: Login, request: Request) -> Response:
+async def login(body: Login, request: Request, appender: AppenderDep) -> Response:
     authenticator: SessionAuthenticator = request.app.state.pgkeel_authenticator
-    return OrjsonResponse(await authenticator.login(body.organization, body.email,
-                                                    body.password))
+    session = await authenticator.login(body.organization, body.email, body.password)
+    # Not part of any business transaction: the non-blocking appender (the report's
+    # appendEvent) writes it in the background, and flushes it on shutdown.
+    await appender.append(action="users.login", entity_type="User",
+                          entity_id=session.pop("userId"),
+                          org_id=session.pop("organizationId"), actor_id=None)
+    return OrjsonResponse(session)
 
 
 @router.get("/v1/users", summary="List users (paging, filters, sort, search, keyset)",
@@ -140,3 +163,21 @@ async def remove_role(user_id: UUID, role_id: UUID, _: Writer, service: Service)
 @router.get("/v1/roles", summary="The organization's roles")
 async def list_roles(_: Reader, service: Service) -> Response:
     return OrjsonResponse({"items": await service.list_roles()})
+
+
+@router.get("/v1/audit-logs", summary="The organization's audit log (list grammar)",
+            openapi_extra=list_openapi(AUDIT_LOG))
+async def audit_logs(_: Auditor, service: Service,
+                     query: Annotated[ListQuery, Depends(list_query(AUDIT_LOG))]) -> Response:
+    page = await service.list_audit_events(query)
+    return OrjsonResponse(page.envelope([AUDIT_LOG.to_api(r) for r in page.items]))
+
+
+@router.get("/v1/audit-logs/summary", summary="Audit events per action and per day")
+async def audit_summary(_: Auditor, service: Service, days: Days) -> Response:
+    return OrjsonResponse(await service.audit_summary(days))
+
+
+@router.get("/v1/users/{user_id}/activity", summary="What a user did in the last N days")
+async def user_activity(user_id: UUID, _: Auditor, service: Service, days: Days) -> Response:
+    return OrjsonResponse(await service.user_activity(user_id, days))

@@ -9,6 +9,7 @@ from uuid import UUID
 import orjson
 
 from pgkeel import audit
+from pgkeel.audit import AUDIT_LOG, AuditLog
 from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
 from pgkeel.errors import RuleViolation
@@ -86,6 +87,9 @@ class IdentityService:
                                                             cursor_codec=cursor_codec)
         self.roles: Repository[dict[str, Any]] = Repository(db, ROLES,
                                                             cursor_codec=cursor_codec)
+        self.audit_events: Repository[dict[str, Any]] = Repository(
+            db, AUDIT_LOG, name="audit event", cursor_codec=cursor_codec)
+        self.audit = AuditLog(db)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -107,6 +111,34 @@ class IdentityService:
         result: dict[str, Any] = await self.cache.get_or_set(self.user_key(user_id), load,
                                                              ttl=TTL.MEDIUM)
         return result
+
+    async def list_audit_events(self, query: ListQuery
+                                ) -> OffsetPage[dict[str, Any]] | KeysetPage[dict[str, Any]]:
+        """The organization's audit trail, through the standard list grammar."""
+        return await self.audit_events.list(query, replica=True)
+
+    async def audit_summary(self, days: int) -> dict[str, Any]:
+        """Per-action totals and per-day counts of the organization's last `days` days."""
+        daily = await self.audit.daily_stats(current_context().org_id, days=days)
+        totals: dict[str, int] = {}
+        for row in daily:
+            totals[row.action] = totals.get(row.action, 0) + row.count
+        return {"days": days, "total": sum(totals.values()),
+                "byAction": [{"action": a, "count": c} for a, c in
+                             sorted(totals.items(), key=lambda item: (-item[1], item[0]))],
+                "daily": [{"day": r.day, "action": r.action, "count": r.count}
+                          for r in daily]}
+
+    async def user_activity(self, user_id: UUID, days: int) -> dict[str, Any]:
+        """What a user of this organization did in the last `days` days."""
+        user = await self.users.get(user_id, replica=True)
+        summary = await self.audit.user_activity(user_id, days=days,
+                                                 org_id=user["organization_id"])
+        return {"userId": user_id, "days": summary.days, "total": summary.total,
+                "firstAt": summary.first_at, "lastAt": summary.last_at,
+                "actions": [{"action": a.action, "entityType": a.entity_type,
+                             "count": a.count, "firstAt": a.first_at, "lastAt": a.last_at}
+                            for a in summary.actions]}
 
     async def list_roles(self) -> list[dict[str, Any]]:
         page = await self.roles.list(ListQuery(page_size=100), replica=True)

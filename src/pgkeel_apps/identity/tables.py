@@ -10,6 +10,7 @@ SCHEMA: Final = "identity"
 
 USER_READ = "USERS_READ"
 USER_WRITE = "USERS_WRITE"
+AUDIT_READ = "AUDIT_READ"
 STATUSES: Final = ("active", "suspended", "invited")
 
 USERS = Table(SCHEMA, "users", [
