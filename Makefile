@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 PORT   ?= 8000
 export PORT
 
@@ -39,8 +40,21 @@ pytest: $(STAMP)  ## The whole pytest suite against the configured (or embedded)
 test-embedded: $(STAMP)  ## The smoke subset against embedded servers (URLs unset)
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -q -m smoke
 
-test: lint typecheck pytest  ## ruff + mypy + the whole suite (+ the embedded smoke run when URLs are set)
+test: lint typecheck pytest  ## ruff + mypy + the whole suite (+ the embedded smoke run when URLs are set) + bench-quick
 	@if [ -n "$$DATABASE_URL" ] || [ -n "$$REDIS_URL" ]; then $(MAKE) --no-print-directory test-embedded; fi
+	@$(MAKE) --no-print-directory bench-quick
+
+# The bench extra (asyncpg, SQLAlchemy, fastapi-pagination, aiohttp, pyinstrument) has a stamp
+# of its own, so `make test`'s own install stays as it is.
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP)  ## The full benchmark (1,000,000 users): bench/results/<time>.json + a table in bench/README.md
+	$(BIN)/python -m bench
+
+bench-quick: $(BENCH_STAMP)  ## A short run (small data set) that checks the harness works; asserts no timings
+	$(BIN)/python -m bench --quick --no-progress
 
 clean:  ## Remove the virtualenv and caches (keeps .pgkeel data)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

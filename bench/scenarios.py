@@ -1,0 +1,659 @@
+"""The in-process scenarios: each contender does the same work its own idiomatic way.
+
+Contenders:
+- `raw_psycopg`  the limit: psycopg 3 and psycopg_pool with hand-written SQL, dict rows (what
+                 pgkeel returns), pipelining where a scenario sends several statements. In the
+                 cache scenarios it is the raw-driver baseline: redis-py GET + orjson.
+- `asyncpg`      asyncpg's pool, `$n` SQL, Records.
+- `sqlalchemy`   SQLAlchemy 2 ORM on asyncpg, `async_sessionmaker`, `select(User)`: what its
+                 users write.
+- `pgkeel`       `Repository`, `audit.record`, `AuditAppender`, `Cache` under `use_context`.
+
+Every contender reads the same rows in the same order (operation i picks organization and id
+i of a shared sample), and every SQL contender sends the statement pgkeel compiles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    true,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from bench import sql as S
+from bench.config import Profile
+from bench.models import AuditLog, BulkUser, User
+from bench.timing import Contender, Scenario
+from pgkeel import audit
+from pgkeel.audit import AuditAppender
+from pgkeel.cache import Cache, CacheOptions, RedisBackend
+from pgkeel.db import Database, use_context
+from pgkeel.repo import CountMode, ListQuery, Repository, Table, parse_list_params
+from pgkeel.repo.compiler import Compiler, Where
+from pgkeel_apps.identity.tables import USERS
+
+__all__ = ["Env", "build_scenarios", "open_env"]
+
+POOL_SIZE = 10
+CACHE_PREFIX = "pgkeel-bench:"
+RAW_CACHE_PREFIX = "pgkeel-bench-raw:"
+CACHE_TTL_S = 300
+PAGE_SIZE = 20
+NEW_FIELDS = ["display_name", "email", "is_active", "status"]
+
+BULK_USERS = Table("bench", "bulk_users", USERS.fields, tenant="organization_id",
+                   soft_delete="deleted_at", version="version", updated_at="updated_at",
+                   default_sort=("-created_at",))
+
+
+@dataclass
+class Env:
+    """Every client of every contender, and the shared sample of rows to read."""
+
+    profile: Profile
+    url: str
+    redis_url: str
+    raw: AsyncConnectionPool[AsyncConnection[dict[str, Any]]]
+    apg: asyncpg.Pool
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    db: Database
+    users: Repository[dict[str, Any]]
+    bulk: Repository[dict[str, Any]]
+    redis: aioredis.Redis
+    cache: Cache
+    appender: AuditAppender
+    orgs: list[uuid.UUID] = field(default_factory=list)
+    actors: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    ids: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    deep_page: int = 2
+    keyset: list[tuple[uuid.UUID, str, dt.datetime, uuid.UUID]] = field(default_factory=list)
+    """(org, pgkeel cursor, created_at, id): a position in the middle of each org's list."""
+    nonce: str = field(default_factory=lambda: secrets.token_hex(3))
+
+    @property
+    def raw_prefix(self) -> str:
+        return f"{RAW_CACHE_PREFIX}{self.nonce}:"
+
+    def org(self, i: int) -> uuid.UUID:
+        return self.orgs[i % len(self.orgs)]
+
+    def row(self, i: int) -> tuple[uuid.UUID, uuid.UUID]:
+        return self.ids[i % len(self.ids)]
+
+    async def aclose(self) -> None:
+        await self.appender.close()
+        await self.cache.aclose()
+        await self.redis.aclose()
+        await self.db.close()
+        await self.engine.dispose()
+        await self.apg.close()
+        await self.raw.close()
+
+
+async def open_env(url: str, redis_url: str, profile: Profile) -> Env:
+    """Open every contender's pool (same size each) and pick the shared sample."""
+    raw: AsyncConnectionPool[AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
+        url, min_size=2, max_size=POOL_SIZE, open=False,
+        kwargs={"autocommit": True, "row_factory": dict_row})
+    await raw.open(wait=True)
+    apg = await asyncpg.create_pool(url, min_size=2, max_size=POOL_SIZE)
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1),
+                                 pool_size=POOL_SIZE, max_overflow=0)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    db = Database(url, min_size=2, max_size=POOL_SIZE)
+    await db.open()
+    client = aioredis.Redis.from_url(redis_url)
+    nonce = secrets.token_hex(3)   # this run's own keys and emails
+    cache = Cache(RedisBackend(aioredis.Redis.from_url(redis_url), owns_client=True),
+                  CacheOptions(prefix=f"{CACHE_PREFIX}{nonce}:", default_ttl_s=CACHE_TTL_S))
+    appender = AuditAppender(db)
+    await appender.start()
+    env = Env(profile, url, redis_url, raw, apg, engine, sessions, db,
+              Repository(db, USERS), Repository(db, BULK_USERS), client, cache, appender,
+              nonce=nonce)
+    await _sample(env)
+    return env
+
+
+async def _sample(env: Env) -> None:
+    orgs = await env.db.fetch_all(
+        "SELECT o.id, (SELECT u.id FROM identity.users u WHERE u.organization_id = o.id"
+        " AND u.email LIKE %s) AS admin, (SELECT count(*) FROM identity.users u"
+        " WHERE u.organization_id = o.id AND u.deleted_at IS NULL AND u.is_active) AS active"
+        " FROM identity.organizations o ORDER BY o.slug", ("admin@%",), readonly=True)
+    env.orgs = [r["id"] for r in orgs]
+    env.actors = {r["id"]: r["admin"] for r in orgs}
+    fewest = min(int(r["active"]) for r in orgs)
+    env.deep_page = max(2, int(0.9 * fewest) // PAGE_SIZE)
+    # A fixed pseudo-random sample of live users, interleaved across organizations.
+    rows = await env.db.fetch_all(
+        "SELECT organization_id, id FROM identity.users WHERE deleted_at IS NULL"
+        " ORDER BY md5(id::text) LIMIT %s", (5_000,), readonly=True)
+    env.ids = [(r["organization_id"], r["id"]) for r in rows]
+    # Keyset: walk to the middle of a few organizations' lists with pgkeel itself, keeping
+    # the cursor and the row it points after (for the raw contenders).
+    step = str(max(1, min(100, fewest // 4)))
+    for org in env.orgs[:10]:
+        with use_context(org_id=org):
+            page = await env.users.list(_params(("isActive", "true"), ("limit", step)))
+            walked = int(step)
+            while walked < fewest // 2 and getattr(page, "next_cursor", None):
+                page = await env.users.list(_params(
+                    ("isActive", "true"), ("limit", step),
+                    ("cursor", getattr(page, "next_cursor", ""))))
+                walked += int(step)
+            cursor = getattr(page, "next_cursor", None)
+            if cursor and page.items:
+                last = page.items[-1]
+                env.keyset.append((org, cursor, last["created_at"], last["id"]))
+    if not env.keyset:
+        raise RuntimeError("the data set is too small for the keyset scenario")
+
+
+def _params(*pairs: tuple[str, str]) -> ListQuery:
+    return parse_list_params(USERS, list(pairs))
+
+
+def check_same_sql() -> None:
+    """Refuse to run if the raw contenders' SQL differs from what pgkeel compiles."""
+    from psycopg.rows import dict_row as rows
+
+    from pgkeel.repo.listing import build_list
+    from pgkeel.repo.repository import default_codec
+
+    compiler = Compiler(USERS)
+    where = Where()
+    compiler.scope(where, "org")
+    compiler.key(where, ("id",))
+    pairs: list[tuple[object, str]] = [(compiler.select(where), S.GET_USER)]
+    for params, expected in (
+        ([("isActive", "true"), ("page", "1"), ("count", "exact")],
+         [S.LIST_OFFSET, S.COUNT_EXACT]),
+        ([("isActive", "true"), ("page", "1"), ("count", "estimated")],
+         [S.LIST_OFFSET, S.COUNT_LIMITED, S.COUNT_PLANNED]),
+        ([("isActive", "true"), ("page", "1"), ("count", "planned")],
+         [S.LIST_OFFSET, S.COUNT_PLANNED]),
+    ):
+        plan = build_list(compiler, default_codec(), _params(*params), "org", rows)
+        pairs += [(st[0], exp) for st, exp in zip(plan.statements, expected, strict=True)]
+    for compiled, hand in pairs:
+        text = compiled if isinstance(compiled, str | bytes) else repr(compiled)
+        if S.normalized(text) != S.normalized(hand):
+            raise RuntimeError(f"bench SQL differs from pgkeel's:\n{compiled!r}\n{hand!r}")
+
+
+# -- get by id ---------------------------------------------------------------------------------
+
+def get_by_id(env: Env) -> Scenario:
+    async def raw(i: int) -> object:
+        org, uid = env.row(i)
+        async with env.raw.connection() as conn:
+            cur = await conn.execute(S.GET_USER, (org, uid))
+            return await cur.fetchone()
+
+    get_sql = S.dollar(S.GET_USER)
+
+    async def apg(i: int) -> object:
+        org, uid = env.row(i)
+        return await env.apg.fetchrow(get_sql, org, uid)
+
+    async def orm(i: int) -> object:
+        org, uid = env.row(i)
+        async with env.sessions() as session:
+            return await session.scalar(
+                select(User).where(User.organization_id == org, User.deleted_at.is_(None),
+                                   User.id == uid))
+
+    async def keel(i: int) -> object:
+        org, uid = env.row(i)
+        with use_context(org_id=org):
+            return await env.users.get(uid)
+
+    return Scenario("get_by_id", "One user by primary key, tenant-scoped, not soft-deleted.",
+                    _four(raw, apg, orm, keel))
+
+
+# -- lists -------------------------------------------------------------------------------------
+
+def _orm_where(org: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
+    return (User.organization_id == org, User.deleted_at.is_(None), User.is_active == true())
+
+
+def _orm_list(org: uuid.UUID) -> Select[User]:
+    return (select(User).where(*_orm_where(org))
+            .order_by(User.created_at.desc(), User.id.desc()))
+
+
+def list_offset(env: Env, name: str, page: int, description: str) -> Scenario:
+    offset = (page - 1) * PAGE_SIZE
+    list_sql = S.dollar(S.LIST_OFFSET)
+    query = _params(("isActive", "true"), ("page", str(page)), ("pageSize", str(PAGE_SIZE)),
+                    ("count", "none"))
+
+    async def raw(i: int) -> object:
+        async with env.raw.connection() as conn:
+            cur = await conn.execute(S.LIST_OFFSET, (env.org(i), True, PAGE_SIZE, offset))
+            return await cur.fetchall()
+
+    async def apg(i: int) -> object:
+        return await env.apg.fetch(list_sql, env.org(i), True, PAGE_SIZE, offset)
+
+    async def orm(i: int) -> object:
+        async with env.sessions() as session:
+            result = await session.scalars(_orm_list(env.org(i)).limit(PAGE_SIZE).offset(offset))
+            return result.all()
+
+    async def keel(i: int) -> object:
+        with use_context(org_id=env.org(i)):
+            return await env.users.list(query)
+
+    return Scenario(name, description, _four(raw, apg, orm, keel))
+
+
+def list_keyset(env: Env) -> Scenario:
+    keyset_sql = S.dollar(S.LIST_KEYSET)
+    queries = [_params(("isActive", "true"), ("limit", str(PAGE_SIZE)), ("cursor", cursor))
+               for _, cursor, _, _ in env.keyset]
+
+    def at(i: int) -> tuple[uuid.UUID, str, dt.datetime, uuid.UUID]:
+        return env.keyset[i % len(env.keyset)]
+
+    async def raw(i: int) -> object:
+        org, _, created, uid = at(i)
+        async with env.raw.connection() as conn:
+            cur = await conn.execute(S.LIST_KEYSET, (org, True, created, uid, PAGE_SIZE + 1))
+            return await cur.fetchall()
+
+    async def apg(i: int) -> object:
+        org, _, created, uid = at(i)
+        return await env.apg.fetch(keyset_sql, org, True, created, uid, PAGE_SIZE + 1)
+
+    async def orm(i: int) -> object:
+        org, _, created, uid = at(i)
+        async with env.sessions() as session:
+            result = await session.scalars(
+                _orm_list(org).where(tuple_(User.created_at, User.id) < tuple_(created, uid))
+                .limit(PAGE_SIZE + 1))
+            return result.all()
+
+    async def keel(i: int) -> object:
+        org = at(i)[0]
+        with use_context(org_id=org):
+            return await env.users.list(queries[i % len(queries)])
+
+    return Scenario("list_keyset", "20 active users after a cursor in the middle of the "
+                    "organization's list (sort -createdAt, id).", _four(raw, apg, orm, keel))
+
+
+def _planned(plan: Any) -> int:
+    data = orjson.loads(plan) if isinstance(plan, str | bytes) else plan
+    return int(data[0]["Plan"]["Plan Rows"])
+
+
+def _total(mode: CountMode, counted: int | None, plan: Any, threshold: int) -> int:
+    """The total as pgkeel's count modes define it, from a count and/or a plan."""
+    if mode is CountMode.EXACT:
+        assert counted is not None
+        return counted
+    if mode is CountMode.PLANNED:
+        return _planned(plan)
+    assert counted is not None
+    return counted if counted <= threshold else max(counted, _planned(plan))
+
+
+def list_count(env: Env, mode: CountMode) -> Scenario:
+    threshold = USERS.count_threshold
+    query = _params(("isActive", "true"), ("page", "1"), ("pageSize", str(PAGE_SIZE)),
+                    ("count", mode.value))
+    list_sql = S.dollar(S.LIST_OFFSET)
+    exact_sql, planned_sql = S.dollar(S.COUNT_EXACT), S.dollar(S.COUNT_PLANNED)
+    limited_sql = S.dollar(S.COUNT_LIMITED)
+    plans = mode is not CountMode.EXACT
+
+    async def raw(i: int) -> object:
+        org = env.org(i)
+        async with env.raw.connection() as conn:
+            async with conn.pipeline():   # the limit: one round trip, as pgkeel sends it
+                page = await conn.execute(S.LIST_OFFSET, (org, True, PAGE_SIZE, 0))
+                count = plan = None
+                if mode is CountMode.EXACT:
+                    count = await conn.execute(S.COUNT_EXACT, (org, True))
+                elif mode is CountMode.ESTIMATED:
+                    count = await conn.execute(S.COUNT_LIMITED, (org, True, threshold + 1))
+                if plans:
+                    plan = await conn.execute(S.COUNT_PLANNED, (org, True))
+            rows = await page.fetchall()
+            counted = None
+            if count is not None:
+                row = await count.fetchone()
+                assert row is not None
+                counted = int(row["count"])
+            planned = None
+            if plan is not None:
+                row = await plan.fetchone()
+                assert row is not None
+                planned = row["QUERY PLAN"]
+            return rows, _total(mode, counted, planned, threshold)
+
+    async def apg(i: int) -> object:
+        org = env.org(i)
+        async with env.apg.acquire() as conn:
+            rows = await conn.fetch(list_sql, org, True, PAGE_SIZE, 0)
+            counted = plan = None
+            if mode is CountMode.EXACT:
+                counted = int(await conn.fetchval(exact_sql, org, True))
+            elif mode is CountMode.ESTIMATED:
+                counted = int(await conn.fetchval(limited_sql, org, True, threshold + 1))
+            if plans:
+                plan = await conn.fetchval(planned_sql, org, True)
+            return rows, _total(mode, counted, plan, threshold)
+
+    async def orm(i: int) -> object:
+        org = env.org(i)
+        where = _orm_where(org)
+        async with env.sessions() as session:
+            rows = (await session.scalars(_orm_list(org).limit(PAGE_SIZE))).all()
+            counted = plan = None
+            if mode is CountMode.EXACT:
+                counted = await session.scalar(select(func.count()).select_from(User)
+                                               .where(*where))
+            elif mode is CountMode.ESTIMATED:
+                limited = select(literal_column("1")).select_from(User).where(*where) \
+                    .limit(threshold + 1).subquery()
+                counted = await session.scalar(select(func.count()).select_from(limited))
+            if plans:
+                # SQLAlchemy has no EXPLAIN construct: its users drop to text() for it.
+                plan = await session.scalar(EXPLAIN_TEXT, {"org": org, "active": True})
+            return rows, _total(mode, None if counted is None else int(counted), plan,
+                                threshold)
+
+    async def keel(i: int) -> object:
+        with use_context(org_id=env.org(i)):
+            return await env.users.list(query)
+
+    return Scenario(f"list_count_{mode.value}",
+                    f"Page 1 of 20 active users plus the total, count mode {mode.value}.",
+                    _four(raw, apg, orm, keel))
+
+
+EXPLAIN_TEXT = text("EXPLAIN (FORMAT JSON) SELECT 1 FROM identity.users AS t "
+                    "WHERE t.organization_id = :org AND t.deleted_at IS NULL "
+                    "AND t.is_active = :active")
+
+
+# -- cache -------------------------------------------------------------------------------------
+
+async def prefill_cache(env: Env, count: int) -> None:
+    """Store the first `count` sampled users in both caches (raw key and pgkeel key)."""
+    for i in range(min(count, len(env.ids))):
+        org, uid = env.row(i)
+        with use_context(org_id=org):
+            user = await env.users.get(uid)
+            await env.cache.set(env.cache.key("user", uid), user, ttl=CACHE_TTL_S)
+        await env.redis.set(f"{env.raw_prefix}user:{uid}", orjson.dumps(user),
+                            ex=CACHE_TTL_S)
+
+
+def cache_hit(env: Env, keys: int) -> Scenario:
+    async def raw(i: int) -> object:
+        _, uid = env.row(i % keys)
+        data = await env.redis.get(f"{env.raw_prefix}user:{uid}")
+        assert data is not None
+        return orjson.loads(data)
+
+    async def keel(i: int) -> object:
+        org, uid = env.row(i % keys)
+        with use_context(org_id=org):
+            return await env.cache.get_or_set(env.cache.key("user", uid),
+                                              lambda: env.users.get(uid), ttl=CACHE_TTL_S)
+
+    return Scenario("cache_hit", "A cached user: raw Redis GET + orjson decode vs "
+                    "pgkeel Cache.get_or_set (hit).",
+                    [Contender("raw_psycopg", raw), Contender("pgkeel", keel)])
+
+
+def cache_miss(env: Env) -> Scenario:
+    async def raw(i: int) -> object:
+        org, uid = env.row(i)
+        key = f"{env.raw_prefix}miss:{i}:{uid}"
+        data = await env.redis.get(key)
+        if data is not None:
+            return orjson.loads(data)
+        async with env.raw.connection() as conn:
+            cur = await conn.execute(S.GET_USER, (org, uid))
+            user = await cur.fetchone()
+        await env.redis.set(key, orjson.dumps(user), ex=CACHE_TTL_S)
+        return user
+
+    async def keel(i: int) -> object:
+        org, uid = env.row(i)
+        with use_context(org_id=org):
+            return await env.cache.get_or_set(
+                env.cache.key("user", uid, f"miss-{env.nonce}-{i}"),
+                lambda: env.users.get(uid), ttl=CACHE_TTL_S)
+
+    return Scenario("cache_miss", "A user not in the cache: look up, load from PostgreSQL, "
+                    "store (raw GET + SELECT + SET vs pgkeel get_or_set with its lease).",
+                    [Contender("raw_psycopg", raw), Contender("pgkeel", keel)])
+
+
+# -- writes ------------------------------------------------------------------------------------
+
+def _email(env: Env, who: str, i: int) -> str:
+    return f"bench-{who}-{env.nonce}-{i}@bench.example"
+
+
+def _new_user(env: Env, who: str, i: int) -> dict[str, Any]:
+    return {"email": _email(env, who, i), "display_name": "Bench User", "status": "active",
+            "is_active": True}
+
+
+def create_with_audit(env: Env) -> Scenario:
+    insert_sql, audit_sql = S.dollar(S.USER_INSERT), S.dollar(S.AUDIT_INSERT)
+
+    async def raw(i: int) -> object:
+        org = env.org(i)
+        new = _new_user(env, "raw", i)
+        async with env.raw.connection() as conn, conn.transaction():
+            cur = await conn.execute(S.USER_INSERT, (new["display_name"], new["email"],
+                                                     True, org, "active"))
+            user = await cur.fetchone()
+            assert user is not None
+            await conn.execute(S.AUDIT_INSERT, (
+                str(org), str(env.actors[org]), "users.create", "User", str(user["id"]), None,
+                Jsonb(new), NEW_FIELDS, None, None))
+            return user
+
+    async def apg(i: int) -> object:
+        org = env.org(i)
+        new = _new_user(env, "apg", i)
+        async with env.apg.acquire() as conn, conn.transaction():
+            user = await conn.fetchrow(insert_sql, new["display_name"], new["email"], True,
+                                       org, "active")
+            assert user is not None
+            await conn.execute(audit_sql, str(org), str(env.actors[org]), "users.create",
+                               "User", str(user["id"]), None, orjson.dumps(new).decode(),
+                               NEW_FIELDS, None, None)
+            return user
+
+    async def orm(i: int) -> object:
+        org = env.org(i)
+        new = _new_user(env, "orm", i)
+        async with env.sessions.begin() as session:
+            user = User(organization_id=org, **new)
+            session.add(user)
+            await session.flush()
+            session.add(AuditLog(organization_id=str(org), actor_id=str(env.actors[org]),
+                                 action="users.create", entity_type="User",
+                                 entity_id=str(user.id), new_values=new,
+                                 changed_fields=NEW_FIELDS))
+        return user
+
+    async def keel(i: int) -> object:
+        org = env.org(i)
+        new = _new_user(env, "keel", i)
+        with use_context(org_id=org, actor_id=env.actors[org]):
+            async with env.db.transaction() as tx:
+                user = await env.users.create(new, tx=tx)
+                await audit.record(tx, action="users.create", entity_type="User",
+                                   entity_id=user["id"], new=new)
+                return user
+
+    return Scenario("create_with_audit", "Insert a user and its audit row in one transaction "
+                    "(the audit hash chain runs at COMMIT for every contender).",
+                    _four(raw, apg, orm, keel))
+
+
+def audit_append(env: Env) -> Scenario:
+    audit_sql = S.dollar(S.AUDIT_INSERT)
+
+    def event(i: int) -> tuple[uuid.UUID, uuid.UUID, dict[str, Any]]:
+        org, uid = env.row(i)
+        return org, uid, {"ip": "203.0.113.7", "i": i}
+
+    async def raw(i: int) -> object:
+        org, uid, meta = event(i)
+        async with env.raw.connection() as conn:
+            return await conn.execute(S.AUDIT_INSERT, (
+                str(org), str(env.actors[org]), "users.login", "User", str(uid), None, None,
+                None, Jsonb(meta), None))
+
+    async def apg(i: int) -> object:
+        org, uid, meta = event(i)
+        return await env.apg.execute(audit_sql, str(org), str(env.actors[org]), "users.login",
+                                     "User", str(uid), None, None, None,
+                                     orjson.dumps(meta).decode(), None)
+
+    async def orm(i: int) -> object:
+        org, uid, meta = event(i)
+        async with env.sessions.begin() as session:
+            session.add(AuditLog(organization_id=str(org), actor_id=str(env.actors[org]),
+                                 action="users.login", entity_type="User", entity_id=str(uid),
+                                 metadata_=meta))
+        return None
+
+    async def keel(i: int) -> object:
+        org, uid, meta = event(i)
+        with use_context(org_id=org, actor_id=env.actors[org]):
+            await env.appender.append(action="users.login", entity_type="User",
+                                      entity_id=uid, metadata=meta)
+        return None
+
+    async def drain() -> None:
+        await env.appender.flush()   # untimed: the writes happen, just not in the caller
+
+    contenders = _four(raw, apg, orm, keel)
+    contenders[3].after_block = drain
+    return Scenario("audit_append", "Caller-side cost of recording one audit event: a "
+                    "synchronous INSERT (raw, asyncpg, SQLAlchemy) vs pgkeel's non-blocking "
+                    "AuditAppender.append (written later in batches by COPY).", contenders)
+
+
+def bulk_insert(env: Env) -> Scenario:
+    count = env.profile.bulk_rows
+    org = env.orgs[0]
+    rows = [{"email": f"bulk-{j}@bench.example", "display_name": f"Bulk User {j}",
+             "status": "active", "is_active": True} for j in range(count)]
+    columns = ["organization_id", "email", "display_name", "status", "is_active"]
+    records = [(org, r["email"], r["display_name"], r["status"], r["is_active"]) for r in rows]
+    orm_rows = [{"organization_id": org, **r} for r in rows]
+
+    async def truncate(i: int) -> None:
+        async with env.raw.connection() as conn:
+            await conn.execute("TRUNCATE bench.bulk_users")
+
+    async def raw(i: int) -> object:
+        async with env.raw.connection() as conn, conn.transaction():
+            cursor = conn.cursor()
+            async with cursor.copy("COPY bench.bulk_users (organization_id, email, display_name,"
+                                   " status, is_active) FROM STDIN") as copy:
+                for record in records:
+                    await copy.write_row(record)
+        return count
+
+    async def apg(i: int) -> object:
+        return await env.apg.copy_records_to_table("bulk_users", schema_name="bench",
+                                                   records=records, columns=columns)
+
+    async def orm(i: int) -> object:
+        async with env.sessions.begin() as session:
+            await session.execute(insert(BulkUser), orm_rows)
+        return count
+
+    async def keel(i: int) -> object:
+        with use_context(org_id=org):
+            return await env.bulk.create_many(rows, copy=True)
+
+    contenders = _four(raw, apg, orm, keel)
+    for contender in contenders:
+        contender.before = truncate
+    return Scenario("bulk_insert", f"Insert {count:,} users into an empty table: COPY (raw, "
+                    "asyncpg copy_records_to_table, pgkeel create_many(copy=True)) vs "
+                    "SQLAlchemy 2's bulk insert(User) with a list of dicts.", contenders,
+                    max_ops=3, min_ops=1)
+
+
+def _four(raw: Callable[[int], Awaitable[object]], apg: Callable[[int], Awaitable[object]],
+          orm: Callable[[int], Awaitable[object]],
+          keel: Callable[[int], Awaitable[object]]) -> list[Contender]:
+    return [Contender("raw_psycopg", raw), Contender("asyncpg", apg),
+            Contender("sqlalchemy", orm), Contender("pgkeel", keel)]
+
+
+def build_scenarios(env: Env, *, cache_keys: int) -> list[Scenario]:
+    return [
+        get_by_id(env),
+        list_offset(env, "list_offset_page1", 1,
+                    "Page 1 of 20 active users, sort -createdAt (filter + sort, no count)."),
+        list_offset(env, "list_offset_deep", env.deep_page,
+                    f"Page {env.deep_page} of 20 active users (a deep OFFSET), no count."),
+        list_keyset(env),
+        list_count(env, CountMode.EXACT),
+        list_count(env, CountMode.PLANNED),
+        list_count(env, CountMode.ESTIMATED),
+        cache_hit(env, cache_keys),
+        cache_miss(env),
+        create_with_audit(env),
+        audit_append(env),
+        bulk_insert(env),
+    ]
+
+
+async def cleanup(env: Env) -> None:
+    """Remove what the write scenarios added (audit rows are append-only and stay)."""
+    await env.db.execute("DELETE FROM identity.users WHERE email LIKE %s",
+                         (f"bench-%-{env.nonce}-%",))
+    async with env.raw.connection() as conn:
+        await conn.execute("TRUNCATE bench.bulk_users")
+    for prefix in (env.cache.options.prefix, env.raw_prefix):
+        keys = [k async for k in env.redis.scan_iter(match=f"{prefix}*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await env.redis.delete(*keys[start:start + 1000])

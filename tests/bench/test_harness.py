@@ -1,0 +1,91 @@
+"""The benchmark harness end to end on a tiny data set: it must run every scenario and write
+results in the issue's shape. Timings are never asserted -- only that the harness works."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+for module in ("asyncpg", "sqlalchemy", "fastapi_pagination", "aiohttp", "pyinstrument"):
+    pytest.importorskip(module, reason="the bench extra is not installed (make bench-quick)")
+
+from bench.__main__ import main  # noqa: E402
+from bench.http_load import HTTP_SCENARIOS  # noqa: E402
+from bench.report import CONTENDERS, RATIO_KEYS, RESULT_KEYS, validate  # noqa: E402
+
+from pgkeel.embedded import EmbeddedServers  # noqa: E402
+from pgkeel.testing.databases import database_url, drop_database  # noqa: E402
+
+IN_PROCESS = {"get_by_id", "list_offset_page1", "list_offset_deep", "list_keyset",
+              "list_count_exact", "list_count_planned", "list_count_estimated", "cache_hit",
+              "cache_miss", "create_with_audit", "audit_append", "bulk_insert"}
+
+
+@pytest.fixture
+def bench_env(pgkeel_servers: EmbeddedServers,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The servers' URLs in the environment, and a bench database of this test's own."""
+    admin = pgkeel_servers.settings.database_url
+    assert admin is not None and pgkeel_servers.settings.redis_url is not None
+    monkeypatch.setenv("DATABASE_URL", admin)
+    monkeypatch.setenv("REDIS_URL", pgkeel_servers.settings.redis_url)
+    name = f"pgkeel_bench_t_{secrets.token_hex(3)}"
+    yield name
+    drop_database(admin, database_url(admin, name))
+
+
+@pytest.mark.timeout(300)
+def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Path) -> None:
+    args = ["--size", "tiny", "--database", bench_env, "--out", str(tmp_path), "--no-readme",
+            "--no-progress"]
+    assert main(args) == 0
+    [path] = tmp_path.glob("tiny-*.json")
+    report = json.loads(path.read_text())
+    validate(report)
+    assert list(report) == ["machine", "versions", "results", "ratios"]
+    assert report["machine"]["profile"] == "tiny"
+    for name in ("pgkeel", "psycopg", "asyncpg", "sqlalchemy", "postgresql", "redis_server"):
+        assert report["versions"][name]
+
+    results = report["results"]
+    assert all(tuple(row) == RESULT_KEYS for row in results)
+    seen = {(row["scenario"], row["contender"]) for row in results}
+    assert {s for s, _ in seen} == IN_PROCESS | set(HTTP_SCENARIOS)
+    assert {c for _, c in seen} == set(CONTENDERS)
+    for scenario in IN_PROCESS - {"cache_hit", "cache_miss"}:
+        assert {c for s, c in seen if s == scenario} == {"raw_psycopg", "asyncpg", "sqlalchemy",
+                                                        "pgkeel"}
+    for scenario in HTTP_SCENARIOS:
+        assert {c for s, c in seen if s == scenario} == {"pgkeel", "fastapi_sqlalchemy"}
+    for row in results:
+        assert isinstance(row["median_ms"], float | int)
+        assert row["p95_ms"] >= row["median_ms"] and row["p99_ms"] >= row["p95_ms"]
+        assert row["ops_per_s"] > 0
+        if row["scenario"] in HTTP_SCENARIOS:
+            assert row["peak_rss_mb"] > 0
+        else:
+            assert row["peak_rss_mb"] is None
+
+    ratios = {row["scenario"]: row for row in report["ratios"]}
+    assert set(ratios) == IN_PROCESS | set(HTTP_SCENARIOS)
+    assert all(tuple(row) == RATIO_KEYS for row in report["ratios"])
+    assert ratios["get_by_id"]["pgkeel_vs_raw_psycopg"] > 0
+    assert ratios["get_by_id"]["sqlalchemy_vs_pgkeel"] > 0
+    assert ratios["http_list_users"]["pgkeel_vs_raw_psycopg"] is None
+    assert ratios["http_list_users"]["sqlalchemy_vs_pgkeel"] > 0
+
+
+def test_validate_refuses_another_shape() -> None:
+    result: dict[str, Any] = {**dict.fromkeys(RESULT_KEYS), "contender": "pgkeel"}
+    good: dict[str, Any] = {"machine": {}, "versions": {}, "results": [result],
+                            "ratios": [dict.fromkeys(RATIO_KEYS)]}
+    validate(good)
+    with pytest.raises(ValueError, match="top-level"):
+        validate({**good, "extra": 1})
+    with pytest.raises(ValueError, match="unknown contender"):
+        validate({**good, "results": [{**result, "contender": "django"}]})
