@@ -15,6 +15,11 @@ SET_TRANSACTION_CONTEXT: LiteralString = (
     " set_config('pgkeel.request_id', %s, true)"
 )
 
+# The same for a read-only transaction that is the pipeline's implicit one (no BEGIN):
+# `transaction_read_only` set locally is what BEGIN READ ONLY sets.
+SET_READONLY_TRANSACTION_CONTEXT: LiteralString = (
+    SET_TRANSACTION_CONTEXT + ", set_config('transaction_read_only', 'on', true)")
+
 PING: LiteralString = "SELECT current_setting('server_version_num')::int, pg_is_in_recovery()"
 
 # Seconds behind the primary on a standby; 0 on a primary or a caught-up standby.

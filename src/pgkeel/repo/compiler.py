@@ -2,13 +2,16 @@
 
 A list request compiles to a *shape* (which filters with which operators, which sort, keyset or
 offset) plus parameter values. Each shape is rendered to bytes once and cached, so repeated
-requests skip composition and PostgreSQL can reuse the prepared statement.
+requests skip composition and PostgreSQL can reuse the prepared statement. The pieces a
+statement is made of (a tenant condition, a filter, an ORDER BY) are cached too, by the part of
+the shape they depend on: a repeated request only collects its parameter values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from psycopg import sql
@@ -28,6 +31,12 @@ _COMPARISONS: dict[Op, sql.SQL] = {
     Op.IN: sql.SQL("{} = ANY(%s)"), Op.NOT_IN: sql.SQL("{} <> ALL(%s)"),
     Op.LIKE: sql.SQL("{} LIKE %s"), Op.ILIKE: sql.SQL("{} ILIKE %s"),
 }
+
+
+_EQUALS = sql.SQL("{} = %s")
+_IS_NULL = sql.SQL("{} IS NULL")
+_IS_NOT_NULL = sql.SQL("{} IS NOT NULL")
+_BETWEEN = sql.SQL("{} BETWEEN %s AND %s")
 
 
 def col(field: Field) -> sql.Composed:
@@ -63,6 +72,23 @@ class Compiler:
         self.table = table
         self.source = sql.SQL("{} AS t").format(table.ident)
         self._cache: dict[Hashable, bytes] = {}
+        self._fragments: dict[Hashable, sql.Composable] = {}
+
+    def fragment(self, key: Hashable, build: Callable[[], sql.Composable]) -> sql.Composable:
+        """The piece of SQL for `key`, composed once by `build()`."""
+        part = self._fragments.get(key)
+        if part is None:
+            if len(self._fragments) >= _CACHE_LIMIT:
+                self._fragments.clear()
+            part = self._fragments[key] = build()
+        return part
+
+    def _on(self, template: sql.SQL, field: Field, key: Hashable) -> sql.Composable:
+        """`template` formatted with `field`'s column, cached under `key`."""
+        part = self._fragments.get(key)
+        if part is None:
+            part = self.fragment(key, lambda: template.format(col(field)))
+        return part
 
     # -- pieces ------------------------------------------------------------------------------
 
@@ -78,49 +104,60 @@ class Compiler:
         """The conditions every statement carries: tenant first, then soft delete."""
         table = self.table
         if table.tenant is not None:
-            where.add(sql.SQL("{} = %s").format(col(table.field(table.tenant))), "tenant", tenant)
+            where.add(self._on(_EQUALS, table.field(table.tenant), "tenant"), "tenant", tenant)
         if table.soft_delete is not None and not include_deleted:
-            where.add(sql.SQL("{} IS NULL").format(col(table.field(table.soft_delete))), "live")
+            where.add(self._on(_IS_NULL, table.field(table.soft_delete), "live"), "live")
 
     def key(self, where: Where, pk: Sequence[Any]) -> None:
         for name, value in zip(self.table.primary_key, pk, strict=True):
-            where.add(sql.SQL("{} = %s").format(col(self.table.field(name))), ("pk", name), value)
+            shape = ("pk", name)
+            where.add(self._on(_EQUALS, self.table.field(name), shape), shape, value)
 
     def filters(self, where: Where, filters: Sequence[Filter]) -> None:
         for item in filters:
             if item.custom is not None:
                 predicate = self.table.custom_filters[item.custom].predicate
-                where.add(sql.SQL("(" + predicate + ")"), ("custom", item.custom), item.value)
+                shape: Hashable = ("custom", item.custom)
+                where.add(self.fragment(shape, partial(sql.SQL, "(" + predicate + ")")),
+                          shape, item.value)
                 continue
             assert item.field is not None
-            column = col(item.field)
             shape = (item.field.name, item.op)
             if item.op is Op.IS:
-                test = sql.SQL("{} IS NULL" if item.value else "{} IS NOT NULL")
-                where.add(test.format(column), (*shape, item.value))
+                shape = (*shape, item.value)
+                test = _IS_NULL if item.value else _IS_NOT_NULL
+                where.add(self._on(test, item.field, shape), shape)
             elif item.op is Op.BETWEEN:
-                where.add(sql.SQL("{} BETWEEN %s AND %s").format(column), shape, *item.value)
+                where.add(self._on(_BETWEEN, item.field, shape), shape, *item.value)
             else:
-                where.add(_COMPARISONS[item.op].format(column), shape, item.value)
+                where.add(self._on(_COMPARISONS[item.op], item.field, shape), shape, item.value)
 
     def search(self, where: Where, text: str) -> None:
         """`q`: OR across the searchable fields, each matched its declared way."""
-        terms: list[sql.Composable] = []
         params: list[Any] = []
+        pattern = escape_like(text) + "%"
+        for item in self.table.searchable:
+            if item.search is Search.FTS:
+                params.append(text)
+            else:
+                params.append(pattern if item.search is Search.PREFIX else "%" + pattern)
+        where.add(self.fragment("search", self._search_terms), "search", *params)
+
+    def _search_terms(self) -> sql.Composable:
+        terms: list[sql.Composable] = []
         config = sql.Literal(self.table.search_config)
         for item in self.table.searchable:
             if item.search is Search.FTS:
                 terms.append(sql.SQL("to_tsvector({c}, {col}) @@ websearch_to_tsquery({c}, %s)")
                              .format(c=config, col=col(item)))
-                params.append(text)
             else:
                 terms.append(sql.SQL("{} ILIKE %s").format(col(item)))
-                pattern = escape_like(text) + "%"
-                params.append(pattern if item.search is Search.PREFIX else "%" + pattern)
-        where.add(sql.SQL("({})").format(sql.SQL(" OR ").join(terms)), "search", *params)
+        return sql.SQL("({})").format(sql.SQL(" OR ").join(terms))
 
     def order(self, keys: Sequence[SortKey], *, backward: bool = False) -> sql.Composable:
-        return sql.SQL(", ").join(_order_term(k, k.descending != backward) for k in keys)
+        terms = tuple((k.field.name, k.descending != backward) for k in keys)
+        return self.fragment(("order", terms), lambda: sql.SQL(", ").join(
+            _order_term(k, k.descending != backward) for k in keys))
 
     def after(self, where: Where, keys: Sequence[SortKey], values: Sequence[Any], *,
               backward: bool) -> None:
@@ -132,30 +169,46 @@ class Compiler:
         btree indexes still apply).
         """
         directions = [k.descending != backward for k in keys]
+        names = tuple(k.field.name for k in keys)
         nullable = any(k.field.nullable for k in keys) or any(v is None for v in values)
         if not nullable and len(set(directions)) == 1:
             op = "<" if directions[0] else ">"
-            row = sql.SQL(", ").join(col(k.field) for k in keys)
-            marks = sql.SQL(", ").join(sql.Placeholder() * len(keys))
-            where.add(sql.SQL("({}) " + op + " ({})").format(row, marks),
-                      ("after-row", tuple(directions)), *values)
+            shape: Hashable = ("after-row", tuple(directions))
+
+            def row_comparison() -> sql.Composable:
+                row = sql.SQL(", ").join(col(k.field) for k in keys)
+                marks = sql.SQL(", ").join(sql.Placeholder() * len(keys))
+                return sql.SQL("({}) " + op + " ({})").format(row, marks)
+
+            where.add(self.fragment((shape, names), row_comparison), shape, *values)
             return
-        disjuncts: list[sql.Composable] = []
+        # The parameters, in the order the OR-expansion below binds them.
         params: list[Any] = []
-        for i, (key, value) in enumerate(zip(keys, values, strict=True)):
-            beyond = _beyond(key.field, value, directions[i])
-            if beyond is None:
-                continue
-            terms = [_equal(k.field, v, params) for k, v in zip(keys[:i], values[:i],
-                                                                strict=True)]
-            terms.append(beyond[0])
-            params.extend(beyond[1])
-            disjuncts.append(sql.SQL("({})").format(sql.SQL(" AND ").join(terms)))
-        shape = ("after-or", tuple(directions), tuple(v is None for v in values))
-        if not disjuncts:
-            where.add(sql.SQL("FALSE"), shape)
-            return
-        where.add(sql.SQL("({})").format(sql.SQL(" OR ").join(disjuncts)), shape, *params)
+        for i, value in enumerate(values):
+            if value is None and not directions[i]:
+                continue  # ascending after NULL: nothing follows on this key
+            params.extend(v for v in values[:i] if v is not None)
+            if value is not None:
+                params.append(value)
+        nulls = tuple(v is None for v in values)
+        shape = ("after-or", tuple(directions), nulls)
+
+        def expansion() -> sql.Composable:
+            disjuncts: list[sql.Composable] = []
+            unused: list[Any] = []
+            for i, (key, value) in enumerate(zip(keys, values, strict=True)):
+                beyond = _beyond(key.field, value, directions[i])
+                if beyond is None:
+                    continue
+                terms = [_equal(k.field, v, unused) for k, v in zip(keys[:i], values[:i],
+                                                                    strict=True)]
+                terms.append(beyond[0])
+                disjuncts.append(sql.SQL("({})").format(sql.SQL(" AND ").join(terms)))
+            if not disjuncts:
+                return sql.SQL("FALSE")
+            return sql.SQL("({})").format(sql.SQL(" OR ").join(disjuncts))
+
+        where.add(self.fragment((shape, names), expansion), shape, *params)
 
     # -- whole statements ----------------------------------------------------------------------
 

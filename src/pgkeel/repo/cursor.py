@@ -74,7 +74,7 @@ class CursorCodec:
     def encode(self, values: Sequence[Any], *, backward: bool, binding: str) -> str:
         payload = orjson.dumps({"v": VERSION, "k": list(values), "d": "p" if backward else "n",
                                 "b": binding}, default=str)
-        signature = hmac.new(self._secret, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+        signature = hmac.digest(self._secret, payload, "sha256")[:_SIGNATURE_BYTES]
         return f"{_b64(payload)}.{_b64(signature)}"
 
     def decode(self, token: str, *, keys: Sequence[SortKey],
@@ -85,7 +85,7 @@ class CursorCodec:
             payload, given = _unb64(body), _unb64(signature)
         except ValueError:
             raise _invalid("malformed") from None
-        expected = hmac.new(self._secret, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+        expected = hmac.digest(self._secret, payload, "sha256")[:_SIGNATURE_BYTES]
         if not hmac.compare_digest(given, expected):
             raise _invalid("bad signature")
         data = orjson.loads(payload)

@@ -145,7 +145,8 @@ class Repository(Generic[R]):
     ) -> builtins.list[R] | int:
         """Insert many rows: multi-row INSERT ... RETURNING in chunks, or with `copy=True`
         COPY (fastest, returns only the count)."""
-        filled = [self._with_tenant(r) for r in rows]
+        org = self._tenant() if rows else None   # once, not per row
+        filled = [self._with_tenant(r, org) for r in rows]
         if not filled:
             return 0 if copy else []
         if copy:
@@ -258,11 +259,13 @@ class Repository(Generic[R]):
                              "columns.")
         return values
 
-    def _with_tenant(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def _with_tenant(self, values: Mapping[str, Any], org: Any = None) -> dict[str, Any]:
+        """`values` with the tenant column set to `org` (default: the context's)."""
         row = dict(values)
         tenant = self.table.tenant
         if tenant is not None:
-            org = self._tenant()
+            if org is None:
+                org = self._tenant()
             if tenant in row and str(row[tenant]) != str(org):
                 raise TenantRequired(f"{self.name}: a row for another organization.",
                                      hint="The tenant column comes from the context.")

@@ -36,8 +36,9 @@ def insert(compiler: Compiler, first: Mapping[str, Any], count: int,
     names = _columns(compiler, sorted(first))
     rows = rows or [first]
     params: list[Any] = []
+    expected = set(names)
     for row in rows:
-        if sorted(row) != names:
+        if row.keys() != expected:
             raise UsageError("All rows of create_many() need the same columns.")
         params.extend(row[n] for n in names)
 
@@ -139,9 +140,10 @@ async def copy_rows(compiler: Compiler, tx: Transaction,
         compiler.table.ident, sql.SQL(", ").join(map(sql.Identifier, names)))
     await tx.begin()
     cursor = tx.connection.cursor()
+    expected = set(names)
     async with cursor.copy(statement) as copy:
         for row in rows:
-            if sorted(row) != names:
+            if row.keys() != expected:
                 raise UsageError("All rows of create_many() need the same columns.")
             await copy.write_row([row[n] for n in names])
     tx.wrote = True
