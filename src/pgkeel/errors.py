@@ -10,6 +10,8 @@ Database errors are translated once, at the driver boundary, by SQLSTATE (never 
     ├── EmbeddedServerError              the embedded PostgreSQL / Valkey could not start or stop
     ├── UsageError                       the library was called wrongly (a bug in the caller)
     │   └── TenantRequired               a tenant-scoped call ran with no organization in context
+    ├── CacheUnreachable                 `pgkeel cache stats` found no Redis (the cache itself
+    │                                    never raises on Redis failures)
     ├── InvalidParameter                 a request parameter is unknown or malformed (400)
     ├── NotFound                         no such row in this organization (404)
     ├── RuleViolation                    a business rule forbids the change (422, details.rule)
@@ -60,6 +62,7 @@ __all__ = [
     "ConfigError",
     "EmbeddedServerError",
     "UsageError",
+    "CacheUnreachable",
     "DatabaseError",
     "Conflict",
     "ReferenceNotFound",
@@ -495,3 +498,9 @@ class AuditCheckpointInvalid(AuditError):
     """The audit checkpoint is malformed or its signature does not match."""
 
     code = "audit_checkpoint_invalid"
+
+
+class CacheUnreachable(PgkeelError):
+    """Redis did not answer."""
+
+    code = "cache_unreachable"

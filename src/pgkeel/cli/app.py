@@ -6,13 +6,14 @@ import logging
 
 import typer
 
-from pgkeel.cli import audit, db, migrate, server
+from pgkeel.cli import audit, cache, db, migrate, server
 
 app = typer.Typer(name="pgkeel", help="pgkeel: the hardened PostgreSQL + Redis data layer.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(server.app, name="server")
 app.add_typer(db.app, name="db")
 app.add_typer(migrate.app, name="migrate")
+app.add_typer(cache.app, name="cache")
 app.add_typer(audit.app, name="audit")
 
 

@@ -1,0 +1,51 @@
+"""The cache: look-aside caching in Redis that never serves a value older than a committed write.
+
+Public API:
+    Cache, CacheOptions                  the cache and its knobs (`pgkeel.cache.cache`)
+    CacheKey, Tag, key, tag, KeySpace    injective keys `pgkeel:{org}:resource:id:action`
+    TTL, jittered                        TTL tiers with +/-10% jitter
+    MISS, Codec, JsonCodec, TypedCodec   the miss sentinel and value codecs
+    CachedFunction                       what `cache.cached(...)` returns
+    CacheStats                           `cache.stats()`
+    CacheBackend, MemoryBackend, RedisBackend, TieredBackend   the backends
+    BreakerState                         the circuit breaker's states
+
+See docs/cache.md for the guarantees (leases, generations, outages) and their limits.
+"""
+
+from pgkeel.cache.backend import CacheBackend
+from pgkeel.cache.breaker import BreakerState
+from pgkeel.cache.cache import Cache
+from pgkeel.cache.decorator import CachedFunction
+from pgkeel.cache.envelope import MISS, Codec, JsonCodec, Missing, TypedCodec
+from pgkeel.cache.keys import CacheKey, KeySpace, Tag, key, tag
+from pgkeel.cache.memory_backend import MemoryBackend
+from pgkeel.cache.metrics import CacheStats
+from pgkeel.cache.options import CacheOptions
+from pgkeel.cache.redis_backend import RedisBackend
+from pgkeel.cache.tiered import TieredBackend
+from pgkeel.cache.ttl import TTL, jittered
+
+__all__ = [
+    "MISS",
+    "TTL",
+    "BreakerState",
+    "Cache",
+    "CacheBackend",
+    "CacheKey",
+    "CacheOptions",
+    "CacheStats",
+    "CachedFunction",
+    "Codec",
+    "JsonCodec",
+    "KeySpace",
+    "MemoryBackend",
+    "Missing",
+    "RedisBackend",
+    "Tag",
+    "TieredBackend",
+    "TypedCodec",
+    "jittered",
+    "key",
+    "tag",
+]

@@ -1,0 +1,172 @@
+"""The Redis (or Valkey) backend: every operation is one Lua script call, one round trip.
+
+The client is redis-py's asyncio client (hiredis parses replies when installed). Scripts are
+called by SHA and loaded on NOSCRIPT, so a restarted server needs no ceremony. Invalidations
+are grouped by hash slot (`{org}`): one slot is one script call; several are one pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
+
+from pgkeel.cache import scripts
+from pgkeel.cache.backend import LeaseMode, ReadResult, ReadStatus
+from pgkeel.cache.keys import StoreKey
+
+__all__ = ["RedisBackend", "cache_client", "slot_of"]
+
+
+def cache_client(url: str, *, timeout_s: float = 0.25, max_connections: int = 100,
+                 **connection_kwargs: Any) -> Redis:
+    """A client for the cache: short socket timeouts and no retries of its own (the cache's
+    circuit breaker decides what to do about failures, not a retry loop inside a request).
+
+    Its pool blocks when all `max_connections` are busy instead of failing at once; the
+    cache's per-call time limit bounds that wait like any other part of the call."""
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=None, socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0),
+        health_check_interval=30, **connection_kwargs)
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+
+
+def slot_of(key: str) -> str:
+    """The hash tag of a key (`{...}`), or the key itself when it has none."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1:end]
+    return key
+
+
+class _Script:
+    """A Lua script called by SHA, loaded on NOSCRIPT."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 -- Redis's own id
+
+    async def __call__(self, client: Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+_READ = _Script(scripts.READ)
+_FILL = _Script(scripts.FILL)
+_WRITE = _Script(scripts.WRITE)
+_INVALIDATE = _Script(scripts.INVALIDATE)
+_RELEASE = _Script(scripts.RELEASE)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisBackend:
+    """Leases, generations and envelopes in Redis. `publish_channel` makes every
+    invalidation also PUBLISH its keys (used by the two-tier backend's L1)."""
+
+    name = "redis"
+
+    def __init__(self, client: Redis, *, owns_client: bool = False,
+                 publish_channel: str | None = None, origin: str = "") -> None:
+        self.client = client
+        self._owns_client = owns_client
+        self._channel = publish_channel or ""
+        self._origin = origin
+
+    async def read(self, key: StoreKey, mode: LeaseMode, token: str,
+                   lease_ttl_ms: int) -> ReadResult:
+        reply = await _READ(self.client, (key.value, key.lease, key.epoch, *key.tags),
+                            (int(mode), token, lease_ttl_ms))
+        status = ReadStatus(int(reply[0]))
+        data = reply[1]
+        stored = tuple(_text(k) for k in reply[2])
+        gens = tuple(_text(g) for g in reply[3:])
+        if status in (ReadStatus.HIT, ReadStatus.HIT_LEASED):
+            return ReadResult(status, value=data, gens=gens, tag_keys=stored)
+        return ReadResult(status, stale=data, gens=gens)
+
+    async def fill(self, key: StoreKey, data: bytes, ttl_ms: int, token: str,
+                   gens: Sequence[str]) -> bool:
+        done = await _FILL(self.client, (key.value, key.lease, key.epoch, *key.tags),
+                           (token, ttl_ms, data, *gens))
+        return bool(done)
+
+    async def release(self, key: StoreKey, token: str) -> None:
+        await _RELEASE(self.client, (key.lease,), (token,))
+
+    async def write(self, key: StoreKey, data: bytes, ttl_ms: int) -> None:
+        await _WRITE(self.client, (key.value, key.lease, key.epoch, *key.tags),
+                     (ttl_ms, data, self._channel, self._message([key.value], [])))
+
+    async def invalidate(self, keys: Sequence[StoreKey], gen_keys: Sequence[str]) -> None:
+        by_slot: dict[str, tuple[list[StoreKey], list[str]]] = {}
+        for item in keys:
+            by_slot.setdefault(slot_of(item.value), ([], []))[0].append(item)
+        for gen_key in gen_keys:
+            by_slot.setdefault(slot_of(gen_key), ([], []))[1].append(gen_key)
+        calls = [self._invalidate_call(slot_keys, slot_gens)
+                 for slot_keys, slot_gens in by_slot.values()]
+        if len(calls) == 1:
+            await _INVALIDATE(self.client, *calls[0])
+        elif calls:
+            await self._pipelined(calls)
+
+    def _invalidate_call(self, keys: list[StoreKey],
+                         gen_keys: list[str]) -> tuple[list[str], list[Any]]:
+        names: list[str] = []
+        for item in keys:
+            names += (item.value, item.lease)
+        names += gen_keys
+        message = self._message([k.value for k in keys], gen_keys)
+        return names, [len(keys), self._channel, message]
+
+    def _message(self, value_keys: list[str], gen_keys: list[str]) -> bytes:
+        """What two-tier caches' L1s must drop; empty when nobody listens."""
+        if not self._channel:
+            return b""
+        return orjson.dumps({"o": self._origin, "k": value_keys, "g": gen_keys})
+
+    async def _pipelined(self, calls: list[tuple[list[str], list[Any]]]) -> None:
+        """Several INVALIDATE calls in one round trip (reloading the script once if needed)."""
+        for attempt in range(2):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for names, args in calls:
+                    pipe.evalsha(_INVALIDATE.sha, len(names), *names, *args)
+                results = await pipe.execute(raise_on_error=False)
+            errors = [r for r in results if isinstance(r, Exception)]
+            if not errors:
+                return
+            if attempt == 0 and all(isinstance(e, NoScriptError) for e in errors):
+                await self.client.script_load(_INVALIDATE.source)
+                continue  # bumping a generation twice is harmless
+            raise errors[0]
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def reset(self) -> None:
+        await self.client.connection_pool.disconnect(inuse_connections=True)
+
+    async def add_counters(self, counters: Mapping[str, int], stats_key: str) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for field, amount in counters.items():
+                pipe.hincrby(stats_key, field, amount)
+            await pipe.execute()
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()

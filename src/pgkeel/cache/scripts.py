@@ -1,0 +1,122 @@
+"""The Lua scripts behind the Redis backend, one per atomic operation.
+
+Key layout (all of one organization share the `{org}` hash tag, so each script touches one
+Redis Cluster slot):
+
+    <prefix>{org}:<resource>:<id>:<action>         HASH v=<envelope> e=<epoch>
+                                                        t:<genkey>=<gen> ... [d=1]
+    <prefix>{org}:<resource>:<id>:<action>:!lease  lease token (PX lease TTL)
+    <prefix>{org}:!tag:<name>                      tag generation
+    <prefix>{org}:!epoch                           org epoch
+
+A value is valid when it has no `d` (dead) field, its `e` equals the org epoch and each
+`t:<genkey>` equals that generation. Generations are bumped to max(now in microseconds,
+old + 1), so a generation never repeats even if its key was evicted: a value can never become
+valid again after an invalidation.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["FILL", "INVALIDATE", "READ", "RELEASE", "WRITE"]
+
+READ: Final = """
+-- KEYS: value, lease, epoch, requested tag gens...  ARGV: mode, token, lease_ttl_ms
+-- mode: 0 plain read, 1 lease on miss, 2 lease even on a hit, 3 take over the lease on miss
+-- reply: {status, value|stale|false, stored tag keys, gens...}
+local mode = tonumber(ARGV[1])
+local epoch = redis.call('GET', KEYS[3]) or '0'
+local fields = redis.call('HGETALL', KEYS[1])
+local value, valid, stored = false, false, {}
+if #fields > 0 then
+  valid = true
+  for i = 1, #fields, 2 do
+    local f, x = fields[i], fields[i + 1]
+    if f == 'v' then value = x
+    elseif f == 'd' then valid = false
+    elseif f == 'e' then if x ~= epoch then valid = false end
+    elseif string.sub(f, 1, 2) == 't:' then
+      local k = string.sub(f, 3)
+      stored[#stored + 1] = k
+      if (redis.call('GET', k) or '0') ~= x then valid = false end
+    end
+  end
+  if not value then valid = false end
+end
+if valid and mode ~= 2 then return {1, value, stored} end
+local reply = {0, value, stored, epoch}
+for i = 4, #KEYS do reply[#reply + 1] = redis.call('GET', KEYS[i]) or '0' end
+if mode == 3 then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  reply[1] = 2
+elseif mode >= 1 then
+  if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
+    reply[1] = valid and 4 or 2
+  else
+    reply[1] = valid and 1 or 3
+  end
+end
+return reply
+"""
+
+FILL: Final = """
+-- KEYS: value, lease, epoch, tag gens...  ARGV: token, ttl_ms, data, epoch, gens...
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[4] then return 0 end
+for i = 4, #KEYS do
+  if (redis.call('GET', KEYS[i]) or '0') ~= ARGV[i + 1] then return 0 end
+end
+local fields = {'v', ARGV[3], 'e', ARGV[4]}
+for i = 4, #KEYS do
+  fields[#fields + 1] = 't:' .. KEYS[i]
+  fields[#fields + 1] = ARGV[i + 1]
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+WRITE: Final = """
+-- KEYS: value, lease, epoch, tag gens...  ARGV: ttl_ms, data, channel, message
+redis.call('DEL', KEYS[2])
+local fields = {'v', ARGV[2], 'e', redis.call('GET', KEYS[3]) or '0'}
+for i = 4, #KEYS do
+  fields[#fields + 1] = 't:' .. KEYS[i]
+  fields[#fields + 1] = redis.call('GET', KEYS[i]) or '0'
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return 1
+"""
+
+INVALIDATE: Final = """
+-- KEYS: value1, lease1, ..., valueN, leaseN, gen keys...  ARGV: N, channel, message
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then
+    redis.call('HSET', KEYS[2 * i - 1], 'd', '1')
+  end
+  redis.call('DEL', KEYS[2 * i])
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 2 * n + 1, #KEYS do
+  local old = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+  local gen = now
+  if gen <= old then gen = old + 1 end
+  redis.call('SET', KEYS[i], string.format('%.0f', gen))
+end
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return 1
+"""
+
+RELEASE: Final = """
+-- KEYS: lease  ARGV: token
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
