@@ -11,7 +11,7 @@ __all__ = ["CacheOptions"]
 
 @dataclass(frozen=True, slots=True)
 class CacheOptions:
-    """How a `Cache` behaves. Every field has a `CACHE_*` setting (see docs/configuration.md)."""
+    """How a `Cache` behaves. Most fields have a `CACHE_*` setting (see docs/cache.md)."""
 
     prefix: str = "pgkeel:"
     """Prepended to every Redis key (CACHE_PREFIX); tests use a prefix of their own."""
