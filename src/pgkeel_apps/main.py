@@ -45,7 +45,8 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
     if demo.demo_seed:
         await identity.load_sample_data(db, organizations=demo.demo_orgs, users=demo.demo_users,
                                         password=demo.demo_password)
-    async with (Cache.from_settings(services.settings, redis=services.redis) as cache,
+    # The cache opens its own client: short timeouts, no retries -- its breaker handles outages.
+    async with (Cache.from_settings(services.settings) as cache,
                 AuditAppender.from_settings(db, services.settings) as appender):
         app.state.audit_appender = appender
         app.state.cache = cache
