@@ -30,10 +30,9 @@ from pgkeel.audit.queries import (
 )
 from pgkeel.audit.record import record
 from pgkeel.audit.schema import MIGRATIONS, SCHEMA, install
+from pgkeel.audit.table import AUDIT_LOG
 from pgkeel.audit.verify import Finding, VerifyReport
 from pgkeel.audit.web import AppenderDep, audit_appender
-
-from pgkeel.audit.table import AUDIT_LOG
 
 __all__ = [
     "AUDIT_LOG",
