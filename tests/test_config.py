@@ -15,7 +15,8 @@ pytestmark = pytest.mark.smoke
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     for name in ("DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL", "APP_ENV",
-                 "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE", "SLOW_QUERY_MS", "DB_TRACE"):
+                 "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE", "SLOW_QUERY_MS", "DB_TRACE",
+                 "CURSOR_SECRET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
     return monkeypatch
@@ -32,7 +33,8 @@ def test_defaults(clean_env):
 
 
 def test_environment_and_dotenv(clean_env, tmp_path: Path):
-    (tmp_path / ".env").write_text("SLOW_QUERY_MS=150\nAPP_ENV=production\n")
+    (tmp_path / ".env").write_text("SLOW_QUERY_MS=150\nAPP_ENV=production\n"
+                                   "CURSOR_SECRET=0123456789abcdef0123\n")
     clean_env.setenv("DATABASE_REPLICA_URLS", "postgresql://a/x, postgresql://b/y")
     clean_env.setenv("DB_TRACE", "true")
     settings = load_settings()
@@ -56,6 +58,17 @@ def test_invalid_values_fail_naming_the_variable(clean_env, name, value, expecte
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert expected in info.value.message
+
+
+def test_production_requires_a_cursor_secret_of_16_bytes(clean_env):
+    clean_env.setenv("APP_ENV", "production")
+    with pytest.raises(ConfigError, match="CURSOR_SECRET is required"):
+        load_settings()
+    clean_env.setenv("CURSOR_SECRET", "short")
+    with pytest.raises(ConfigError, match="at least 16 bytes"):
+        load_settings()
+    clean_env.setenv("CURSOR_SECRET", "x" * 16)
+    assert load_settings().cursor_secret is not None
 
 
 def test_pool_bounds_are_checked(clean_env):
