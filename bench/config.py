@@ -47,7 +47,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "full": Profile(
         name="full", database="pgkeel_bench", organizations=100, users=1_000_000,
-        audit_rows=1_000_000, rounds=7, block_s=0.5, min_ops=10, max_ops=400,
+        audit_rows=1_000_000, rounds=7, block_s=0.8, min_ops=30, max_ops=400,
         bulk_rows=10_000, http_seconds=8.0, http_rounds=4, http_concurrency=16,
         http_warmup_s=1.0),
     "quick": Profile(
