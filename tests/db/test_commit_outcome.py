@@ -60,3 +60,21 @@ async def test_connection_killed_during_commit_is_outcome_unknown_and_not_retrie
     assert info.value.code == "commit_outcome_unknown"
     # The database object is still usable afterwards.
     assert await pgkeel_db.fetch_val("SELECT 1") == 1
+
+
+async def test_only_if_unknown_callbacks_run_when_the_commit_outcome_is_unknown(
+        pgkeel_db: Database, pgkeel_database_url: str, slow_commit_table):
+    ran: list[str] = []
+    admin = await psycopg.AsyncConnection.connect(pgkeel_database_url, autocommit=True)
+    try:
+        with pytest.raises(CommitOutcomeUnknown):
+            async with pgkeel_db.transaction() as tx:
+                pid = await tx.fetch_val("SELECT pg_backend_pid()")
+                await tx.execute(sql.SQL("INSERT INTO {} VALUES (1)").format(slow_commit_table))
+                tx.on_commit(lambda: ran.append("invalidate"), if_unknown=True)
+                tx.on_commit(lambda: ran.append("send email"))
+                killer = asyncio.create_task(_kill_when_committing(admin, pid))
+        await killer
+    finally:
+        await admin.close()
+    assert ran == ["invalidate"], "safe-to-repeat work runs; the rest does not"

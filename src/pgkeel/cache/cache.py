@@ -222,14 +222,17 @@ class Cache:
         """Invalidate these keys and tags once `tx` commits; nothing if it rolls back.
 
         Plain names are tags of the transaction's organization. Everything named during one
-        transaction is delivered together, in one round trip, after COMMIT succeeded; if
-        Redis fails then, it is delivered on recovery (see `pending`).
+        transaction is delivered together, in one round trip, after COMMIT succeeded -- or
+        when COMMIT's outcome is unknown, since invalidating needlessly is harmless and
+        keeping a value the commit may have made stale is not. If Redis fails then, it is
+        delivered on recovery (see `pending`).
         """
         batch = self._batches.get(tx)
         if batch is None:
             batch = _TxBatch()
             tx.on_commit(lambda: self._guard.invalidate(list(batch.keys.values()),
-                                                        sorted(batch.gen_keys)))
+                                                        sorted(batch.gen_keys)),
+                         if_unknown=True)
             self._batches[tx] = batch
         for item in items:
             if isinstance(item, CacheKey):

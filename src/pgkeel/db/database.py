@@ -32,6 +32,7 @@ from pgkeel.db.replicas import Replica, ReplicaSet
 from pgkeel.db.retry import RetryPolicy
 from pgkeel.db.transaction import Isolation, Statement, Transaction
 from pgkeel.errors import (
+    CommitOutcomeUnknown,
     DatabaseUnavailable,
     PoolExhausted,
     TransactionConflict,
@@ -194,7 +195,11 @@ class Database:
             except BaseException:
                 await tx._rollback()
                 raise
-            await tx._commit()
+            try:
+                await tx._commit()
+            except CommitOutcomeUnknown:
+                await tx._run_commit_callbacks(outcome_unknown=True)
+                raise
         if tx.wrote and context.scope is not None:
             context.scope.wrote = True
         await tx._run_commit_callbacks()

@@ -108,7 +108,7 @@ class Transaction:
         self._finished = False
         self.wrote = False
         """True once a statement's command tag shows a write (drives read-your-writes)."""
-        self._callbacks: list[CommitCallback] = []
+        self._callbacks: list[tuple[CommitCallback, bool]] = []
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -219,11 +219,16 @@ class Transaction:
 
     # -- commit hooks ----------------------------------------------------------------------
 
-    def on_commit(self, callback: CommitCallback) -> None:
-        """Run `callback` once this transaction has committed; never if it rolls back."""
+    def on_commit(self, callback: CommitCallback, *, if_unknown: bool = False) -> None:
+        """Run `callback` once this transaction has committed; never if it rolls back.
+
+        `if_unknown=True` also runs it when the connection is lost during COMMIT and nobody
+        knows whether the change landed (`CommitOutcomeUnknown`): right for work that is safe
+        to do needlessly, such as invalidating a cache, and wrong for anything else.
+        """
         if self._finished:
             raise UsageError("on_commit() called on a finished transaction.")
-        self._callbacks.append(callback)
+        self._callbacks.append((callback, if_unknown))
 
     # -- driven by Database ----------------------------------------------------------------
 
@@ -327,9 +332,11 @@ class Transaction:
             # The connection is unusable; closing it makes the pool discard it.
             await self._conn.close()
 
-    async def _run_commit_callbacks(self) -> None:
+    async def _run_commit_callbacks(self, *, outcome_unknown: bool = False) -> None:
         callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
+        for callback, if_unknown in callbacks:
+            if outcome_unknown and not if_unknown:
+                continue
             try:
                 result = callback()
                 if inspect.isawaitable(result):
