@@ -79,12 +79,13 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server():
-    """Start the reference service with extra environment: `live_server({"VAR": ...})`."""
+def live_server(pgkeel_redis_prefix: str):
+    """Start the reference service with extra environment: `live_server({"VAR": ...})`
+    (its cache uses this session's key prefix unless the test sets CACHE_PREFIX)."""
     servers: list[LiveServer] = []
 
     def start(env: dict[str, str]) -> LiveServer:
-        server = LiveServer(env)
+        server = LiveServer({"CACHE_PREFIX": pgkeel_redis_prefix, **env})
         servers.append(server)
         server.wait_ready()
         return server

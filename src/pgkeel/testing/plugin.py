@@ -63,10 +63,13 @@ def pgkeel_redis_prefix(pgkeel_redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pgkeel_settings(pgkeel_servers: EmbeddedServers, pgkeel_database_url: str) -> Settings:
-    """Settings pointing at this session's database, with APP_ENV=test."""
+def pgkeel_settings(pgkeel_servers: EmbeddedServers, pgkeel_database_url: str,
+                    pgkeel_redis_prefix: str) -> Settings:
+    """Settings pointing at this session's database, with APP_ENV=test and this session's
+    Redis key prefix for the cache (so runs sharing a Redis never see each other's keys)."""
     return pgkeel_servers.settings.model_copy(
-        update={"database_url": pgkeel_database_url, "app_env": AppEnv.TEST})
+        update={"database_url": pgkeel_database_url, "app_env": AppEnv.TEST,
+                "cache_prefix": pgkeel_redis_prefix})
 
 
 @pytest.fixture
