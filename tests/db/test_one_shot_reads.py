@@ -4,7 +4,6 @@ pin down that it behaves exactly like BEGIN READ ONLY ... COMMIT did."""
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from psycopg import sql
 
@@ -14,12 +13,6 @@ from pgkeel.errors import DatabaseError, QueryTimeout
 pytestmark = pytest.mark.smoke
 
 
-@pytest.fixture
-def items(sync_conn: psycopg.Connection, pgkeel_schema: str) -> sql.Composed:
-    table = sql.Identifier(pgkeel_schema, "items")
-    sync_conn.execute(sql.SQL("CREATE TABLE {} (id serial PRIMARY KEY, label text)").format(
-        table))
-    return sql.SQL("{}").format(table)
 
 
 async def test_one_shot_read_refuses_writes_and_leaves_the_connection_clean(

@@ -12,12 +12,6 @@ from pgkeel.errors import DatabaseError, UsageError
 pytestmark = pytest.mark.smoke
 
 
-@pytest.fixture
-def items(sync_conn: psycopg.Connection, pgkeel_schema: str) -> sql.Composed:
-    table = sql.Identifier(pgkeel_schema, "items")
-    sync_conn.execute(sql.SQL("CREATE TABLE {} (id serial PRIMARY KEY, label text)").format(
-        table))
-    return sql.SQL("{}").format(table)
 
 
 def _count(conn: psycopg.Connection, table: sql.Composed) -> int:

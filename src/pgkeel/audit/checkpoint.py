@@ -28,7 +28,7 @@ __all__ = ["FORMAT", "Checkpoint", "Head", "take_checkpoint"]
 
 FORMAT = "pgkeel-audit-checkpoint/1"
 
-HEADS: LiteralString = """
+CHAIN_ORGANIZATIONS: LiteralString = """
 WITH RECURSIVE orgs AS (
     (SELECT organization_id FROM audit.chain ORDER BY organization_id LIMIT 1)
     UNION ALL
@@ -37,13 +37,19 @@ WITH RECURSIVE orgs AS (
             ORDER BY c.organization_id LIMIT 1)
     FROM orgs WHERE orgs.organization_id IS NOT NULL
 )
+"""
+"""Every organization with a chain, by a loose index scan (one probe per organization
+instead of reading the whole chain); the CTE is named `orgs`."""
+
+# Two constants joined: no runtime text reaches the SQL.
+HEADS: LiteralString = CHAIN_ORGANIZATIONS + """
 SELECT o.organization_id, last.seq, last.hash, current_database() AS database
 FROM orgs AS o
 CROSS JOIN LATERAL (SELECT c.seq, c.hash FROM audit.chain AS c
                     WHERE c.organization_id = o.organization_id
                     ORDER BY c.seq DESC LIMIT 1) AS last
 WHERE o.organization_id IS NOT NULL
-ORDER BY 1"""
+ORDER BY 1"""  # noqa: S608
 
 
 @dataclass(frozen=True)

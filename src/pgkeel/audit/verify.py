@@ -31,7 +31,7 @@ from typing import Any, Literal, LiteralString
 
 from psycopg.rows import dict_row
 
-from pgkeel.audit.checkpoint import Checkpoint
+from pgkeel.audit.checkpoint import CHAIN_ORGANIZATIONS, Checkpoint
 from pgkeel.db import Database, Isolation, Transaction
 
 __all__ = ["Finding", "FindingKind", "VerifyReport", "canonical", "row_hash", "verify"]
@@ -40,19 +40,12 @@ FindingKind = Literal["edited", "deleted", "inserted", "broken_link", "checkpoin
 
 GENESIS = bytes(32)
 
-ORGANIZATIONS: LiteralString = """
-WITH RECURSIVE orgs AS (
-    (SELECT organization_id FROM audit.chain ORDER BY organization_id LIMIT 1)
-    UNION ALL
-    SELECT (SELECT c.organization_id FROM audit.chain AS c
-            WHERE c.organization_id > orgs.organization_id
-            ORDER BY c.organization_id LIMIT 1)
-    FROM orgs WHERE orgs.organization_id IS NOT NULL
-)
+# Two constants joined: no runtime text reaches the SQL.
+ORGANIZATIONS: LiteralString = CHAIN_ORGANIZATIONS + """
 SELECT organization_id FROM orgs WHERE organization_id IS NOT NULL
 UNION SELECT DISTINCT organization_id FROM audit.chain_links
 UNION SELECT organization_id FROM audit.chain_anchors
-ORDER BY 1"""
+ORDER BY 1"""  # noqa: S608
 
 ANCHOR: LiteralString = (
     "SELECT seq, hash, gaps FROM audit.chain_anchors WHERE organization_id = %s")

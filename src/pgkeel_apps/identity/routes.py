@@ -11,13 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pgkeel.audit import AUDIT_LOG, AppenderDep
 from pgkeel.errors import InvalidParameter
 from pgkeel.repo import ListQuery
-from pgkeel.security import Principal
 from pgkeel.web import OrjsonResponse
-from pgkeel.web.auth import requires
 from pgkeel.web.listing import list_openapi, list_query
 from pgkeel_apps.identity.auth import SessionAuthenticator
 from pgkeel_apps.identity.service import IdentityService
-from pgkeel_apps.identity.tables import AUDIT_READ, USER_READ, USER_WRITE, USERS
+from pgkeel_apps.identity.tables import USERS
+from pgkeel_apps.permissions import Auditor, Reader, Writer
 
 router = APIRouter(tags=["identity"])
 
@@ -63,9 +62,6 @@ def identity(request: Request) -> IdentityService:
 
 
 Service = Annotated[IdentityService, Depends(identity)]
-Reader = Annotated[Principal, Depends(requires(USER_READ))]
-Writer = Annotated[Principal, Depends(requires(USER_WRITE))]
-Auditor = Annotated[Principal, Depends(requires(AUDIT_READ))]
 
 
 def days_param(request: Request) -> int:

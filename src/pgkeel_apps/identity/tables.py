@@ -8,9 +8,6 @@ from pgkeel.repo import CountMode, CustomFilter, Field, FieldType, Op, Search, T
 
 SCHEMA: Final = "identity"
 
-USER_READ = "USERS_READ"
-USER_WRITE = "USERS_WRITE"
-AUDIT_READ = "AUDIT_READ"
 STATUSES: Final = ("active", "suspended", "invited")
 
 USERS = Table(SCHEMA, "users", [

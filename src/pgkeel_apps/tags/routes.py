@@ -9,11 +9,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pgkeel.repo import ListQuery
-from pgkeel.security import Principal
 from pgkeel.web import OrjsonResponse
-from pgkeel.web.auth import requires
 from pgkeel.web.listing import list_openapi, list_query
-from pgkeel_apps.identity.tables import USER_READ, USER_WRITE
+from pgkeel_apps.permissions import Reader, Writer
 from pgkeel_apps.tags.service import TagService
 from pgkeel_apps.tags.tables import ASSIGNMENTS, TAGS
 
@@ -48,8 +46,6 @@ def tag_service(request: Request) -> TagService:
 
 
 Service = Annotated[TagService, Depends(tag_service)]
-Reader = Annotated[Principal, Depends(requires(USER_READ))]
-Writer = Annotated[Principal, Depends(requires(USER_WRITE))]
 
 
 @router.get("/api/admin/customers/{customer_id}/tags",
