@@ -63,15 +63,13 @@ class UserRole(Base):
                                                      server_default=func.now())
 
 
-class User(Base):
-    __tablename__ = "users"
-    __table_args__ = {"schema": "identity"}  # noqa: RUF012
+class UserColumns:
+    """The identity.users columns, shared by `User` and the bulk-insert table `BulkUser`."""
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     organization_id: Mapped[uuid.UUID]
     email: Mapped[str] = mapped_column(Text)
     display_name: Mapped[str] = mapped_column(Text)
-    password_hash: Mapped[str | None] = mapped_column(Text, deferred=True)
     status: Mapped[str] = mapped_column(Text, default="active")
     is_active: Mapped[bool] = mapped_column(default=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -80,6 +78,13 @@ class User(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
                                                     server_default=func.now())
     version: Mapped[int] = mapped_column(default=1)
+
+
+class User(UserColumns, Base):
+    __tablename__ = "users"
+    __table_args__ = {"schema": "identity"}  # noqa: RUF012
+
+    password_hash: Mapped[str | None] = mapped_column(Text, deferred=True)
 
     roles: Mapped[list[Role]] = relationship(
         secondary=UserRole.__table__,
@@ -122,20 +127,8 @@ class AuditLog(Base):
     request_id: Mapped[str | None] = mapped_column(String)
 
 
-class BulkUser(Base):
+class BulkUser(UserColumns, Base):
     __tablename__ = "bulk_users"
     __table_args__ = {"schema": "bench"}  # noqa: RUF012
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    organization_id: Mapped[uuid.UUID]
-    email: Mapped[str] = mapped_column(Text)
-    display_name: Mapped[str] = mapped_column(Text)
     password_hash: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(Text, default="active")
-    is_active: Mapped[bool] = mapped_column(default=True)
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
-                                                    server_default=func.now())
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
-                                                    server_default=func.now())
-    version: Mapped[int] = mapped_column(default=1)

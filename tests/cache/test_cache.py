@@ -32,6 +32,21 @@ class Loader:
         return self.values[min(self.calls, len(self.values)) - 1]
 
 
+async def paused_fill(cache: Cache, cache_key, value):
+    """Start `cache.get_or_set` with a loader that blocks until released; return once the
+    loader is running, as (the fill task, the event that releases it)."""
+    filling, release = asyncio.Event(), asyncio.Event()
+
+    async def slow():
+        filling.set()
+        await release.wait()
+        return value
+
+    fill = asyncio.create_task(cache.get_or_set(cache_key, slow))
+    await filling.wait()
+    return fill, release
+
+
 async def test_get_set_delete_and_miss(make_cache):
     cache = make_cache()
     k = key("users", 1, org=1)
@@ -228,15 +243,7 @@ async def test_stale_ok_serves_the_invalidated_value_while_another_process_fills
 async def test_a_miss_waits_for_the_lease_holder_s_fill(make_cache):
     a, b = make_cache(), make_cache(lease_wait_s=30)
     k = key("users", 13, org=1)
-    filling, release = asyncio.Event(), asyncio.Event()
-
-    async def slow():
-        filling.set()
-        await release.wait()
-        return "from-a"
-
-    fill = asyncio.create_task(a.get_or_set(k, slow))
-    await filling.wait()
+    fill, release = await paused_fill(a, k, "from-a")
     loader_b = Loader("from-b")
     waiter = asyncio.create_task(b.get_or_set(k, loader_b))
     await eventually(lambda: b.stats().resources.get("users", {}).get("lease_waits"),
@@ -253,15 +260,7 @@ async def test_a_bounded_wait_takes_the_lease_over(make_cache):
     slow holder's fill is rejected (its lease is gone), so nothing older wins."""
     a, b = make_cache(), make_cache(lease_wait_s=0.01)
     k = key("users", 14, org=1)
-    filling, release = asyncio.Event(), asyncio.Event()
-
-    async def slow():
-        filling.set()
-        await release.wait()
-        return "from-a"
-
-    fill = asyncio.create_task(a.get_or_set(k, slow))
-    await filling.wait()
+    fill, release = await paused_fill(a, k, "from-a")
     assert await b.get_or_set(k, Loader("from-b")) == "from-b"
     release.set()
     assert await fill == "from-a"
@@ -272,15 +271,7 @@ async def test_a_bounded_wait_takes_the_lease_over(make_cache):
 async def test_set_cancels_a_fill_in_flight(make_cache):
     cache = make_cache()
     k = key("users", 15, org=1)
-    filling, release = asyncio.Event(), asyncio.Event()
-
-    async def slow():
-        filling.set()
-        await release.wait()
-        return "loaded-before-the-write"
-
-    fill = asyncio.create_task(cache.get_or_set(k, slow))
-    await filling.wait()
+    fill, release = await paused_fill(cache, k, "loaded-before-the-write")
     await cache.set(k, "written")
     release.set()
     await fill
