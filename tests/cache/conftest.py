@@ -77,7 +77,11 @@ async def make_cache(request: pytest.FixtureRequest, pgkeel_redis_url: str,
     caches: list[Cache] = []
 
     def make(**options: Any) -> Cache:
-        opts = CacheOptions(prefix=cache_prefix, **{"breaker_reset_s": 0.05, **options})
+        # A generous per-call timeout: these tests check consistency, not outage handling
+        # (test_outage.py sets its own short one), and a loaded 2-core CI machine can stall
+        # a call past the production default of 0.25 s -- which would skip a fill unseen.
+        opts = CacheOptions(prefix=cache_prefix, **{"breaker_reset_s": 0.05,
+                                                    "op_timeout_s": 5.0, **options})
         if kind == "memory":
             backend: Any = shared_memory
         else:
