@@ -89,3 +89,46 @@ def test_embedded_servers_fill_only_missing_urls(home: Path, monkeypatch):
     finally:
         servers.stop_started()
     assert not EmbeddedPostgres(home).status().running
+
+
+def _valkey_session(home: Path) -> EmbeddedServers:
+    settings = load_settings(pgkeel_home=home, redis_url=None, database_url="postgresql://x/y")
+    return EmbeddedServers.for_settings(settings, postgres=False)
+
+
+def test_the_last_session_out_stops_a_shared_server(tmp_path: Path):
+    server = EmbeddedValkey(tmp_path)
+    first = _valkey_session(tmp_path)       # starts it
+    second = _valkey_session(tmp_path)      # reuses it
+    assert first.statuses["valkey"].started_here
+    assert not second.statuses["valkey"].started_here
+    first.stop_started()
+    assert server.status().running, "the starter leaving must not stop it under the other"
+    second.stop_started()
+    assert not server.status().running, "the last session out stops it"
+
+
+def test_a_session_that_died_does_not_keep_the_server_alive(tmp_path: Path):
+    crashed = (
+        "import os, sys\n"
+        "from pgkeel.config import load_settings\n"
+        "from pgkeel.embedded import EmbeddedServers\n"
+        "s = load_settings(pgkeel_home=sys.argv[1], redis_url=None, "
+        "database_url='postgresql://x/y')\n"
+        "EmbeddedServers.for_settings(s, postgres=False)\n"
+        "os._exit(0)\n")  # dies without leaving
+    ours = _valkey_session(tmp_path)
+    subprocess.run([sys.executable, "-c", crashed, str(tmp_path)], check=True, timeout=60)
+    ours.stop_started()
+    assert not EmbeddedValkey(tmp_path).status().running
+
+
+def test_a_server_started_outside_any_session_keeps_running(tmp_path: Path):
+    server = EmbeddedValkey(tmp_path)
+    server.start()                           # as `pgkeel server start` does
+    try:
+        session = _valkey_session(tmp_path)
+        session.stop_started()
+        assert server.status().running
+    finally:
+        server.stop()
