@@ -165,12 +165,12 @@ async def _sample(env: Env) -> None:
         with use_context(org_id=org):
             page = await env.users.list(_params(("isActive", "true"), ("limit", step)))
             walked = int(step)
-            while walked < fewest // 2 and getattr(page, "next_cursor", None):
+            while walked < fewest // 2 and page.next_cursor:
                 page = await env.users.list(_params(
                     ("isActive", "true"), ("limit", step),
-                    ("cursor", getattr(page, "next_cursor", ""))))
+                    ("cursor", page.next_cursor)))
                 walked += int(step)
-            cursor = getattr(page, "next_cursor", None)
+            cursor = page.next_cursor
             if cursor and page.items:
                 last = page.items[-1]
                 env.keyset.append((org, cursor, last["created_at"], last["id"]))

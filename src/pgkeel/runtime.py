@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from pgkeel.config import Settings, load_settings
 from pgkeel.db import Database
 from pgkeel.embedded import EmbeddedServers
-from pgkeel.redis_client import connect_redis
+from pgkeel.redis_client import connect_redis, is_memory_url
 
 __all__ = ["Services", "open_services"]
 
@@ -42,7 +42,8 @@ async def open_services(settings: Settings | None = None) -> AsyncIterator[Servi
         assert resolved.redis_url is not None
         db = Database.from_settings(resolved)
         await db.open()
-        redis = connect_redis(resolved.redis_url)
+        url = resolved.redis_url
+        redis = None if is_memory_url(url) else connect_redis(url, timeout_s=0.5, retries=1)
         try:
             yield Services(settings=resolved, db=db, redis=redis, servers=servers)
         finally:

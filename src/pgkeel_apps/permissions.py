@@ -7,7 +7,7 @@ from typing import Annotated, Final
 from fastapi import Depends
 
 from pgkeel.security import Principal
-from pgkeel.web.auth import requires
+from pgkeel.web import requires
 
 USERS_READ: Final = "USERS_READ"
 USERS_WRITE: Final = "USERS_WRITE"

@@ -1,5 +1,6 @@
-"""The read side the HTTP endpoints wrap: trail, paged and keyset lists with filters, a user's
-activity summary (Python and the SQL function), per-action daily statistics."""
+"""Reading the audit log: the trail, lists of events through the repository list grammar
+(offset and signed keyset pages, filters), a user's activity summary (Python and the SQL
+function), per-action daily statistics."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pgkeel.audit import AuditFilter
-from pgkeel.audit.queries import decode_cursor
-from pgkeel.errors import AuditCursorInvalid, UsageError
+from pgkeel.audit import AUDIT_LOG
+from pgkeel.db import use_context
+from pgkeel.errors import InvalidParameter, UsageError
+from pgkeel.repo import Repository, parse_list_params
 
 INSERT_AT = """
 INSERT INTO audit.audit_log (organization_id, actor_id, action, entity_type, entity_id,
@@ -42,64 +44,72 @@ async def test_trail_lists_one_entity_newest_first(audit, pgkeel_db, org):
     assert await audit.trail(f"{org}-other", "User", 7) == []
 
 
+async def _list(db, org, *pairs):
+    with use_context(org_id=org):
+        return await Repository(db, AUDIT_LOG).list(parse_list_params(AUDIT_LOG, pairs))
+
+
 async def test_list_filters_and_offset_pages(audit, pgkeel_db, org):
     rows = [(f"u{i % 3}", "users.update" if i % 2 else "users.create", "User", str(i),
              _days_ago(10 - i / 10)) for i in range(25)]
     await _seed(pgkeel_db, org, rows)
 
-    page1 = await audit.list_events(org, page=1, page_size=10)
+    def counted(*pairs):
+        return _list(pgkeel_db, org, ("count", "exact"), *pairs)
+
+    page1 = await counted(("page", "1"), ("pageSize", "10"))
     assert (page1.total, page1.total_pages, len(page1.items)) == (25, 3, 10)
-    page3 = await audit.list_events(org, page=3, page_size=10)
+    page3 = await counted(("page", "3"), ("pageSize", "10"))
     assert len(page3.items) == 5
-    everything = [e.id for p in (1, 2, 3)
-                  for e in (await audit.list_events(org, page=p, page_size=10)).items]
+    everything = [e["id"] for p in ("1", "2", "3")
+                  for e in (await counted(("page", p), ("pageSize", "10"))).items]
     assert len(set(everything)) == 25
-    created = [e.created_at for e in page1.items]
+    created = [e["created_at"] for e in page1.items]
     assert created == sorted(created, reverse=True)
 
-    updates = await audit.list_events(org, AuditFilter(action="users.update"), page_size=100)
-    assert updates.total == 12 and {e.action for e in updates.items} == {"users.update"}
-    both = await audit.list_events(org, AuditFilter(action=["users.update", "users.create"]))
+    updates = await counted(("action", "users.update"), ("pageSize", "100"))
+    assert updates.total == 12 and {e["action"] for e in updates.items} == {"users.update"}
+    both = await counted(("action[in]", "users.update,users.create"))
     assert both.total == 25
-    by_actor = await audit.list_events(org, AuditFilter(actor_id="u1", entity_type="User"))
+    by_actor = await counted(("actorId", "u1"), ("entityType", "User"))
     assert by_actor.total == sum(1 for r in rows if r[0] == "u1")
-    one = await audit.list_events(org, AuditFilter(entity_id=13))
-    assert [e.entity_id for e in one.items] == ["13"]
-    window = AuditFilter(since=_days_ago(9.5), until=_days_ago(9.0))
-    in_window = await audit.list_events(org, window)
-    assert in_window.total == sum(1 for r in rows if _days_ago(9.5) <= r[4] < _days_ago(9.0))
-    uncounted = await audit.list_events(org, page_size=5, count=False)
+    one = await counted(("entityId", "13"))
+    assert [e["entity_id"] for e in one.items] == ["13"]
+    since, until = _days_ago(9.5), _days_ago(9.0)
+    in_window = await counted(("createdAt[gte]", since.isoformat()),
+                              ("createdAt[lt]", until.isoformat()))
+    assert in_window.total == sum(1 for r in rows if since <= r[4] < until)
+    uncounted = await _list(pgkeel_db, org, ("pageSize", "5"), ("count", "none"))
     assert uncounted.total is None and len(uncounted.items) == 5
+    assert (await _list(pgkeel_db, f"{org}-other", ("count", "exact"))).total == 0
 
 
 async def test_keyset_pages_walk_everything_once(audit, pgkeel_db, org):
     same_time = _days_ago(1)
     await _seed(pgkeel_db, org, [("u", "a", "T", str(i), same_time) for i in range(7)]
                 + [("u", "b", "T", str(i), _days_ago(2)) for i in range(6)])
-    seen, cursor = [], None
+    seen, page = [], await _list(pgkeel_db, org, ("limit", "4"))
     while True:
-        page = await audit.list_events_after(org, cursor=cursor, limit=4)
-        seen += [e.id for e in page.items]
+        seen += [e["id"] for e in page.items]
         if page.next_cursor is None:
             break
-        cursor = page.next_cursor
+        page = await _list(pgkeel_db, org, ("limit", "4"), ("cursor", page.next_cursor))
     assert len(seen) == len(set(seen)) == 13
-    only_b = await audit.list_events_after(org, AuditFilter(action="b"), limit=100)
+    only_b = await _list(pgkeel_db, org, ("action", "b"), ("limit", "100"))
     assert len(only_b.items) == 6 and only_b.next_cursor is None
 
-    with pytest.raises(AuditCursorInvalid):
-        await audit.list_events_after(org, cursor="not-a-cursor")
-    with pytest.raises(AuditCursorInvalid):
-        decode_cursor("W10")
+    with pytest.raises(InvalidParameter):
+        await _list(pgkeel_db, org, ("limit", "4"), ("cursor", "not-a-cursor"))
+    first = await _list(pgkeel_db, org, ("limit", "4"))
+    with pytest.raises(InvalidParameter):        # signed and bound to the organization
+        await _list(pgkeel_db, f"{org}-other", ("limit", "4"), ("cursor", first.next_cursor))
 
 
 async def test_queries_need_an_organization_and_sane_sizes(audit):
     with pytest.raises(UsageError):
-        await audit.list_events(None)
+        await audit.trail(None, "User", 1)
     with pytest.raises(UsageError):
-        await audit.list_events("o", page_size=5000)
-    with pytest.raises(UsageError):
-        await audit.list_events("o", AuditFilter(since=datetime(2024, 1, 1)))  # naive
+        await audit.trail("o", "User", 1, limit=5000)
 
 
 async def test_user_activity_summary_counts(audit, pgkeel_db, org, sync_conn):
@@ -166,9 +176,8 @@ async def test_daily_stats_per_action(audit, pgkeel_db, org):
 
 
 def test_audit_errors_map_to_http_statuses():
-    from pgkeel.errors import AuditCursorInvalid, AuditEventInvalid, AuditQueueFull
+    from pgkeel.errors import AuditEventInvalid, AuditQueueFull
     from pgkeel.web import status_for
 
-    assert status_for(AuditCursorInvalid()) == 400     # a client's bad cursor
     assert status_for(AuditEventInvalid()) == 422
     assert status_for(AuditQueueFull()) == 503

@@ -24,8 +24,8 @@ from redis.asyncio.connection import Connection
 
 from pgkeel.cache import Cache, CacheOptions, MemoryBackend, RedisBackend, TieredBackend
 from pgkeel.cache.keys import KeySpace
-from pgkeel.cache.redis_backend import cache_client
 from pgkeel.embedded._process import free_port
+from pgkeel.redis_client import connect_redis
 
 BACKENDS = ["memory", "redis", "tiered"]
 
@@ -42,12 +42,12 @@ class CountingConnection(Connection):
 
 
 def counting_client(url: str) -> Redis:
-    return cache_client(url, timeout_s=2.0, connection_class=CountingConnection)
+    return connect_redis(url, timeout_s=2.0, connection_class=CountingConnection)
 
 
 def redis_backend(url: str, *, tiered: bool, prefix: str, timeout_s: float = 2.0,
                   l1_ttl_s: float = 5.0) -> RedisBackend | TieredBackend:
-    client = cache_client(url, timeout_s=timeout_s)
+    client = connect_redis(url, timeout_s=timeout_s)
     if not tiered:
         return RedisBackend(client, owns_client=True)
     origin = secrets.token_hex(4)

@@ -17,8 +17,8 @@ from redis import Redis as SyncRedis
 
 from pgkeel.cache import MISS, BreakerState, Cache, CacheOptions, RedisBackend, TieredBackend, key
 from pgkeel.cache.keys import KeySpace
-from pgkeel.cache.redis_backend import cache_client
 from pgkeel.db import Database, use_context
+from pgkeel.redis_client import connect_redis
 from tests.cache.conftest import eventually
 
 ROWS = 30
@@ -37,7 +37,7 @@ async def rows(pgkeel_db: Database, pgkeel_schema: str) -> sql.Composed:
 def _cache(url: str, *, tiered: bool) -> Cache:
     options = CacheOptions(prefix="outage:", op_timeout_s=0.2, breaker_failures=3,
                            breaker_reset_s=0.1, l1_ttl_s=5.0 if tiered else 0.0)
-    client = cache_client(url, timeout_s=0.2)
+    client = connect_redis(url, timeout_s=0.2)
     if tiered:
         channel = KeySpace("outage:").channel
         l2 = RedisBackend(client, owns_client=True, publish_channel=channel, origin="t")
@@ -122,7 +122,7 @@ async def _outage(cache, own_redis, pgkeel_db, rows, served) -> None:
 async def test_an_invalidation_that_fails_suspends_redis_reads_until_delivered(own_redis):
     """Even below the breaker's failure threshold: one undelivered invalidation stops all
     reads from Redis, so the value it should have removed can never be served."""
-    cache = Cache(RedisBackend(cache_client(own_redis.url, timeout_s=0.2), owns_client=True),
+    cache = Cache(RedisBackend(connect_redis(own_redis.url, timeout_s=0.2), owns_client=True),
                   CacheOptions(prefix="one:", breaker_failures=100, breaker_reset_s=0.05))
     k = key("rows", 1, org=1)
     await cache.set(k, "old")
@@ -138,7 +138,7 @@ async def test_an_invalidation_that_fails_suspends_redis_reads_until_delivered(o
 
 
 async def test_pending_invalidations_coarsen_to_the_org_epoch_when_too_many(own_redis):
-    cache = Cache(RedisBackend(cache_client(own_redis.url, timeout_s=0.2), owns_client=True),
+    cache = Cache(RedisBackend(connect_redis(own_redis.url, timeout_s=0.2), owns_client=True),
                   CacheOptions(prefix="many:", max_pending=3, breaker_reset_s=0.05))
     keys = [key("rows", i, org=1) for i in range(10)]
     other = key("rows", 0, org=2)

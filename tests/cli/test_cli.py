@@ -82,3 +82,14 @@ def test_unknown_server_name_is_a_usage_error(tmp_path):
     result = pgkeel("server", "start", "mysql", PGKEEL_HOME=str(tmp_path))
     assert result.returncode == 2
     assert "unknown server 'mysql'" in result.stderr
+
+
+def test_version_is_the_installed_distribution_version():
+    from importlib.metadata import version
+
+    import pgkeel as package
+
+    assert package.__version__ == version("pgkeel")
+    result = pgkeel("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"pgkeel {version('pgkeel')}"

@@ -7,8 +7,9 @@ Public API:
     AuditAppender, AppenderStats  non-blocking appends, batched COPY (`.appender`)
     audit_appender, AppenderDep   FastAPI lifespan hook and dependency (`.web`)
     AuditEvent                    one stored row (`.events`)
-    AuditFilter, AuditPage, AuditKeysetPage, ActivitySummary, ActionCount, DailyCount
-                                  query inputs and results (`.queries`)
+    AUDIT_LOG                     the table for `Repository(db, AUDIT_LOG).list(query)`:
+                                  lists of events in the standard list grammar (`.table`)
+    ActivitySummary, ActionCount, DailyCount    summaries (`.queries`)
     VerifyReport, Finding, Checkpoint, Head     tamper evidence (`.verify`, `.checkpoint`)
     Partition, PruneReport, TrackedTable        partitions, retention, capture
     SCHEMA, MIGRATIONS, install   the library migration set (`.schema`)
@@ -23,9 +24,6 @@ from pgkeel.audit.partitions import Partition, PruneReport, parse_age
 from pgkeel.audit.queries import (
     ActionCount,
     ActivitySummary,
-    AuditFilter,
-    AuditKeysetPage,
-    AuditPage,
     DailyCount,
 )
 from pgkeel.audit.record import record
@@ -43,9 +41,6 @@ __all__ = [
     "audit_appender",
     "AppenderDep",
     "AuditEvent",
-    "AuditFilter",
-    "AuditPage",
-    "AuditKeysetPage",
     "ActivitySummary",
     "ActionCount",
     "DailyCount",

@@ -7,7 +7,9 @@
         await audit.record(tx, action="users.update", entity_type="User", entity_id=7,
                            old={"status": "active"}, new={"status": "inactive"})
     await audit.enable("public.students")                   # trigger capture
-    page = await audit.list_events(org_id, AuditFilter(action="users.update"))
+    with use_context(org_id=org_id):                        # lists: the list grammar
+        page = await Repository(db, AUDIT_LOG).list(parse_list_params(
+            AUDIT_LOG, [("action", "users.update"), ("limit", "50")]))
     report = await audit.verify(org_id=org_id)
 
 Each method is a thin shell over one module (`record`, `capture`, `queries`, `partitions`,
@@ -82,16 +84,6 @@ class AuditLog:
                     newest_first: bool = True) -> list[AuditEvent]:
         return await queries.trail(self.db, org_id, entity_type, entity_id, limit=limit,
                                    newest_first=newest_first)
-
-    async def list_events(self, org_id: Any, filters: queries.AuditFilter | None = None, *,
-                   page: int = 1, page_size: int = 50, count: bool = True) -> queries.AuditPage:
-        return await queries.list_events(self.db, org_id, filters, page=page,
-                                         page_size=page_size, count=count)
-
-    async def list_events_after(self, org_id: Any, filters: queries.AuditFilter | None = None, *,
-                         cursor: str | None = None, limit: int = 50) -> queries.AuditKeysetPage:
-        return await queries.list_events_keyset(self.db, org_id, filters, cursor=cursor,
-                                                limit=limit)
 
     async def user_activity(self, user_id: Any, *, days: int = 30,
                             org_id: Any = None) -> queries.ActivitySummary:

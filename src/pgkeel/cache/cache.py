@@ -29,6 +29,7 @@ from pgkeel.cache.pending import PendingInvalidations
 from pgkeel.cache.read_path import FillPlan, ReadPath, to_ms
 from pgkeel.cache.ttl import jittered
 from pgkeel.errors import UsageError
+from pgkeel.redis_client import connect_redis
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -83,9 +84,10 @@ class Cache:
                       codec: Codec | None = None, **overrides: Any) -> Cache:
         """The cache REDIS_URL and the CACHE_* settings describe: Redis, two-tier when
         CACHE_L1_TTL_S > 0, or in-process for `memory://`. `redis`: reuse a client (not
-        closed by `aclose`); otherwise the cache opens its own, without retries."""
+        closed by `aclose`); otherwise the cache opens its own (`connect_redis`), with its
+        per-call timeout and without retries."""
         from pgkeel.cache.memory_backend import MemoryBackend
-        from pgkeel.cache.redis_backend import RedisBackend, cache_client
+        from pgkeel.cache.redis_backend import RedisBackend
         from pgkeel.cache.tiered import TieredBackend
 
         options = replace(CacheOptions.from_settings(settings), **overrides)
@@ -97,7 +99,7 @@ class Cache:
         if url.startswith("memory://"):
             backend = MemoryBackend()
         else:
-            client = redis or cache_client(url, timeout_s=options.op_timeout_s)
+            client = redis or connect_redis(url, timeout_s=options.op_timeout_s, retries=0)
             keyspace = KeySpace(options.prefix, options.max_key_length)
             if options.l1_ttl_s > 0:
                 origin = os.urandom(6).hex()

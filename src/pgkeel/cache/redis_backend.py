@@ -12,30 +12,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from pgkeel.cache import scripts
 from pgkeel.cache.backend import LeaseMode, ReadResult, ReadStatus
 from pgkeel.cache.keys import StoreKey
 
-__all__ = ["RedisBackend", "cache_client", "slot_of"]
-
-
-def cache_client(url: str, *, timeout_s: float = 0.25, max_connections: int = 100,
-                 **connection_kwargs: Any) -> Redis:
-    """A client for the cache: short socket timeouts and no retries of its own (the cache's
-    circuit breaker decides what to do about failures, not a retry loop inside a request).
-
-    Its pool blocks when all `max_connections` are busy instead of failing at once; the
-    cache's per-call time limit bounds that wait like any other part of the call."""
-    pool = BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=None, socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0),
-        health_check_interval=30, **connection_kwargs)
-    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+__all__ = ["RedisBackend", "slot_of"]
 
 
 def slot_of(key: str) -> str:

@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from pgkeel import __version__
 from pgkeel.cli import audit, cache, db, migrate, server
 
 app = typer.Typer(name="pgkeel", help="pgkeel: the hardened PostgreSQL + Redis data layer.",
@@ -15,6 +16,20 @@ app.add_typer(db.app, name="db")
 app.add_typer(migrate.app, name="migrate")
 app.add_typer(cache.app, name="cache")
 app.add_typer(audit.app, name="audit")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pgkeel {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the installed pgkeel version and exit."),
+) -> None:
+    """pgkeel: the hardened PostgreSQL + Redis data layer."""
 
 
 def main() -> None:

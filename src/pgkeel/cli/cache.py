@@ -12,7 +12,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from pgkeel.cache.keys import KeySpace
@@ -21,6 +20,7 @@ from pgkeel.cli._output import JsonFlag, console, emit, reported_errors, run
 from pgkeel.config import load_settings, redact_dsn
 from pgkeel.embedded import EmbeddedServers
 from pgkeel.errors import CacheUnreachable, UsageError
+from pgkeel.redis_client import connect_redis
 
 app = typer.Typer(help="Inspect the cache.", no_args_is_help=True)
 
@@ -31,7 +31,7 @@ ScanLimit = Annotated[int, typer.Option(
 
 
 async def _collect(url: str, prefix: str, scan_limit: int) -> dict[str, Any]:
-    client = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    client = connect_redis(url, timeout_s=2.0, max_connections=2)
     try:
         started = time.perf_counter()
         await client.ping()

@@ -6,7 +6,7 @@ Public API:
     Repository                          CRUD + list for one table (`pgkeel.repo.repository`)
     ListQuery, Filter, SortKey, CountMode   a list request (`pgkeel.repo.query`)
     parse_list_params                   HTTP query string -> ListQuery (`pgkeel.repo.params`)
-    OffsetPage, KeysetPage              page envelopes (`pgkeel.repo.listing`)
+    Page                                a page of a list, offset or keyset (`pgkeel.repo.listing`)
     CursorCodec                         signed keyset cursors (`pgkeel.repo.cursor`)
     Registry                            tables by name, `find_many`, start-up checks
 """
@@ -14,7 +14,7 @@ Public API:
 from pgkeel.repo.catalog import Advice, check_tables
 from pgkeel.repo.cursor import CursorCodec
 from pgkeel.repo.fields import COMPARABLE, TEXTUAL, Field, FieldType, Op, Search
-from pgkeel.repo.listing import KeysetPage, OffsetPage
+from pgkeel.repo.listing import Page
 from pgkeel.repo.params import parse_list_params
 from pgkeel.repo.query import CountMode, Filter, ListQuery, SortKey
 from pgkeel.repo.registry import OPERATORS, Registry
@@ -32,9 +32,8 @@ __all__ = [
     "Field",
     "FieldType",
     "Filter",
-    "KeysetPage",
     "ListQuery",
-    "OffsetPage",
+    "Page",
     "Registry",
     "Op",
     "Repository",

@@ -22,46 +22,42 @@ from pgkeel.repo.params import effective_sort
 from pgkeel.repo.query import CountMode, ListQuery, SortKey
 from pgkeel.repo.table import Table
 
-__all__ = ["KeysetPage", "OffsetPage", "Page", "build_list"]
+__all__ = ["Page", "build_list", "finish_list"]
 
 R = TypeVar("R")
 
 
 @dataclass
-class OffsetPage(Generic[R]):
-    """`{items, page, pageSize, total, totalPages, totalIsEstimate}`."""
+class Page(Generic[R]):
+    """One page of a list, offset or keyset (`keyset` says which; the other kind's fields are
+    None). `envelope()` is the JSON body: `{items, page, pageSize, total, totalPages,
+    totalIsEstimate}` for offset pages, `{items, limit, nextCursor, prevCursor}` for keyset."""
 
     items: list[R]
-    page: int
-    page_size: int
-    total: int | None
+    keyset: bool = False
+    page: int | None = None
+    page_size: int | None = None
+    total: int | None = None
     total_is_estimate: bool = False
+    limit: int | None = None
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
 
     @property
     def total_pages(self) -> int | None:
-        return None if self.total is None else math.ceil(self.total / self.page_size)
+        if self.total is None or not self.page_size:
+            return None
+        return math.ceil(self.total / self.page_size)
 
     def envelope(self, items: list[Any] | None = None) -> dict[str, Any]:
-        return {"items": self.items if items is None else items, "page": self.page,
-                "pageSize": self.page_size, "total": self.total,
-                "totalPages": self.total_pages, "totalIsEstimate": self.total_is_estimate}
-
-
-@dataclass
-class KeysetPage(Generic[R]):
-    """`{items, limit, nextCursor, prevCursor}`."""
-
-    items: list[R]
-    limit: int
-    next_cursor: str | None
-    prev_cursor: str | None
-
-    def envelope(self, items: list[Any] | None = None) -> dict[str, Any]:
-        return {"items": self.items if items is None else items, "limit": self.limit,
-                "nextCursor": self.next_cursor, "prevCursor": self.prev_cursor}
-
-
-Page = OffsetPage[R] | KeysetPage[R]
+        """The page as the JSON body an endpoint returns (`items` replaces the rows)."""
+        body = self.items if items is None else items
+        if self.keyset:
+            return {"items": body, "limit": self.limit, "nextCursor": self.next_cursor,
+                    "prevCursor": self.prev_cursor}
+        return {"items": body, "page": self.page, "pageSize": self.page_size,
+                "total": self.total, "totalPages": self.total_pages,
+                "totalIsEstimate": self.total_is_estimate}
 
 
 @dataclass
@@ -145,7 +141,7 @@ def _value(row: Any, name: str) -> Any:
 
 
 def finish_list(plan: ListPlan, results: list[list[Any]], codec: CursorCodec,
-                threshold: int) -> OffsetPage[Any] | KeysetPage[Any]:
+                threshold: int) -> Page[Any]:
     """Turn the statements' rows into the page envelope."""
     rows = results[0]
     if plan.query.keyset:
@@ -160,9 +156,9 @@ def finish_list(plan: ListPlan, results: list[list[Any]], codec: CursorCodec,
             values = [_value(row, k.field.name) for k in plan.keys]
             return codec.encode(values, backward=backward, binding=plan.binding)
 
-        return KeysetPage(rows, plan.limit,
-                          cursor(rows[-1], False) if rows and has_next else None,
-                          cursor(rows[0], True) if rows and has_prev else None)
+        return Page(rows, keyset=True, limit=plan.limit,
+                    next_cursor=cursor(rows[-1], False) if rows and has_next else None,
+                    prev_cursor=cursor(rows[0], True) if rows and has_prev else None)
 
     total: int | None = None
     estimate = False
@@ -176,4 +172,5 @@ def finish_list(plan: ListPlan, results: list[list[Any]], codec: CursorCodec,
             total, estimate = max(limited, _planned_rows(results[2])), True
         else:
             total = limited
-    return OffsetPage(rows, plan.page, plan.limit, total, estimate)
+    return Page(rows, page=plan.page, page_size=plan.limit, total=total,
+                total_is_estimate=estimate)

@@ -24,7 +24,7 @@ from pgkeel.repo import writes
 from pgkeel.repo.compiler import Compiler, Where
 from pgkeel.repo.cursor import CursorCodec
 from pgkeel.repo.fields import FieldType
-from pgkeel.repo.listing import KeysetPage, OffsetPage, build_list, finish_list
+from pgkeel.repo.listing import Page, build_list, finish_list
 from pgkeel.repo.query import ListQuery
 from pgkeel.repo.table import Table
 
@@ -122,7 +122,7 @@ class Repository(Generic[R]):
 
     async def list(self, query: ListQuery | None = None, *, tx: Transaction | None = None,
                    replica: bool = False,
-                   include_deleted: bool = False) -> OffsetPage[R] | KeysetPage[R]:
+                   include_deleted: bool = False) -> Page[R]:
         """One page: offset (`page`/`page_size`, with the count policy) or keyset
         (`cursor`/`limit`), in a total order."""
         query = query or ListQuery()

@@ -4,7 +4,7 @@ Public API:
     hash_password, verify_password, PasswordCheck    Argon2id, bcrypt verified and upgraded
     issue_token, token_digest                          opaque bearer tokens stored hashed
     Principal, Authenticator                           who is calling, and how to find out
-FastAPI dependencies live in `pgkeel.web.auth` (`requires("USERS_READ")`).
+FastAPI dependencies live in `pgkeel.web` (`requires("USERS_READ")`).
 """
 
 from pgkeel.security.passwords import PasswordCheck, hash_password, verify_password

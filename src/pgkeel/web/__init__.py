@@ -7,10 +7,16 @@
 
     @app.get("/things")
     async def things(db: DbDep): ...
+
+List endpoints take `list_query(table)` (the list grammar as a dependency) and
+`list_openapi(table)` (its parameters in the OpenAPI schema); `requires(permission)` and
+`authenticate` guard routes with bearer tokens.
 """
 
+from pgkeel.web.auth import authenticate, requires
 from pgkeel.web.errors import HTTP_STATUS, error_response, install_error_handlers, status_for
 from pgkeel.web.health import health_router
+from pgkeel.web.listing import list_openapi, list_query
 from pgkeel.web.request_id import RequestIdMiddleware
 from pgkeel.web.responses import OrjsonResponse
 from pgkeel.web.services import DbDep, ServicesDep, get_db, get_services, pgkeel_lifespan
@@ -19,6 +25,10 @@ __all__ = [
     "DbDep",
     "HTTP_STATUS",
     "OrjsonResponse",
+    "authenticate",
+    "list_openapi",
+    "list_query",
+    "requires",
     "RequestIdMiddleware",
     "ServicesDep",
     "error_response",

@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pgkeel.audit import AUDIT_LOG, AppenderDep
 from pgkeel.errors import InvalidParameter
 from pgkeel.repo import ListQuery
-from pgkeel.web import OrjsonResponse
-from pgkeel.web.listing import list_openapi, list_query
+from pgkeel.web import OrjsonResponse, list_openapi, list_query
 from pgkeel_apps.identity.auth import SessionAuthenticator
 from pgkeel_apps.identity.service import IdentityService
 from pgkeel_apps.identity.tables import USERS

@@ -13,7 +13,7 @@ from pgkeel.audit import AUDIT_LOG, AuditLog
 from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
 from pgkeel.errors import RuleViolation
-from pgkeel.repo import CursorCodec, KeysetPage, ListQuery, OffsetPage, Repository
+from pgkeel.repo import CursorCodec, ListQuery, Page, Repository
 from pgkeel.security import hash_password
 from pgkeel_apps.identity.tables import ROLES, USERS
 
@@ -94,7 +94,7 @@ class IdentityService:
     # -- reads -----------------------------------------------------------------------------
 
     async def list_users(self, query: ListQuery
-                         ) -> OffsetPage[dict[str, Any]] | KeysetPage[dict[str, Any]]:
+                         ) -> Page[dict[str, Any]]:
         return await self.users.list(query, replica=True)
 
     def user_key(self, user_id: UUID) -> CacheKey:
@@ -113,7 +113,7 @@ class IdentityService:
         return result
 
     async def list_audit_events(self, query: ListQuery
-                                ) -> OffsetPage[dict[str, Any]] | KeysetPage[dict[str, Any]]:
+                                ) -> Page[dict[str, Any]]:
         """The organization's audit trail, through the standard list grammar."""
         return await self.audit_events.list(query, replica=True)
 

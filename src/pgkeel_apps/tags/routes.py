@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pgkeel.repo import ListQuery
-from pgkeel.web import OrjsonResponse
-from pgkeel.web.listing import list_openapi, list_query
+from pgkeel.web import OrjsonResponse, list_openapi, list_query
 from pgkeel_apps.permissions import Reader, Writer
 from pgkeel_apps.tags.service import TagService
 from pgkeel_apps.tags.tables import ASSIGNMENTS, TAGS

@@ -10,7 +10,7 @@ from pgkeel import audit
 from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
 from pgkeel.errors import NotFound
-from pgkeel.repo import CursorCodec, KeysetPage, ListQuery, OffsetPage, Repository
+from pgkeel.repo import CursorCodec, ListQuery, Page, Repository
 from pgkeel_apps.identity.tables import USERS
 from pgkeel_apps.tags.tables import ASSIGNMENTS, TAGS
 
@@ -120,7 +120,7 @@ class TagService:
     # -- tag CRUD ----------------------------------------------------------------------------
 
     async def list_tags(self, query: ListQuery
-                        ) -> OffsetPage[dict[str, Any]] | KeysetPage[dict[str, Any]]:
+                        ) -> Page[dict[str, Any]]:
         return await self.tags.list(query, replica=True)
 
     async def get_tag(self, tag_id: UUID) -> dict[str, Any]:

@@ -1,0 +1,35 @@
+"""One factory opens every Redis client; each use passes its own timeouts and retries."""
+
+from __future__ import annotations
+
+import pytest
+
+from pgkeel.cache import Cache
+from pgkeel.errors import UsageError
+from pgkeel.redis_client import connect_redis, ping_redis
+from pgkeel.runtime import open_services
+
+
+def _options(client) -> tuple[float, int]:
+    kwargs = client.connection_pool.connection_kwargs
+    return kwargs["socket_timeout"], kwargs["retry"].get_retries()
+
+
+async def test_per_use_options_reach_the_connections(pgkeel_redis_url):
+    client = connect_redis(pgkeel_redis_url, timeout_s=0.7, retries=2)
+    try:
+        assert _options(client) == (0.7, 2)
+        assert await ping_redis(client) >= 0
+    finally:
+        await client.aclose()
+    with pytest.raises(UsageError):
+        connect_redis("memory://")
+
+
+async def test_the_service_and_its_cache_use_the_one_factory(pgkeel_settings):
+    settings = pgkeel_settings.model_copy(update={"cache_op_timeout_s": 0.3})
+    async with open_services(settings) as services, Cache.from_settings(settings) as cache:
+        assert _options(services.redis) == (0.5, 1)          # the service: one retry
+        backend = cache.backend
+        client = getattr(backend, "l2", backend).client
+        assert _options(client) == (0.3, 0)                   # the cache: no retries
