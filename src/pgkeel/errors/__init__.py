@@ -6,7 +6,7 @@ Database errors are translated once, at the driver boundary, by SQLSTATE (never 
 
 Where the classes live: one module per capability inside this package -- `base` (the root and
 the errors every capability shares), `database` (PostgreSQL errors and `translate`), `migrate`,
-`audit` -- all re-exported here. They do not live inside the capability packages themselves
+`audit`, `brokers` -- all re-exported here. They do not live inside the capability packages themselves
 (`pgkeel/audit/errors.py`), because errors sit at the bottom of the dependency arrows: every
 layer raises and catches them, `pgkeel.db` translates into them, and importing
 `pgkeel.errors` must not import the capabilities (whose packages import `pgkeel.db`, which
@@ -15,12 +15,15 @@ module's `__all__` (a new capability gets a new module, star-imported below), an
 
     PgkeelError
     ├── ConfigError                      invalid settings (names the variable)
-    │   └── SchemaMismatch               a declared table does not match the live catalog
+    │   ├── SchemaMismatch               a declared table does not match the live catalog
+    │   └── MissingExtra                 an optional integration's package is not installed
     ├── EmbeddedServerError              the embedded PostgreSQL / Valkey could not start or stop
     ├── UsageError                       the library was called wrongly (a bug in the caller)
     │   └── TenantRequired               a tenant-scoped call ran with no organization in context
     ├── CacheUnreachable                 `pgkeel cache stats` found no Redis (the cache itself
     │                                    never raises on Redis failures)
+    ├── BrokerUnavailable                a message broker (NATS, RabbitMQ) did not answer
+    ├── PublishFailed                    a broker did not acknowledge one outbox message
     ├── InvalidParameter                 a request parameter is unknown or malformed (400)
     ├── NotFound                         no such row in this organization (404)
     ├── RuleViolation                    a business rule forbids the change (422, details.rule)
@@ -56,9 +59,10 @@ module's `__all__` (a new capability gets a new module, star-imported below), an
         └── CommitOutcomeUnknown         the connection broke during COMMIT: never retried
 """
 
-from pgkeel.errors import audit, base, database, migrate
+from pgkeel.errors import audit, base, brokers, database, migrate
 from pgkeel.errors.audit import *  # noqa: F403
 from pgkeel.errors.base import *  # noqa: F403
+from pgkeel.errors.brokers import *  # noqa: F403
 from pgkeel.errors.database import *  # noqa: F403
 from pgkeel.errors.migrate import *  # noqa: F403
 
@@ -67,3 +71,4 @@ __all__ += base.__all__
 __all__ += database.__all__
 __all__ += migrate.__all__
 __all__ += audit.__all__
+__all__ += brokers.__all__

@@ -21,6 +21,7 @@ __all__ = [
     "Unauthorized",
     "Forbidden",
     "CacheUnreachable",
+    "MissingExtra",
 ]
 
 
@@ -116,3 +117,9 @@ class CacheUnreachable(PgkeelError):
     """Redis did not answer."""
 
     code = "cache_unreachable"
+
+
+class MissingExtra(ConfigError):
+    """An optional integration needs a package that is not installed."""
+
+    code = "missing_extra"
