@@ -6,12 +6,13 @@ Database errors are translated once, at the driver boundary, by SQLSTATE (never 
 
 Where the classes live: one module per capability inside this package -- `base` (the root and
 the errors every capability shares), `database` (PostgreSQL errors and `translate`), `migrate`,
-`audit`, `brokers` -- all re-exported here. They do not live inside the capability packages themselves
-(`pgkeel/audit/errors.py`), because errors sit at the bottom of the dependency arrows: every
-layer raises and catches them, `pgkeel.db` translates into them, and importing
-`pgkeel.errors` must not import the capabilities (whose packages import `pgkeel.db`, which
-imports `pgkeel.errors` -- a cycle). Add a capability's errors to its module here and to that
-module's `__all__` (a new capability gets a new module, star-imported below), and to the tree.
+`audit`, `brokers` (the outbox's broker sinks) -- all re-exported here. They do not live inside
+the capability packages themselves (`pgkeel/audit/errors.py`), because errors sit at the bottom
+of the dependency arrows: every layer raises and catches them, `pgkeel.db` translates into
+them, and importing `pgkeel.errors` must not import the capabilities (whose packages import
+`pgkeel.db`, which imports `pgkeel.errors` -- a cycle). Add a capability's errors to its module
+here and to that module's `__all__` (a new capability gets a new module, star-imported below),
+and to the tree.
 
     PgkeelError
     ├── ConfigError                      invalid settings (names the variable)
