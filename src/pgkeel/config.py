@@ -112,6 +112,16 @@ class Settings(BaseSettings):
     audit_checkpoint_key: SecretStr | None = None
     """Optional key that signs `pgkeel audit checkpoint` files (HMAC-SHA256)."""
 
+    idempotency_ttl_s: float = Field(86_400.0, gt=0)
+    """How long a key and its stored response are kept and replayed (24 h)."""
+    idempotency_lock_lease_s: float = Field(90.0, gt=0)
+    """How long a request holds its key; past it the request is presumed dead and the same
+    request may run again. Keep it above the longest route time (and statement timeout)."""
+    idempotency_key_max_length: int = Field(255, ge=16, le=4096)
+    """Longest Idempotency-Key accepted (longer keys answer 400)."""
+    idempotency_reap_batch_size: int = Field(1_000, ge=1)
+    """Rows the reaper deletes per transaction (short transactions, short locks)."""
+
     @field_validator("database_replica_urls", mode="before")
     @classmethod
     def _split_replicas(cls, value: Any) -> Any:

@@ -6,13 +6,13 @@ Database errors are translated once, at the driver boundary, by SQLSTATE (never 
 
 Where the classes live: one module per capability inside this package -- `base` (the root and
 the errors every capability shares), `database` (PostgreSQL errors and `translate`), `migrate`,
-`audit`, `brokers` (the outbox's broker sinks) -- all re-exported here. They do not live inside
-the capability packages themselves (`pgkeel/audit/errors.py`), because errors sit at the bottom
-of the dependency arrows: every layer raises and catches them, `pgkeel.db` translates into
-them, and importing `pgkeel.errors` must not import the capabilities (whose packages import
-`pgkeel.db`, which imports `pgkeel.errors` -- a cycle). Add a capability's errors to its module
-here and to that module's `__all__` (a new capability gets a new module, star-imported below),
-and to the tree.
+`audit`, `idempotency`, `brokers` (the outbox's broker sinks) -- all re-exported here. They do
+not live inside the capability packages themselves (`pgkeel/audit/errors.py`), because errors
+sit at the bottom of the dependency arrows: every layer raises and catches them, `pgkeel.db`
+translates into them, and importing `pgkeel.errors` must not import the capabilities (whose
+packages import `pgkeel.db`, which imports `pgkeel.errors` -- a cycle). Add a capability's
+errors to its module here and to that module's `__all__` (a new capability gets a new module,
+star-imported below), and to the tree.
 
     PgkeelError
     ├── ConfigError                      invalid settings (names the variable)
@@ -47,6 +47,12 @@ and to the tree.
     │   ├── AuditAppenderClosed          append() on an appender that is closed or not started
     │   ├── AuditChainBroken             verify found edited, deleted or inserted audit rows
     │   └── AuditCheckpointInvalid       a checkpoint file is malformed or its signature is wrong
+    ├── IdempotencyError                 an idempotency key could not be honoured
+    │   ├── IdempotencyKeyMissing        a route that requires a key got none (400)
+    │   ├── IdempotencyKeyInvalid        the key is empty, too long or not printable ASCII (400)
+    │   ├── IdempotencyKeyReused         the key was first used for another request (422)
+    │   ├── IdempotencyKeyInFlight       a request with this key is still running (409)
+    │   └── IdempotencyNotInstalled      the idempotency schema is missing
     └── DatabaseError                    anything that came back from PostgreSQL
         ├── Conflict                     23505 unique violation (constraint, fields)
         │   └── VersionConflict          optimistic lock: the row changed since it was read
@@ -60,11 +66,12 @@ and to the tree.
         └── CommitOutcomeUnknown         the connection broke during COMMIT: never retried
 """
 
-from pgkeel.errors import audit, base, brokers, database, migrate
+from pgkeel.errors import audit, base, brokers, database, idempotency, migrate
 from pgkeel.errors.audit import *  # noqa: F403
 from pgkeel.errors.base import *  # noqa: F403
 from pgkeel.errors.brokers import *  # noqa: F403
 from pgkeel.errors.database import *  # noqa: F403
+from pgkeel.errors.idempotency import *  # noqa: F403
 from pgkeel.errors.migrate import *  # noqa: F403
 
 __all__: list[str] = []
@@ -72,4 +79,5 @@ __all__ += base.__all__
 __all__ += database.__all__
 __all__ += migrate.__all__
 __all__ += audit.__all__
+__all__ += idempotency.__all__
 __all__ += brokers.__all__

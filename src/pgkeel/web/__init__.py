@@ -8,6 +8,10 @@
     @app.get("/things")
     async def things(db: DbDep): ...
 
+    router = APIRouter(route_class=IdempotentRoute)    # Idempotency-Key on chosen routes
+    @router.post("/things")
+    async def create(idem: IdempotencyKey): ...        # write through idem.tx
+
 List endpoints take `list_query(table)` (the list grammar as a dependency) and
 `list_openapi(table)` (its parameters in the OpenAPI schema); `requires(permission)` and
 `authenticate` guard routes with bearer tokens.
@@ -16,6 +20,14 @@ List endpoints take `list_query(table)` (the list grammar as a dependency) and
 from pgkeel.web.auth import authenticate, requires
 from pgkeel.web.errors import HTTP_STATUS, error_response, install_error_handlers, status_for
 from pgkeel.web.health import health_router
+from pgkeel.web.idempotency import (
+    REPLAYED_HEADER,
+    Idempotency,
+    IdempotencyKey,
+    IdempotencyKeyRequired,
+    IdempotentRoute,
+    idempotent,
+)
 from pgkeel.web.listing import list_openapi, list_query
 from pgkeel.web.request_id import RequestIdMiddleware
 from pgkeel.web.responses import OrjsonResponse
@@ -24,6 +36,12 @@ from pgkeel.web.services import DbDep, ServicesDep, get_db, get_services, pgkeel
 __all__ = [
     "DbDep",
     "HTTP_STATUS",
+    "REPLAYED_HEADER",
+    "Idempotency",
+    "IdempotencyKey",
+    "IdempotencyKeyRequired",
+    "IdempotentRoute",
+    "idempotent",
     "OrjsonResponse",
     "authenticate",
     "list_openapi",

@@ -72,6 +72,9 @@ def error_response(exc: PgkeelError) -> Response:
     headers = {}
     if isinstance(exc, DatabaseUnavailable):
         headers["Retry-After"] = str(RETRY_AFTER_S)
+    retry_after = getattr(exc, "retry_after_s", None)
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
     body = exc.to_dict()
     if status >= 500 and not isinstance(exc, DatabaseUnavailable | CommitOutcomeUnknown |
                                         QueryTimeout):
