@@ -33,6 +33,13 @@ def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
         human()
 
 
+def emit_applied(applied: list[str], as_json: bool, schema: str) -> None:
+    """Report the migrations an `install` command applied to a library schema."""
+    emit({"applied": applied}, as_json, lambda: console.print(
+        f"applied {', '.join(applied)}" if applied else f"{schema} schema is up to date",
+        highlight=False))
+
+
 @contextmanager
 def reported_errors(as_json: bool) -> Iterator[None]:
     """Turn a pgkeel error into one line on stderr (or a JSON body) and exit code 1."""

@@ -22,6 +22,7 @@ from pgkeel.cli._output import (
     JsonFlag,
     console,
     emit,
+    emit_applied,
     err_console,
     reported_errors,
     run,
@@ -64,10 +65,7 @@ def install(
         return [item.script for item in report.applied]
 
     with reported_errors(as_json):
-        applied = run(_online(go))
-        emit({"applied": applied}, as_json, lambda: console.print(
-            f"applied {', '.join(applied)}" if applied else "audit schema is up to date",
-            highlight=False))
+        emit_applied(run(_online(go)), as_json, "audit")
 
 
 @app.command()

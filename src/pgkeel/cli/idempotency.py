@@ -13,7 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from pgkeel import idempotency
-from pgkeel.cli._output import JsonFlag, console, emit, reported_errors, run
+from pgkeel.cli._output import JsonFlag, console, emit, emit_applied, reported_errors, run
 from pgkeel.config import Settings, load_settings
 from pgkeel.db import Database
 from pgkeel.embedded import EmbeddedServers
@@ -47,10 +47,7 @@ def install(as_json: JsonFlag = False) -> None:
         return [item.script for item in report.applied]
 
     with reported_errors(as_json):
-        applied = run(_online(go))
-        emit({"applied": applied}, as_json, lambda: console.print(
-            f"applied {', '.join(applied)}" if applied else "idempotency schema is up to date",
-            highlight=False))
+        emit_applied(run(_online(go)), as_json, "idempotency")
 
 
 @app.command()
