@@ -116,6 +116,7 @@ async def test_missing_privilege_is_permission_denied(pgkeel_db, sync_conn, tabl
                 await tx.execute(sql.SQL("SELECT * FROM {}.child").format(
                     sql.Identifier(tables)))
             assert info.value.sqlstate == "42501"
+            assert info.value.details["object"] == "table child"
             raise _Rollback
     except _Rollback:
         pass

@@ -97,3 +97,31 @@ async def test_two_runner_processes_apply_each_migration_exactly_once(
     assert [(r[0], r[1]) for r in rows] == [
         ("1", "SQL"), ("2", "SQL"), ("3", "SQL"), ("4", "SQL"), ("5", "SQL"),
         (None, "REPEATABLE")]
+
+
+async def test_runners_behind_a_pooler_alias_share_the_servers_lock_key(
+        files: Files, pgkeel_schema: str, pgkeel_database_url: str):
+    """The client's database name is the alias; the key comes from current_database()."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from .alias_proxy import alias_proxy
+
+    files.write("V1__t.sql", "CREATE TABLE t (id bigint);")
+    params = conninfo_to_dict(pgkeel_database_url)
+    real = str(params["dbname"])
+    async with alias_proxy(str(params.get("host", "127.0.0.1")), int(params.get("port", 5432)),
+                           real) as port:
+        url = make_conninfo(pgkeel_database_url, host="127.0.0.1", port=port,
+                            dbname="app_alias", sslmode="disable", gssencmode="disable")
+        async with Database(url) as aliased:
+            conn = await aliased.connect_direct()
+            try:
+                assert conn.info.dbname == "app_alias"
+            finally:
+                await conn.close()
+            holder = hold_lock(pgkeel_database_url, pgkeel_schema, "direct-runner")
+            try:
+                with pytest.raises(MigrationLockTimeout):
+                    await make_migrator(aliased, files, pgkeel_schema, wait_s=0.3).up()
+            finally:
+                holder.close()

@@ -164,3 +164,69 @@ async def test_list_in_a_given_transaction_and_on_a_replica_flag(people, pgkeel_
         assert len(page.items) == 3
         replica_page = await people.list(q(people, ("pageSize", "3")), replica=True)
         assert replica_page.total == 30
+
+
+async def test_deep_offsets_are_refused_with_a_pointer_to_keyset_paging(people):
+    """OFFSET makes PostgreSQL read and drop every skipped row: past MAX_OFFSET, a 400."""
+    from pgkeel.repo.params import MAX_OFFSET
+    last_ok = MAX_OFFSET // 50 + 1  # skips exactly MAX_OFFSET rows at pageSize 50
+    with use_context(org_id=ORG_A):
+        page = await people.list(q(people, ("page", str(last_ok)), ("pageSize", "50")))
+        assert page.items == []
+        with pytest.raises(InvalidParameter) as info:
+            await people.list(q(people, ("page", str(last_ok + 1)), ("pageSize", "50")))
+        with pytest.raises(InvalidParameter):
+            await people.list(q(people, ("page", "10000000"), ("pageSize", "50")))
+    assert info.value.details["parameter"] == "page"
+    assert info.value.details["max_offset"] == MAX_OFFSET
+    assert "cursor" in (info.value.hint or "")
+
+
+async def test_statements_differing_only_in_sort_order_are_cached_apart(people):
+    """The statement cache is keyed on the ORDER BY too: the second sort is not served the
+    first one's SQL."""
+    with use_context(org_id=ORG_A):
+        ascending = await people.list(q(people, ("sort", "id"), ("pageSize", "50")))
+        descending = await people.list(q(people, ("sort", "-id"), ("pageSize", "50")))
+    ids = [r["id"] for r in ascending.items]
+    assert ids == sorted(ids) and len(ids) == 30
+    assert [r["id"] for r in descending.items] == ids[::-1]
+    from pgkeel.repo.compiler import Where
+    first = people.compiler.select(Where(), order=(("name", False), ("id", False)))
+    second = people.compiler.select(Where(), order=(("name", True), ("id", False)))
+    assert first != second and b"DESC" in second and b"DESC" not in first
+
+
+async def test_like_filters_match_percent_and_underscore_literally(people, sync_conn,
+                                                                   pgkeel_schema):
+    """`*` is the wildcard; a user's `%` or `_` never widens the pattern."""
+    sync_conn.execute(sql.SQL("INSERT INTO {} (org_id, name) VALUES (%s, '100%% off'), "
+                              "(%s, 'snake_case')").format(sql.Identifier(pgkeel_schema,
+                                                                          "people")),
+                      (ORG_A, ORG_A))
+    async def names(value: str) -> list[str]:
+        with use_context(org_id=ORG_A):
+            page = await people.list(q(people, ("name[ilike]", value), ("pageSize", "50")))
+        return sorted(r["name"] for r in page.items)
+
+    assert await names("%") == []
+    assert await names("*%*") == ["100% off"]
+    assert await names("snake_case") == ["snake_case"]
+    assert await names("snake_cas_") == []
+    assert await names("person 0*") == [f"person 0{i}" for i in range(1, 10)]
+
+
+async def test_a_wildcard_scan_stays_inside_the_statement_timeout(people, sync_conn,
+                                                                  pgkeel_schema, pgkeel_db):
+    """However the pattern reads, the scan runs under the transaction's statement timeout:
+    a pattern that makes PostgreSQL read every row is cancelled (QueryTimeout), not left
+    running."""
+    from pgkeel.errors import QueryTimeout
+    sync_conn.execute(sql.SQL(
+        "INSERT INTO {} (org_id, name) SELECT %s, repeat(md5(i::text), 8) "
+        "FROM generate_series(1, 200000) AS i").format(sql.Identifier(pgkeel_schema,
+                                                                      "people")), (ORG_A,))
+    with use_context(org_id=ORG_A), pytest.raises(QueryTimeout):
+        async with pgkeel_db.transaction(timeout=0.001) as tx:
+            await people.list(q(people, ("name[ilike]", "*a*b*c*d*e*f*0*9*"),
+                                ("count", "exact")), tx=tx)

@@ -21,7 +21,7 @@ CASES = {
     "timeout": (errors.QueryTimeout(), 504),
     "unavailable": (errors.DatabaseUnavailable(), 503),
     "pool": (errors.PoolExhausted(), 503),
-    "denied": (errors.PermissionDenied(), 403),
+    "denied": (errors.PermissionDenied(details={"object": "table users"}), 500),
     "commit-unknown": (errors.CommitOutcomeUnknown(), 503),
     "usage": (errors.UsageError("internal detail that must not leak"), 500),
 }
@@ -78,6 +78,17 @@ async def test_conflict_carries_constraint_and_fields(client):
     body = (await client.get("/raise/conflict")).json()
     assert body["details"]["constraint"] == "users_email_key"
     assert body["details"]["fields"] == ["email"]
+
+
+async def test_database_permission_failure_is_a_500_whose_log_line_names_the_object(
+        client, caplog):
+    """42501 means the service's database role lacks a grant: the operator's problem."""
+    with caplog.at_level("ERROR", logger="pgkeel.web"):
+        response = await client.get("/raise/denied")
+    assert response.status_code == 500
+    assert "users" not in response.text
+    assert any("PermissionDenied" in r.getMessage() and "table users" in r.getMessage()
+               for r in caplog.records)
 
 
 async def test_unavailable_sends_retry_after(client):

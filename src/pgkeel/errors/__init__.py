@@ -60,7 +60,7 @@ star-imported below), and to the tree.
         ├── ValidationFailed             23502, 23514, 22P02, 22001 and the rest of class 22
         ├── TransactionConflict          40001 / 40P01 (after retries are exhausted)
         ├── QueryTimeout                 57014 statement timeout or cancel
-        ├── PermissionDenied             42501
+        ├── PermissionDenied             42501 (a server misconfiguration: HTTP 500)
         ├── DatabaseUnavailable          class 08, 57P01-57P03, 53300, pool timeouts
         │   └── PoolExhausted            no pooled connection was free in time
         └── CommitOutcomeUnknown         the connection broke during COMMIT: never retried

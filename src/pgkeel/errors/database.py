@@ -97,7 +97,8 @@ class QueryTimeout(DatabaseError):
 
 
 class PermissionDenied(DatabaseError):
-    """The database role lacks the privilege for this operation."""
+    """The database role lacks the privilege for this operation: a server misconfiguration,
+    never the client's fault (HTTP 500; `details.object` names what was refused)."""
 
     code = "permission_denied"
 
@@ -165,6 +166,8 @@ _MESSAGES: dict[type[DatabaseError], tuple[str, str | None]] = {
 
 # "Key (org_id, email)=(...) already exists." -- only the column list is kept, never values.
 _KEY_COLUMNS = re.compile(r"^Key \((?P<cols>[^)]*)\)=")
+# "permission denied for table users": the object, for the operator's log line.
+_DENIED_OBJECT = re.compile(r"^permission denied for (?P<object>\w+ \S+)$")
 
 
 def _fields_from_detail(detail: str | None) -> list[str]:
@@ -174,6 +177,16 @@ def _fields_from_detail(detail: str | None) -> list[str]:
     if not match:
         return []
     return [c.strip().strip('"') for c in match.group("cols").split(",") if c.strip()]
+
+
+def _denied_object(diag: psycopg.errors.Diagnostic) -> str | None:
+    """What a 42501 refused: "table users" from PostgreSQL's own message, else the table."""
+    match = _DENIED_OBJECT.match(diag.message_primary or "")
+    if match:
+        return match.group("object")
+    if diag.table_name:
+        return ".".join(filter(None, (diag.schema_name, diag.table_name)))
+    return None
 
 
 def is_retryable_conflict(exc: BaseException) -> bool:
@@ -225,4 +238,6 @@ def translate(exc: BaseException) -> PgkeelError:
         details["fields"] = [diag.column_name]
     elif cls in (Conflict, ReferenceNotFound):
         details["fields"] = _fields_from_detail(diag.message_detail)
+    if cls is PermissionDenied:
+        details["object"] = _denied_object(diag)
     return cls(message, details=details, hint=hint, sqlstate=state)

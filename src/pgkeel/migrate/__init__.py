@@ -10,7 +10,7 @@ Public API:
     MigrationFile, MigrationSet, load_directory, checksum, normalize   files (`.loader`)
     Statement, split_statements                        the SQL splitter (`.splitter`)
     Version                                            versions (`.versions`)
-    LockHolder, lock_key                               the advisory lock (`.lock`)
+    LockHolder, lock_key, server_lock_key              the advisory lock (`.lock`)
     create_migration                                   templates (`.scaffold`)
 """
 
@@ -25,7 +25,7 @@ from pgkeel.migrate.loader import (
     load_directory,
     normalize,
 )
-from pgkeel.migrate.lock import LockHolder, lock_key
+from pgkeel.migrate.lock import LockHolder, lock_key, server_lock_key
 from pgkeel.migrate.planner import DriftIssue, State, StatusEntry
 from pgkeel.migrate.runner import DryRun, Migrator, RepairReport, RunReport, StatusReport
 from pgkeel.migrate.scaffold import create_migration
@@ -59,5 +59,6 @@ __all__ = [
     "Version",
     "LockHolder",
     "lock_key",
+    "server_lock_key",
     "create_migration",
 ]

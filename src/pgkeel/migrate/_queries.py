@@ -10,6 +10,8 @@ from typing import LiteralString
 
 HISTORY_TABLE: LiteralString = "pgkeel_schema_history"
 
+CURRENT_DATABASE: LiteralString = "SELECT current_database()"
+
 CREATE_SCHEMA: LiteralString = "CREATE SCHEMA IF NOT EXISTS {schema}"
 
 DROP_SCHEMA: LiteralString = "DROP SCHEMA IF EXISTS {schema} CASCADE"

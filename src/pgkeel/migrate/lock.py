@@ -25,13 +25,22 @@ from psycopg import AsyncConnection
 from pgkeel.errors import MigrationLockTimeout
 from pgkeel.migrate import _queries as q
 
-__all__ = ["LockHolder", "MigrationLock", "lock_key"]
+__all__ = ["LockHolder", "MigrationLock", "lock_key", "server_lock_key"]
 
 
 def lock_key(database: str, schema: str) -> int:
     """The advisory lock key (a signed 64-bit int) of one migration set."""
     digest = hashlib.sha256(f"pgkeel.migrate:{database}:{schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def server_lock_key(conn: AsyncConnection[Any], schema: str) -> int:
+    """`lock_key` of the database the server says `conn` is in: behind a pooler alias the
+    client's database name differs, and every runner must agree on one key."""
+    cursor = await conn.execute(q.CURRENT_DATABASE)
+    row = await cursor.fetchone()
+    assert row is not None
+    return lock_key(str(row[0]), schema)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from pgkeel.migrate.executor import AppliedMigration, Executor, RunSettings
 from pgkeel.migrate.history import History, RowType, row_params
 from pgkeel.migrate.lint import LintFinding, Severity, lint_files
 from pgkeel.migrate.loader import CHECKSUM_ALGO, MigrationSet, load_directory
-from pgkeel.migrate.lock import LockHolder, MigrationLock, find_holder, lock_key
+from pgkeel.migrate.lock import LockHolder, MigrationLock, find_holder, server_lock_key
 from pgkeel.migrate.planner import (
     Analysis,
     DriftIssue,
@@ -176,7 +176,7 @@ class Migrator:
                 await tx.begin()
                 conn = tx.connection
                 rows = await self.history.rows(conn)
-                holder = await find_holder(conn, lock_key(conn.info.dbname, self.schema))
+                holder = await find_holder(conn, await server_lock_key(conn, self.schema))
         analysis = analyze(files, rows, allow_out_of_order=allow_out_of_order)
         return StatusReport(self.schema, analysis.entries, analysis.issues, holder)
 
@@ -294,7 +294,7 @@ class Migrator:
         try:
             with _translated():
                 await conn.execute(q.SESSION_SETUP)
-                guard = MigrationLock(conn, lock_key(conn.info.dbname, self.schema),
+                guard = MigrationLock(conn, await server_lock_key(conn, self.schema),
                                       schema=self.schema, wait_s=self.wait_s)
                 waited = await guard.acquire() if lock else 0.0
                 try:

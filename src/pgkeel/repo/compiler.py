@@ -20,7 +20,10 @@ from pgkeel.repo.fields import Field, Op, Search
 from pgkeel.repo.query import Filter, SortKey
 from pgkeel.repo.table import Table
 
-__all__ = ["Compiler", "Where"]
+__all__ = ["Compiler", "Order", "Where"]
+
+Order = tuple[tuple[str, bool], ...]
+"""ORDER BY terms: (column name, descending) pairs."""
 
 _CACHE_LIMIT = 512
 
@@ -154,10 +157,13 @@ class Compiler:
                 terms.append(sql.SQL("{} ILIKE %s").format(col(item)))
         return sql.SQL("({})").format(sql.SQL(" OR ").join(terms))
 
-    def order(self, keys: Sequence[SortKey], *, backward: bool = False) -> sql.Composable:
-        terms = tuple((k.field.name, k.descending != backward) for k in keys)
-        return self.fragment(("order", terms), lambda: sql.SQL(", ").join(
-            _order_term(k, k.descending != backward) for k in keys))
+    def order(self, keys: Sequence[SortKey], *, backward: bool = False) -> Order:
+        """The ORDER BY terms for `keys`: (column, descending) pairs, hashable for caching."""
+        return tuple((k.field.name, k.descending != backward) for k in keys)
+
+    def _order_by(self, order: Order) -> sql.Composable:
+        return self.fragment(("order", order), lambda: sql.SQL(", ").join(
+            _order_term(self.table.field(name), descending) for name, descending in order))
 
     def after(self, where: Where, keys: Sequence[SortKey], values: Sequence[Any], *,
               backward: bool) -> None:
@@ -221,21 +227,21 @@ class Compiler:
             query = self._cache[shape] = build().as_bytes(None)
         return query
 
-    def select(self, where: Where, *, order: sql.Composable | None = None, limit: bool = False,
-               offset: bool = False, include: Sequence[str] = (),
-               shape: Hashable = ()) -> bytes:
+    def select(self, where: Where, *, order: Order = (), limit: bool = False,
+               offset: bool = False, include: Sequence[str] = ()) -> bytes:
+        """A SELECT of the table's columns; cached on every input that changes its text."""
         def build() -> sql.Composable:
             parts: list[sql.Composable] = [
                 sql.SQL("SELECT {} FROM {} WHERE {}").format(self.columns(include), self.source,
                                                            where.render())]
-            if order is not None:
-                parts.append(sql.SQL(" ORDER BY {}").format(order))
+            if order:
+                parts.append(sql.SQL(" ORDER BY {}").format(self._order_by(order)))
             if limit:
                 parts.append(sql.SQL(" LIMIT %s"))
             if offset:
                 parts.append(sql.SQL(" OFFSET %s"))
             return sql.Composed(parts)
-        return self.cached(("select", tuple(where.shape), tuple(include), limit, offset, shape),
+        return self.cached(("select", tuple(where.shape), tuple(include), order, limit, offset),
                            build)
 
     def count(self, where: Where, kind: str) -> bytes:
@@ -251,11 +257,11 @@ class Compiler:
         return self.cached(("count", kind, tuple(where.shape)), build)
 
 
-def _order_term(key: SortKey, descending: bool) -> sql.Composable:
+def _order_term(field: Field, descending: bool) -> sql.Composable:
     direction = " DESC" if descending else " ASC"
-    if key.field.nullable:
+    if field.nullable:
         direction += " NULLS FIRST" if descending else " NULLS LAST"
-    return sql.SQL("{}" + direction).format(col(key.field))
+    return sql.SQL("{}" + direction).format(col(field))
 
 
 def _equal(field: Field, value: Any, params: list[Any]) -> sql.Composable:

@@ -18,7 +18,7 @@ from psycopg.rows import AsyncRowFactory
 from pgkeel.db.transaction import Statement
 from pgkeel.repo.compiler import Compiler, Where
 from pgkeel.repo.cursor import CursorCodec
-from pgkeel.repo.params import effective_sort
+from pgkeel.repo.params import check_offset, effective_sort
 from pgkeel.repo.query import CountMode, ListQuery, SortKey
 from pgkeel.repo.table import Table
 
@@ -97,7 +97,6 @@ def build_list(compiler: Compiler, codec: CursorCodec, query: ListQuery, tenant:
     """Compile a list request into its statements."""
     table = compiler.table
     keys = effective_sort(table, query.sort)
-    sort_shape = tuple((k.field.name, k.descending) for k in keys)
     where = _where(compiler, query, tenant, include_deleted)
 
     if query.keyset:
@@ -108,7 +107,7 @@ def build_list(compiler: Compiler, codec: CursorCodec, query: ListQuery, tenant:
             values, backward = codec.decode(query.cursor, keys=keys, binding=binding)
             compiler.after(where, keys, values, backward=backward)
         statement = compiler.select(where, order=compiler.order(keys, backward=backward),
-                                    limit=True, shape=("keyset", sort_shape, backward))
+                                    limit=True)
         return ListPlan([(statement, [*where.params, limit + 1], row_factory)], query, keys,
                         limit, backward=backward, after_cursor=values is not None,
                         binding=binding)
@@ -116,9 +115,8 @@ def build_list(compiler: Compiler, codec: CursorCodec, query: ListQuery, tenant:
     size = query.page_size or table.page_size
     page = query.page or 1
     mode = query.count or table.count
-    statement = compiler.select(where, order=compiler.order(keys), limit=True, offset=True,
-                                shape=("offset", sort_shape))
-    statements: list[Statement] = [(statement, [*where.params, size, (page - 1) * size],
+    statement = compiler.select(where, order=compiler.order(keys), limit=True, offset=True)
+    statements: list[Statement] = [(statement, [*where.params, size, check_offset(page, size)],
                                     row_factory)]
     if mode is CountMode.EXACT:
         statements.append((compiler.count(where, "exact"), where.params, None))

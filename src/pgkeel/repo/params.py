@@ -20,17 +20,22 @@ from collections.abc import Iterable
 from typing import Any
 
 from pgkeel.errors import InvalidParameter
+from pgkeel.repo.compiler import escape_like
 from pgkeel.repo.fields import Field, FieldType, Op, parse_value
 from pgkeel.repo.query import CountMode, Filter, ListQuery, SortKey
 from pgkeel.repo.table import Table
 
-__all__ = ["RESERVED", "effective_sort", "parse_list_params", "range_names"]
+__all__ = ["MAX_OFFSET", "RESERVED", "check_offset", "effective_sort", "parse_list_params",
+           "range_names"]
 
 RESERVED = ("page", "pageSize", "cursor", "limit", "sortField", "sortDirection", "sort", "q",
             "count")
 MAX_LIST_VALUES = 100
 MAX_SEARCH_LENGTH = 200
 MAX_PAGE = 10_000_000
+MAX_OFFSET = 10_000
+"""Rows an offset page may skip: PostgreSQL reads and discards every skipped row, so deep
+offsets cost time in proportion to the offset. Past it, keyset paging (cursor/limit)."""
 
 _OPERATOR_PARAM = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_]*)\[(?P<op>[a-z]+)\]$")
 
@@ -55,6 +60,18 @@ def _positive_int(name: str, text: str, maximum: int) -> int:
                     hint=f"Use at most {maximum}." if value > maximum else None,
                     value=text, maximum=maximum)
     return value
+
+
+def check_offset(page: int, page_size: int) -> int:
+    """The OFFSET of `page`; InvalidParameter (400) past MAX_OFFSET, pointing to keyset paging."""
+    offset = (page - 1) * page_size
+    if offset > MAX_OFFSET:
+        raise _fail(f"page {page} with pageSize {page_size} skips {offset} rows; offset paging "
+                    f"stops at {MAX_OFFSET}.", "page",
+                    hint="Use cursor/limit (keyset paging) to read further: pass limit, then "
+                         "each response's next cursor.",
+                    offset=offset, max_offset=MAX_OFFSET)
+    return offset
 
 
 def _parse(field: Field, parameter: str, text: str) -> Any:
@@ -82,7 +99,8 @@ def _filter(field: Field, op: Op, parameter: str, text: str) -> Filter:
                         parameter)
         return Filter(field, op, [_parse(field, parameter, part) for part in parts])
     if op in (Op.LIKE, Op.ILIKE):
-        return Filter(field, op, _parse(field, parameter, text).replace("*", "%"))
+        # The user's % and _ match literally; * is the one wildcard (any run of characters).
+        return Filter(field, op, escape_like(_parse(field, parameter, text)).replace("*", "%"))
     return Filter(field, op, _parse(field, parameter, text))
 
 

@@ -98,8 +98,7 @@ class Repository(Generic[R]):
         where = self._scoped()
         where.add(sql.SQL("t.{} = ANY(%s)").format(sql.Identifier(column.name)), "pk-any",
                   list(pks))
-        statement = self.compiler.select(
-            where, order=sql.SQL("t.{}").format(sql.Identifier(column.name)))
+        statement = self.compiler.select(where, order=((column.name, False),))
         rows = await self._observed(
             "get_many", self._read([(statement, where.params, self.row_factory)], tx, replica))
         return cast("builtins.list[R]", rows[0])

@@ -42,7 +42,7 @@ HTTP_STATUS: dict[type[PgkeelError], int] = {
     QueryTimeout: 504,
     DatabaseUnavailable: 503,
     CommitOutcomeUnknown: 503,
-    PermissionDenied: 403,
+    PermissionDenied: 500,  # the database role's grants are wrong: not the client's fault
     UsageError: 500,
     ConfigError: 500,
 }
