@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from pgkeel import audit
+from pgkeel import audit, idempotency
 from pgkeel.audit import AuditAppender
 from pgkeel.cache import Cache
 from pgkeel.config import Settings
@@ -34,6 +34,7 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
     db = services.db
     codec = CursorCodec.from_settings(services.settings)
     await audit.install(db)
+    await idempotency.install(db)
     for app_module in (identity, tags):
         await Migrator.from_settings(db, services.settings, directory=app_module.MIGRATIONS,
                                      schema=app_module.SCHEMA).up()

@@ -11,13 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from pgkeel.audit import AUDIT_LOG, AppenderDep
 from pgkeel.errors import InvalidParameter
 from pgkeel.repo import ListQuery
-from pgkeel.web import OrjsonResponse, list_openapi, list_query
+from pgkeel.web import IdempotencyKey, IdempotentRoute, OrjsonResponse, list_openapi, list_query
 from pgkeel_apps.identity.auth import SessionAuthenticator
 from pgkeel_apps.identity.service import IdentityService
 from pgkeel_apps.identity.tables import USERS
 from pgkeel_apps.permissions import Auditor, Reader, Writer
 
-router = APIRouter(tags=["identity"])
+router = APIRouter(tags=["identity"], route_class=IdempotentRoute)
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -111,11 +111,13 @@ async def get_user(user_id: UUID, _: Reader, service: Service) -> Response:
     return OrjsonResponse(await service.get_user(user_id))
 
 
-@router.post("/v1/users", status_code=201, summary="Create a user (audited)")
-async def create_user(body: UserCreate, _: Writer, service: Service) -> Response:
+@router.post("/v1/users", status_code=201,
+             summary="Create a user (audited; Idempotency-Key makes retries safe)")
+async def create_user(body: UserCreate, _: Writer, service: Service,
+                      idem: IdempotencyKey) -> Response:
     user = await service.create_user(
         {"email": body.email, "display_name": body.displayName, "status": body.status,
-         "is_active": body.status == "active"}, body.password, body.roleIds)
+         "is_active": body.status == "active"}, body.password, body.roleIds, tx=idem.tx)
     return OrjsonResponse(user_out(user), status_code=201)
 
 

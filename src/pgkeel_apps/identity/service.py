@@ -147,7 +147,10 @@ class IdentityService:
     # -- writes ----------------------------------------------------------------------------
 
     async def create_user(self, values: Mapping[str, Any], password: str | None,
-                          role_ids: list[UUID]) -> dict[str, Any]:
+                          role_ids: list[UUID], *, tx: Transaction | None = None
+                          ) -> dict[str, Any]:
+        """Create a user with roles and its audit record; in `tx` when given (the request's
+        idempotency transaction), else in a transaction of its own, retried on conflicts."""
         row = {**values, "email": str(values["email"]).strip().lower()}
         if password is not None:
             row["password_hash"] = hash_password(password)
@@ -162,7 +165,7 @@ class IdentityService:
                                entity_id=user["id"], new=_public(user),
                                metadata={"role_ids": [str(r) for r in role_ids]})
             return user
-        return await self.db.run_in_tx(work)
+        return await work(tx) if tx is not None else await self.db.run_in_tx(work)
 
     async def update_user(self, user_id: UUID, changes: Mapping[str, Any],
                           expected_version: int | None) -> dict[str, Any]:
