@@ -30,17 +30,24 @@ async def create_events(api: Api, user_id: str) -> int:
         "AND entity_id = %s", (user_id,)))
 
 
+async def post_twice(api: Api, org: dict[str, Any], body: dict[str, Any], status: int
+                     ) -> tuple[httpx.Response, dict[str, str]]:
+    """POST `body` with a new key, then again: the retry must replay the first answer."""
+    headers = {**await api.as_(org["slug"], "admin0"), "Idempotency-Key": str(uuid.uuid4())}
+    first = await api.client.post("/v1/users", json=body, headers=headers)
+    assert first.status_code == status, first.text
+    retry = await api.client.post("/v1/users", json=body, headers=headers)
+    assert retry.status_code == status
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.content == first.content
+    return first, headers
+
+
 @pytest.mark.smoke
 async def test_a_retried_create_runs_once_and_replays(api: Api):
     org = await make_org(api)
-    headers = {**await api.as_(org["slug"], "admin0"), "Idempotency-Key": str(uuid.uuid4())}
     body = new_user()
-    first = await api.client.post("/v1/users", json=body, headers=headers)
-    assert first.status_code == 201, first.text
-    retry = await api.client.post("/v1/users", json=body, headers=headers)
-    assert retry.status_code == 201
-    assert retry.headers["idempotent-replayed"] == "true"
-    assert retry.content == first.content
+    first, headers = await post_twice(api, org, body, 201)
     assert await users_with(api, org["id"], body["email"]) == 1
     assert await create_events(api, first.json()["id"]) == 1, "one audit record, same tx"
     other = await api.client.post("/v1/users", json=new_user(), headers=headers)
@@ -65,14 +72,8 @@ async def test_the_key_is_optional_and_checked(api: Api):
 
 async def test_a_failed_create_is_rolled_back_stored_and_replayed(api: Api):
     org = await make_org(api)
-    headers = {**await api.as_(org["slug"], "admin0"), "Idempotency-Key": str(uuid.uuid4())}
     body = {**new_user(), "roleIds": [str(uuid.uuid4())]}  # no such role: 404 after the INSERT
-    first = await api.client.post("/v1/users", json=body, headers=headers)
-    assert first.status_code == 404, first.text
-    retry = await api.client.post("/v1/users", json=body, headers=headers)
-    assert retry.status_code == 404
-    assert retry.headers["idempotent-replayed"] == "true"
-    assert retry.content == first.content
+    await post_twice(api, org, body, 404)
     assert await users_with(api, org["id"], body["email"]) == 0
 
 
