@@ -122,6 +122,27 @@ class Settings(BaseSettings):
     idempotency_reap_batch_size: int = Field(1_000, ge=1)
     """Rows the reaper deletes per transaction (short transactions, short locks)."""
 
+    outbox_sink_url: str | None = None
+    """Where the outbox relay publishes: redis://, nats:// or amqp://. Unset: REDIS_URL."""
+    outbox_stream: str = Field("pgkeel:outbox", min_length=1, max_length=200)
+    """The Redis stream events go to; may use {aggregate_type}, {event_type}, {org_id}."""
+    outbox_stream_maxlen: int = Field(1_000_000, ge=0)
+    """Approximate length each stream is trimmed to (0: never trimmed)."""
+    outbox_batch_size: int = Field(2_000, ge=1, le=100_000)
+    """Most events the relay claims and publishes at once."""
+    outbox_lease_s: float = Field(30.0, gt=0)
+    """How long a claim lasts; a dead relay's claims are taken back after it."""
+    outbox_poll_interval_s: float = Field(0.5, gt=0)
+    """How often an idle relay looks for new events (LISTEN/NOTIFY only shortens the wait)."""
+    outbox_backoff_base_s: float = Field(1.0, gt=0)
+    """First retry waits up to this long; each further attempt doubles it (full jitter)."""
+    outbox_backoff_cap_s: float = Field(300.0, gt=0)
+    """Longest wait between two attempts."""
+    outbox_listen: bool = True
+    """LISTEN for wake-up hints (turn off behind a transaction-pooling PgBouncer)."""
+    outbox_retention_s: float = Field(7 * 86_400.0, ge=0)
+    """`pgkeel outbox prune` deletes events published longer ago than this."""
+
     @field_validator("database_replica_urls", mode="before")
     @classmethod
     def _split_replicas(cls, value: Any) -> Any:
@@ -129,7 +150,7 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("database_url", "redis_url", mode="before")
+    @field_validator("database_url", "redis_url", "outbox_sink_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

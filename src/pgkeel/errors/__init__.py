@@ -6,13 +6,13 @@ Database errors are translated once, at the driver boundary, by SQLSTATE (never 
 
 Where the classes live: one module per capability inside this package -- `base` (the root and
 the errors every capability shares), `database` (PostgreSQL errors and `translate`), `migrate`,
-`audit`, `idempotency`, `brokers` (the outbox's broker sinks) -- all re-exported here. They do
-not live inside the capability packages themselves (`pgkeel/audit/errors.py`), because errors
-sit at the bottom of the dependency arrows: every layer raises and catches them, `pgkeel.db`
-translates into them, and importing `pgkeel.errors` must not import the capabilities (whose
-packages import `pgkeel.db`, which imports `pgkeel.errors` -- a cycle). Add a capability's
-errors to its module here and to that module's `__all__` (a new capability gets a new module,
-star-imported below), and to the tree.
+`audit`, `idempotency`, `outbox`, `brokers` (the outbox's broker sinks) -- all re-exported
+here. They do not live inside the capability packages themselves (`pgkeel/audit/errors.py`),
+because errors sit at the bottom of the dependency arrows: every layer raises and catches
+them, `pgkeel.db` translates into them, and importing `pgkeel.errors` must not import the
+capabilities (whose packages import `pgkeel.db`, which imports `pgkeel.errors` -- a cycle).
+Add a capability's errors to its module here and to that module's `__all__` (a new capability
+gets a new module, star-imported below), and to the tree.
 
     PgkeelError
     ├── ConfigError                      invalid settings (names the variable)
@@ -23,8 +23,6 @@ star-imported below), and to the tree.
     │   └── TenantRequired               a tenant-scoped call ran with no organization in context
     ├── CacheUnreachable                 `pgkeel cache stats` found no Redis (the cache itself
     │                                    never raises on Redis failures)
-    ├── BrokerUnavailable                a message broker (NATS, RabbitMQ) did not answer
-    ├── PublishFailed                    a broker did not acknowledge one outbox message
     ├── InvalidParameter                 a request parameter is unknown or malformed (400)
     ├── NotFound                         no such row in this organization (404)
     ├── RuleViolation                    a business rule forbids the change (422, details.rule)
@@ -47,6 +45,13 @@ star-imported below), and to the tree.
     │   ├── AuditAppenderClosed          append() on an appender that is closed or not started
     │   ├── AuditChainBroken             verify found edited, deleted or inserted audit rows
     │   └── AuditCheckpointInvalid       a checkpoint file is malformed or its signature is wrong
+    ├── OutboxError                      the outbox could not do what was asked
+    │   ├── OutboxNotInstalled           the outbox schema is missing (`pgkeel outbox install`)
+    │   ├── OutboxEventInvalid           an event cannot be stored (empty type, bad priority)
+    │   ├── OutboxEventNotFound          no such dead event to replay (404)
+    │   ├── OutboxSinkError              no sink configured, or a URL scheme no sink handles
+    │   ├── BrokerUnavailable            a message broker (NATS, RabbitMQ) did not answer
+    │   └── PublishFailed                a broker did not acknowledge one outbox message
     ├── IdempotencyError                 an idempotency key could not be honoured
     │   ├── IdempotencyKeyMissing        a route that requires a key got none (400)
     │   ├── IdempotencyKeyInvalid        the key is empty, too long or not printable ASCII (400)
@@ -66,13 +71,14 @@ star-imported below), and to the tree.
         └── CommitOutcomeUnknown         the connection broke during COMMIT: never retried
 """
 
-from pgkeel.errors import audit, base, brokers, database, idempotency, migrate
+from pgkeel.errors import audit, base, brokers, database, idempotency, migrate, outbox
 from pgkeel.errors.audit import *  # noqa: F403
 from pgkeel.errors.base import *  # noqa: F403
 from pgkeel.errors.brokers import *  # noqa: F403
 from pgkeel.errors.database import *  # noqa: F403
 from pgkeel.errors.idempotency import *  # noqa: F403
 from pgkeel.errors.migrate import *  # noqa: F403
+from pgkeel.errors.outbox import *  # noqa: F403
 
 __all__: list[str] = []
 __all__ += base.__all__
@@ -80,4 +86,5 @@ __all__ += database.__all__
 __all__ += migrate.__all__
 __all__ += audit.__all__
 __all__ += idempotency.__all__
+__all__ += outbox.__all__
 __all__ += brokers.__all__

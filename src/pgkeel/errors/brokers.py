@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from pgkeel.errors.base import PgkeelError
+from pgkeel.errors.outbox import OutboxError
 
 __all__ = ["BrokerUnavailable", "PublishFailed"]
 
 
-class BrokerUnavailable(PgkeelError):
+class BrokerUnavailable(OutboxError):
     """The message broker did not answer (refused, timed out or dropped the connection)."""
 
     code = "broker_unavailable"
 
 
-class PublishFailed(PgkeelError):
+class PublishFailed(OutboxError):
     """The broker did not acknowledge an outbox message (refused, unroutable or timed out)."""
 
     code = "publish_failed"

@@ -35,6 +35,8 @@ class OutboxMessage:
     org_id: str | None = None
     created_at: datetime | None = None
     attempts: int = 0
+    """Which attempt this publish is (1 the first time; more after failures or a relay that
+    died before marking it)."""
 
 
 PublishResult = BaseException | None

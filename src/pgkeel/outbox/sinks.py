@@ -1,0 +1,56 @@
+"""Choosing the relay's sink from settings: `OUTBOX_SINK_URL`, else Redis Streams on REDIS_URL.
+
+The URL's scheme picks the sink: `redis://` / `rediss://` -> `RedisStreamSink` (stream
+`OUTBOX_STREAM`, trimmed to `OUTBOX_STREAM_MAXLEN`), `nats://` / `tls://` ->
+`NatsJetStreamSink` (the `nats` extra), `amqp://` / `amqps://` -> `RabbitMqSink` (the
+`rabbitmq` extra), `memory://` -> `InProcessSink` (for tests).
+"""
+
+from __future__ import annotations
+
+import importlib
+from urllib.parse import urlsplit
+
+from pgkeel.config import Settings, redact_dsn
+from pgkeel.errors import OutboxSinkError
+from pgkeel.outbox.memory import InProcessSink
+from pgkeel.outbox.redis_stream import RedisStreamSink
+from pgkeel.outbox.sink import Sink
+
+__all__ = ["BROKER_MODULES", "sink_from_settings", "sink_url"]
+
+BROKER_MODULES: dict[str, tuple[str, str]] = {
+    "nats": ("pgkeel.outbox.nats", "NatsJetStreamSink"),
+    "tls": ("pgkeel.outbox.nats", "NatsJetStreamSink"),
+    "amqp": ("pgkeel.outbox.rabbitmq", "RabbitMqSink"),
+    "amqps": ("pgkeel.outbox.rabbitmq", "RabbitMqSink"),
+}
+"""URL scheme -> (module, sink class taking the URL as its first argument)."""
+
+
+def sink_url(settings: Settings) -> str:
+    """The URL the relay publishes to."""
+    url = settings.outbox_sink_url or settings.redis_url
+    if not url:
+        raise OutboxSinkError("No outbox sink is configured.",
+                              hint="Set OUTBOX_SINK_URL (or REDIS_URL for Redis Streams).")
+    return url
+
+
+def sink_from_settings(settings: Settings) -> Sink:
+    """A new sink for `settings` (close it when done)."""
+    url = sink_url(settings)
+    scheme = urlsplit(url).scheme
+    if scheme in ("redis", "rediss"):
+        return RedisStreamSink.from_url(url, stream=settings.outbox_stream,
+                                        maxlen=settings.outbox_stream_maxlen or None)
+    if scheme == "memory":
+        return InProcessSink()
+    target = BROKER_MODULES.get(scheme)
+    if target is None:
+        raise OutboxSinkError(f"No outbox sink for URLs of scheme {scheme!r}.",
+                              details={"url": redact_dsn(url)},
+                              hint="Use redis://, nats:// or amqp://.")
+    module_name, class_name = target
+    sink: Sink = getattr(importlib.import_module(module_name), class_name)(url)
+    return sink

@@ -1,0 +1,92 @@
+"""The Redis Streams sink on a real Redis: fields, ordering, trimming, a Redis that is down."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from pgkeel import outbox
+from pgkeel.db import Database, use_context
+from pgkeel.embedded._process import free_port
+from pgkeel.outbox import Backoff, OutboxEvent, RedisStreamSink, Relay, decode_entry
+
+
+@pytest.mark.smoke
+async def test_events_reach_the_stream_with_their_id(db: Database, pgkeel_redis: Redis,
+                                                     stream: str) -> None:
+    with use_context(org_id="org-7"):
+        async with db.transaction() as tx:
+            ids = await outbox.add_many(tx, [
+                OutboxEvent("user.created", "user", i, payload={"n": i},
+                            headers={"trace": "t1"}) for i in range(5)])
+    sink = RedisStreamSink(pgkeel_redis, stream=stream)
+    assert await Relay(db, sink, listen=False).drain() == 5
+    entries = await pgkeel_redis.xrange(stream)
+    messages = [decode_entry(fields) for _, fields in entries]
+    assert [m.id for m in messages] == ids
+    first = messages[0]
+    assert (first.event_type, first.aggregate_type, first.aggregate_id, first.org_id,
+            first.partition_key, dict(first.payload), dict(first.headers)) == (
+        "user.created", "user", "0", "org-7", "user:0", {"n": 0}, {"trace": "t1"})
+    assert first.created_at is not None
+
+
+async def test_stream_name_template_and_trim(db: Database, pgkeel_redis: Redis,
+                                             stream: str) -> None:
+    async with db.transaction() as tx:
+        await outbox.add_many(tx, [OutboxEvent("a.x", "alpha", i) for i in range(300)]
+                              + [OutboxEvent("b.x", "beta", 1)])
+    sink = RedisStreamSink(pgkeel_redis, stream=stream + ":{aggregate_type}", maxlen=100)
+    try:
+        assert await Relay(db, sink, batch_size=50, listen=False).drain() == 301
+        # Approximate trimming keeps at least maxlen entries and drops whole nodes.
+        assert 100 <= await pgkeel_redis.xlen(stream + ":alpha") < 300
+        assert await pgkeel_redis.xlen(stream + ":beta") == 1
+    finally:
+        await pgkeel_redis.delete(stream + ":alpha", stream + ":beta")
+
+
+async def test_wrong_type_key_fails_only_its_events(db: Database, pgkeel_redis: Redis,
+                                                    stream: str) -> None:
+    await pgkeel_redis.set(stream + ":bad", "not a stream")
+    async with db.transaction() as tx:
+        await outbox.add_many(tx, [OutboxEvent("x", "good", 1), OutboxEvent("x", "bad", 1)])
+    sink = RedisStreamSink(pgkeel_redis, stream=stream + ":{aggregate_type}")
+    try:
+        relay = Relay(db, sink, backoff=Backoff(3600, 3600), listen=False)
+        assert await relay.drain() == 1
+        row = await db.fetch_one("SELECT status, attempts, last_error FROM outbox.outbox_events"
+                                 " WHERE aggregate_type = 'bad'")
+        assert row is not None and row["status"] == "pending" and row["attempts"] == 1
+        assert "WRONGTYPE" in row["last_error"]
+    finally:
+        await pgkeel_redis.delete(stream + ":bad", stream + ":good")
+
+
+async def test_redis_down_backs_off_then_dead_letter_then_replay(
+        db: Database, pgkeel_redis: Redis, stream: str) -> None:
+    async with db.transaction() as tx:
+        ids = await outbox.add_many(tx, [OutboxEvent("x", "t", i, max_attempts=2)
+                                         for i in range(3)])
+    down = RedisStreamSink.from_url(f"redis://127.0.0.1:{free_port()}/0", stream=stream,
+                                    timeout_s=0.2)
+    relay = Relay(db, down, backoff=Backoff(0.01, 0.01), listen=False)
+    try:
+        for _ in range(20):
+            await relay.step()
+            await asyncio.sleep(0.02)
+            if len(await outbox.dead_events(db)) == 3:
+                break
+    finally:
+        await down.close()
+    dead = await outbox.dead_events(db)
+    assert sorted(d.id for d in dead) == sorted(ids)
+    assert all("Connection" in (d.last_error or "") for d in dead)
+    assert await pgkeel_redis.xlen(stream) == 0
+
+    await outbox.replay(db, all_dead=True)
+    up = RedisStreamSink(pgkeel_redis, stream=stream)
+    assert await Relay(db, up, listen=False).drain() == 3
+    assert [decode_entry(f).id for _, f in await pgkeel_redis.xrange(stream)] == ids

@@ -1,0 +1,138 @@
+"""The relay: order by priority and due time, per-key order, retries, dead letters, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pgkeel import outbox
+from pgkeel.db import Database
+from pgkeel.outbox import Backoff, InProcessSink, OutboxEvent, OutboxMessage, Relay
+
+FAST = Backoff(base_s=0.001, cap_s=0.001)
+
+
+def _event(n: int, key: str | None = None, **kwargs: object) -> OutboxEvent:
+    return OutboxEvent("thing.happened", "thing", n, payload={"n": n},  # type: ignore[arg-type]
+                       partition_key=key, ordered=key is not None, **kwargs)
+
+
+async def _add(db: Database, events: list[OutboxEvent]) -> list[uuid.UUID]:
+    async with db.transaction() as tx:
+        return await outbox.add_many(tx, events)
+
+
+def _ns(sink: InProcessSink) -> list[int]:
+    return [int(m.payload["n"]) for m in sink.messages]
+
+
+@pytest.mark.smoke
+async def test_drain_publishes_everything_once_and_marks_it(db: Database) -> None:
+    ids = await _add(db, [_event(i, key=f"k{i % 3}") for i in range(30)])
+    sink = InProcessSink()
+    assert await Relay(db, sink, batch_size=7, listen=False).drain() == 30
+    assert sorted(sink.ids) == sorted(map(str, ids))
+    assert await db.fetch_val(
+        "SELECT count(*) FROM outbox.outbox_events WHERE status = 'published'"
+        " AND published_at IS NOT NULL AND attempts = 1") == 30
+    assert await Relay(db, sink, listen=False).drain() == 0
+
+
+async def test_priority_then_due_time(db: Database) -> None:
+    now = datetime.now(UTC)
+    await _add(db, [
+        _event(1, available_at=now - timedelta(seconds=10)),
+        _event(2, priority=5),
+        _event(3, available_at=now - timedelta(seconds=20)),
+        _event(4, priority=10),
+        _event(5, available_at=now + timedelta(hours=1)),
+    ])
+    sink = InProcessSink()
+    assert await Relay(db, sink, batch_size=1, listen=False).drain() == 4
+    assert _ns(sink) == [4, 2, 3, 1]
+
+
+async def test_per_key_order_holds_across_batches_and_failures(db: Database) -> None:
+    # Keys a and b interleaved; every third delivery attempt of key a fails once.
+    await _add(db, [_event(i, key="ab"[i % 2]) for i in range(40)])
+    refused: set[str] = set()
+
+    def refuse(message: OutboxMessage) -> bool:
+        n = int(message.payload["n"])
+        if message.partition_key == "a" and n % 3 == 0 and str(message.id) not in refused:
+            refused.add(str(message.id))
+            return True
+        return False
+
+    sink = InProcessSink(refuse=refuse)
+    relay = Relay(db, sink, batch_size=8, backoff=FAST, blocked_delay=0.001, listen=False)
+    published = 0
+    for _ in range(200):
+        published += await relay.drain()
+        if published == 40:
+            break
+    assert published == 40
+    for key in "ab":
+        ns = [int(m.payload["n"]) for m in sink.messages if m.partition_key == key]
+        assert ns == sorted(ns) and len(ns) == 20
+    assert refused
+
+
+async def test_a_key_waits_for_its_head_other_keys_go_on(db: Database) -> None:
+    await _add(db, [_event(0, key="slow"), _event(1, key="slow"), _event(2, key="fast"),
+                    _event(3, key="fast")])
+    sink = InProcessSink(refuse=lambda m: m.payload["n"] == 0)
+    relay = Relay(db, sink, backoff=Backoff(base_s=3600, cap_s=3600), listen=False)
+    assert await relay.drain() == 2
+    assert _ns(sink) == [2, 3]
+    row = await db.fetch_one(
+        "SELECT attempts, status, next_attempt_at > now() AS later FROM outbox.outbox_events"
+        " WHERE payload->>'n' = '1'")
+    assert row == {"attempts": 0, "status": "pending", "later": True}
+
+
+async def test_broker_down_then_dead_letter_then_replay_delivers(db: Database) -> None:
+    ids = await _add(db, [_event(0, key="k", max_attempts=3), _event(1, key="k"),
+                          _event(2, max_attempts=100)])
+    down = InProcessSink(fail_batches=1_000)
+    relay = Relay(db, down, backoff=FAST, blocked_delay=0.001, listen=False)
+    for _ in range(50):
+        await relay.step()
+        await asyncio.sleep(0.005)
+        if await outbox.dead_events(db):
+            break
+    assert down.messages == []
+    dead = await outbox.dead_events(db)
+    assert [d.id for d in dead] == [ids[0]]
+    assert dead[0].attempts == 3 and "ConnectionError" in (dead[0].last_error or "")
+    stats = await outbox.stats(db)
+    assert (stats.dead, stats.parked) == (1, 1)
+    assert stats.pending == 2  # the follower (parked) and the keyless event (backing off)
+
+    up = InProcessSink()
+    relay = Relay(db, up, backoff=FAST, listen=False)
+    assert await outbox.replay(db, [ids[0]]) == [ids[0]]
+    published = 0
+    for _ in range(50):
+        published += await relay.drain()
+        if published == 3:
+            break
+    assert sorted(up.ids) == sorted(map(str, ids))
+    assert [m.payload["n"] for m in up.messages if m.partition_key == "k"] == [0, 1]
+    assert (await outbox.stats(db)).dead == 0
+
+
+async def test_replay_all_and_unknown_ids(db: Database) -> None:
+    from pgkeel.errors import OutboxEventNotFound
+
+    await _add(db, [_event(i, max_attempts=1) for i in range(3)])
+    await Relay(db, InProcessSink(refuse=lambda m: True), listen=False).drain()
+    assert len(await outbox.dead_events(db)) == 3
+    with pytest.raises(OutboxEventNotFound):
+        await outbox.replay(db, [uuid.uuid4()])
+    assert len(await outbox.replay(db, all_dead=True)) == 3
+    sink = InProcessSink()
+    assert await Relay(db, sink, listen=False).drain() == 3
