@@ -7,7 +7,7 @@ import logging
 import typer
 
 from pgkeel import __version__
-from pgkeel.cli import audit, cache, db, idempotency, migrate, server
+from pgkeel.cli import audit, cache, db, idempotency, migrate, outbox, server
 
 app = typer.Typer(name="pgkeel", help="pgkeel: the hardened PostgreSQL + Redis data layer.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -17,6 +17,7 @@ app.add_typer(migrate.app, name="migrate")
 app.add_typer(cache.app, name="cache")
 app.add_typer(audit.app, name="audit")
 app.add_typer(idempotency.app, name="idempotency")
+app.add_typer(outbox.app, name="outbox")
 
 
 def _print_version(value: bool) -> None:
