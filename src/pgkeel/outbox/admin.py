@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any, LiteralString
 
 from pgkeel.db import Database
-from pgkeel.errors import DatabaseError, OutboxEventNotFound, UsageError
+from pgkeel.errors import OutboxEventNotFound, UsageError
 from pgkeel.outbox import queries
-from pgkeel.outbox.schema import not_installed
+from pgkeel.outbox.schema import translated
 
 __all__ = ["DeadEvent", "OutboxStats", "dead_events", "prune", "replay", "stats"]
 
@@ -101,25 +101,15 @@ async def prune(db: Database, older_than: timedelta, *, batch_size: int = 1_000)
         raise UsageError("batch_size must be positive.")
     total = 0
     while True:
-        try:
+        with translated():
             deleted = await db.execute(queries.PRUNE_BATCH,
                                        (older_than.total_seconds(), batch_size))
-        except DatabaseError as exc:
-            missing = not_installed(exc)
-            if missing is not None:
-                raise missing from exc
-            raise
         total += deleted
         if deleted < batch_size:
             return total
 
 
 async def _fetch(db: Database, query: LiteralString, params: Any) -> list[tuple[Any, ...]]:
-    try:
+    with translated():
         async with db.transaction() as tx:
             return await tx.fetch_all(query, params, row_factory=lambda _: tuple)
-    except DatabaseError as exc:
-        missing = not_installed(exc)
-        if missing is not None:
-            raise missing from exc
-        raise

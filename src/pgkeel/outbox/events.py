@@ -23,8 +23,8 @@ from typing import Any, LiteralString
 import orjson
 
 from pgkeel.db import Database, Transaction
-from pgkeel.errors import DatabaseError, OutboxEventInvalid
-from pgkeel.outbox.schema import not_installed
+from pgkeel.errors import OutboxEventInvalid
+from pgkeel.outbox.schema import translated
 
 __all__ = ["CHANNEL", "DEFAULT_MAX_ATTEMPTS", "OutboxEvent", "add", "add_many", "notify",
            "on_local_commit", "uuid7"]
@@ -131,13 +131,8 @@ async def add_many(tx: Transaction, events: Sequence[OutboxEvent]) -> list[uuid.
 
 
 async def _insert(tx: Transaction, query: LiteralString, params: Sequence[Any]) -> None:
-    try:
+    with translated():
         await tx.execute(query, params)
-    except DatabaseError as exc:
-        missing = not_installed(exc)
-        if missing is not None:
-            raise missing from exc
-        raise
     tx.on_commit(_wake_local)
 
 

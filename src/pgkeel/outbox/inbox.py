@@ -13,8 +13,7 @@ from datetime import timedelta
 from typing import Any, LiteralString, TypeVar
 
 from pgkeel.db import Database, Transaction
-from pgkeel.errors import DatabaseError
-from pgkeel.outbox.schema import not_installed
+from pgkeel.outbox.schema import translated
 
 __all__ = ["Inbox"]
 
@@ -86,10 +85,5 @@ class Inbox:
 
 async def _fetch(tx: Transaction, query: LiteralString, params: tuple[Any, ...]
                  ) -> list[tuple[Any, ...]]:
-    try:
+    with translated():
         return await tx.fetch_all(query, params, row_factory=lambda _: tuple)
-    except DatabaseError as exc:
-        missing = not_installed(exc)
-        if missing is not None:
-            raise missing from exc
-        raise

@@ -34,7 +34,7 @@ from pgkeel.errors import DatabaseError, OutboxNotInstalled, PgkeelError, UsageE
 from pgkeel.outbox import metrics, queries
 from pgkeel.outbox.events import on_local_commit
 from pgkeel.outbox.listen import Listener
-from pgkeel.outbox.schema import not_installed
+from pgkeel.outbox.schema import translated
 from pgkeel.outbox.sink import OutboxMessage, PublishResult, Sink
 
 __all__ = ["Backoff", "Relay"]
@@ -158,13 +158,8 @@ class Relay:
     async def step(self) -> int:
         """One batch: claim, publish, mark, commit. Returns how many events the claim touched
         (0: nothing was due)."""
-        try:
+        with translated():
             return await self._step()
-        except DatabaseError as exc:
-            missing = not_installed(exc)
-            if missing is not None:
-                raise missing from exc
-            raise
 
     async def _step(self) -> int:
         now = time.monotonic()

@@ -7,13 +7,15 @@ migration runner, so it is versioned, locked and checksummed like any applicatio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pgkeel.db import Database
 from pgkeel.errors import DatabaseError, OutboxNotInstalled
 from pgkeel.migrate import Migrator, RunReport
 
-__all__ = ["MIGRATIONS", "SCHEMA", "install", "migrator", "not_installed"]
+__all__ = ["MIGRATIONS", "SCHEMA", "install", "not_installed", "translated"]
 
 SCHEMA = "outbox"
 """The schema holding the outbox and inbox tables."""
@@ -24,16 +26,12 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MISSING = frozenset({"3F000", "42P01"})  # undefined schema / table
 
 
-def migrator(db: Database, *, lock_timeout_ms: int = 5_000, wait_s: float = 60.0) -> Migrator:
-    """A `Migrator` for the outbox migration set."""
-    return Migrator(db, MIGRATIONS, schema=SCHEMA, lock_timeout_ms=lock_timeout_ms,
-                    wait_s=wait_s)
-
-
 async def install(db: Database, *, lock_timeout_ms: int = 5_000, wait_s: float = 60.0
                   ) -> RunReport:
-    """Apply any pending outbox migrations (idempotent: a no-op when up to date)."""
-    return await migrator(db, lock_timeout_ms=lock_timeout_ms, wait_s=wait_s).up()
+    """Apply any pending outbox migrations (a no-op when up to date)."""
+    runner = Migrator(db, MIGRATIONS, schema=SCHEMA, lock_timeout_ms=lock_timeout_ms,
+                      wait_s=wait_s)
+    return await runner.up()
 
 
 def not_installed(exc: DatabaseError) -> OutboxNotInstalled | None:
@@ -43,3 +41,15 @@ def not_installed(exc: DatabaseError) -> OutboxNotInstalled | None:
     return OutboxNotInstalled(
         "The outbox schema is not installed in this database.",
         hint="Run `pgkeel outbox install` (or `await pgkeel.outbox.install(db)`).")
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Raise `OutboxNotInstalled` for a database error that means the tables are missing."""
+    try:
+        yield
+    except DatabaseError as exc:
+        missing = not_installed(exc)
+        if missing is not None:
+            raise missing from exc
+        raise
