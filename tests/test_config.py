@@ -103,3 +103,30 @@ def test_describe_redacts_every_dsn(clean_env):
     clean_env.setenv("DATABASE_REPLICA_URLS", "postgresql://u:pw3@r/d")
     text = str(load_settings().describe())
     assert "pw1" not in text and "pw2" not in text and "pw3" not in text
+
+
+def test_configuration_doc_lists_every_setting_as_the_classes_define_them():
+    from pathlib import Path
+
+    from pgkeel.cli.config import BLOCK, render_settings_blocks, settings_class
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    text = doc.read_text()
+    refs = [m.group("ref") for m in BLOCK.finditer(text)]
+    assert refs == ["pgkeel.config:Settings", "pgkeel_apps.settings:DemoSettings"]
+    for ref in refs:
+        undocumented = [name for name, field in settings_class(ref).model_fields.items()
+                        if not field.description]
+        assert undocumented == [], f"{ref}: give these fields a docstring"
+    assert render_settings_blocks(text) == text, (
+        "docs/configuration.md differs from the settings classes: "
+        "run `pgkeel config docs --write docs/configuration.md`")
+
+
+def test_settings_table_rows():
+    from pgkeel.config import Settings, settings_table
+
+    table = settings_table(Settings)
+    assert "| `CURSOR_SECRET` | unset |" in table
+    assert "| `CACHE_PREFIX` | `pgkeel:` |" in table
+    assert table.count("\n") == len(Settings.model_fields) + 2

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pgkeel.errors import ConfigError
 
-__all__ = ["AppEnv", "Settings", "load_settings", "redact_dsn"]
+__all__ = ["AppEnv", "Settings", "load_settings", "redact_dsn", "settings_table"]
 
 _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 
@@ -31,28 +31,39 @@ class Settings(BaseSettings):
     """Every knob pgkeel reads; each field is the lower-cased name of its environment variable."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore", frozen=True)
+                                      extra="ignore", frozen=True,
+                                      use_attribute_docstrings=True)
 
     database_url: str | None = None
-    """Primary PostgreSQL DSN. Unset: an embedded PostgreSQL is started under `pgkeel_home`."""
+    """Primary PostgreSQL DSN. Unset: an embedded PostgreSQL is started under PGKEEL_HOME."""
     database_replica_urls: Annotated[tuple[str, ...], NoDecode] = ()
     """Comma-separated read-replica DSNs."""
     redis_url: str | None = None
     """`redis://...`, or `memory://` for an in-process cache. Unset: an embedded Valkey."""
     app_env: AppEnv = AppEnv.DEVELOPMENT
+    """`development`, `test` or `production` (destructive commands refuse production)."""
     db_trace: bool = False
+    """A structured log line per query (parameters redacted unless DB_TRACE_PARAMS)."""
     db_trace_params: bool = False
     """Log parameter values in the DB_TRACE log (off: values are redacted)."""
     cache_ttl_secs: int = Field(60, ge=1)
+    """Default TTL of a cached value, in seconds."""
     slow_query_ms: int = Field(300, ge=0)
+    """Queries slower than this are logged and counted as slow."""
     db_pool_min_size: int = Field(2, ge=0)
+    """Connections each pool keeps open."""
     db_pool_max_size: int = Field(10, ge=1)
+    """Most connections per pool."""
     db_pool_timeout_s: float = Field(10.0, gt=0)
-    """How long a request may wait for a free pooled connection."""
+    """How long a request may wait for a free pooled connection (then `PoolExhausted`, 503)."""
     db_connect_timeout_s: float = Field(2.0, gt=0)
+    """Connect timeout; an unreachable server is reported after this."""
     db_statement_timeout_ms: int = Field(30_000, ge=0)
+    """Default `statement_timeout` of every transaction (0: none)."""
     db_replica_max_lag_s: float = Field(5.0, gt=0)
+    """A replica further behind than this is skipped."""
     db_sslmode: str | None = None
+    """`disable` ... `verify-full`, passed to libpq (unset: libpq's default)."""
     cursor_secret: SecretStr | None = None
     """HMAC key for keyset cursors (>= 16 bytes). Required in production; elsewhere a random
     per-process key is used."""
@@ -247,3 +258,31 @@ def redact_dsn(dsn: str | None) -> str | None:
         return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
     return " ".join("password=***" if item.lower().startswith("password=") else item
                     for item in dsn.split())
+
+
+def _shown_default(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, tuple | list) and not value:
+        return "none"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def settings_table(settings_class: type[BaseSettings]) -> str:
+    """A Markdown table of every setting of `settings_class`: its environment variable, default
+    and meaning (the field's docstring). docs/configuration.md holds this table, checked by the
+    tests; `pgkeel config docs` prints it."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in settings_class.model_fields.items():
+        meaning = " ".join((field.description or "").split()).replace("|", "\\|")
+        default = _shown_default(field.default)
+        if default not in {"unset", "none"}:
+            default = f"`{default}`"
+        lines.append(f"| `{name.upper()}` | {default} | {meaning} |")
+    return "\n".join(lines) + "\n"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import uvicorn
+from pydantic import ValidationError
 
 from pgkeel.config import load_settings
 from pgkeel.errors import PgkeelError
 from pgkeel_apps.main import create_app
+from pgkeel_apps.settings import DemoSettings
 
 
 def main() -> None:
@@ -17,8 +18,8 @@ def main() -> None:
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     try:
         settings = load_settings()
-        port = int(os.environ.get("PORT", "8000"))
-    except (PgkeelError, ValueError) as exc:
+        port = DemoSettings().port
+    except (PgkeelError, ValidationError) as exc:
         raise SystemExit(f"error: {exc}") from None
     print(f"pgkeel demo: http://127.0.0.1:{port}  (/docs, /health/ready, /metrics)")  # noqa: T201
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info")

@@ -1,4 +1,5 @@
-"""The reference service: every seed system, served together on pgkeel's public API."""
+"""The reference service: the identity and customer-tags apps, served together on pgkeel's
+public API."""
 
 from __future__ import annotations
 

@@ -93,3 +93,23 @@ def test_version_is_the_installed_distribution_version():
     result = pgkeel("--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"pgkeel {version('pgkeel')}"
+
+
+def test_config_docs_prints_and_rewrites_the_settings_table(tmp_path):
+    printed = pgkeel("config", "docs", "--json")
+    assert printed.returncode == 0, printed.stderr
+    rows = json.loads(printed.stdout)
+    assert {"variable": "SLOW_QUERY_MS", "default": 300,
+            "meaning": "Queries slower than this are logged and counted as slow."} in rows
+
+    doc = tmp_path / "settings.md"
+    doc.write_text("intro\n<!-- settings-table pgkeel_apps.settings:DemoSettings -->\n"
+                   "| stale |\n<!-- /settings-table -->\nend\n")
+    result = pgkeel("config", "docs", "--write", str(doc))
+    assert result.returncode == 0, result.stderr
+    text = doc.read_text()
+    assert "| stale |" not in text and "| `DEMO_ORGS` | `100` |" in text
+    assert text.startswith("intro\n") and text.endswith("end\n")
+
+    missing = pgkeel("config", "docs", "--settings", "pgkeel.config:Nope")
+    assert missing.returncode == 1 and "No settings class" in missing.stderr

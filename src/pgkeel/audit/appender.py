@@ -1,4 +1,4 @@
-"""`AuditAppender`: non-blocking audit writes (the user-service report's `appendEvent`).
+"""`AuditAppender`: non-blocking audit writes (`append`, `append_nowait`, `append_on_commit`).
 
     async with AuditAppender(db) as appender:      # in the app's lifespan
         await appender.append(action="users.login", entity_type="User", entity_id=7)

@@ -1,4 +1,8 @@
-"""`Cache`: look-aside caching that never serves a value older than a committed write.
+"""`Cache`: look-aside caching in which a write's invalidation rejects every fill begun before it.
+
+Once a write's invalidation reaches Redis (right after COMMIT, before the writer's transaction
+block returns), no reader gets the old value and no fill that read before it is stored; in the
+window between COMMIT and that delivery, other readers can still get the old value.
 
 The read path (`get_or_set`) is: single-flight in this process -> one Lua round trip that
 returns the value if its generations are current, else a lease -> the loader -> a fill that

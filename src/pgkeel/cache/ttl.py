@@ -1,6 +1,6 @@
 """TTL tiers and jitter.
 
-The tiers are the dealership report's: short 60 s, medium 300 s, long 3600 s, a day, a week.
+The tiers: short 60 s, medium 300 s, long 3600 s, a day, a week.
 Every stored TTL gets +/-10% uniform jitter, so keys filled together don't expire together.
 """
 

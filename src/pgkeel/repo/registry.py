@@ -5,8 +5,8 @@
     rows = await registry.find_many("courses", [("credits", ">=", 3)],
                                     order_by="title", limit=20, use_replica=True)
 
-`find_many` is the school report's `findMany(table, conditions, {orderBy, orderDirection, limit,
-useReplica})` on the same engine as the HTTP grammar: tables and columns from the registry only,
+`find_many(table, conditions, order_by=, order_direction=, limit=, offset=, use_replica=)` runs
+on the same engine as the HTTP grammar: tables and columns from the registry only,
 operators from an allowlist, values always bound.
 """
 

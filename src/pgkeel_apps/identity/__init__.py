@@ -1,4 +1,4 @@
-"""The identity service (seed 001): organizations, users, roles, sessions, `/v1/users`."""
+"""The identity service: organizations, users, roles, sessions, `/v1/users`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`/v1/auth/login` and `/v1/users...`: the user-service report's API."""
+"""`/v1/auth/login`, `/v1/users...`, `/v1/roles` and `/v1/audit-logs...`: the identity API."""
 
 from __future__ import annotations
 
@@ -90,8 +90,8 @@ def user_out(row: dict[str, Any]) -> dict[str, Any]:
 async def login(body: Login, request: Request, appender: AppenderDep) -> Response:
     authenticator: SessionAuthenticator = request.app.state.pgkeel_authenticator
     session = await authenticator.login(body.organization, body.email, body.password)
-    # Not part of any business transaction: the non-blocking appender (the report's
-    # appendEvent) writes it in the background, and flushes it on shutdown.
+    # Not part of any business transaction: the non-blocking appender writes it in the
+    # background, and flushes it on shutdown.
     await appender.append(action="users.login", entity_type="User",
                           entity_id=session.pop("userId"),
                           org_id=session.pop("organizationId"), actor_id=None)

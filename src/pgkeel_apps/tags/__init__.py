@@ -1,4 +1,4 @@
-"""The customer-tags service (seed 000): tags, their assignment to customers, and its cache."""
+"""The customer-tags service: tags, their assignment to customers, and its cache."""
 
 from __future__ import annotations
 

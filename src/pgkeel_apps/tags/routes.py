@@ -1,4 +1,4 @@
-"""`/api/admin/customers/{id}/tags` and `/api/admin/tags`: the customer-tags report's API."""
+"""`/api/admin/customers/{id}/tags` and `/api/admin/tags`: the customer-tags API."""
 
 from __future__ import annotations
 
