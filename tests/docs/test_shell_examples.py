@@ -37,7 +37,9 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\n", re.S | re.M)
 NOT_RUN = re.compile(r"<!--\s*not-run:\s*(?P<reason>.+?)\s*-->\s*\Z")
 SHELL_LANGS = {"sh", "bash", "shell"}
-LOOKS_LIKE_SHELL = re.compile(r"^(\w+=\$\()?(curl|pgkeel|make|pip|export) ", re.M)
+LOOKS_LIKE_SHELL = re.compile(
+    r"^(\w+=\$\()?(curl|pgkeel|make|pip|export|python3?|uvicorn|psql|redis-cli|valkey-cli"
+    r"|nats|rabbitmqadmin|rabbitmqctl|docker|echo|cat|cd|jq) ", re.M)
 DEMO_HOST = re.compile(r"\b(localhost|127\.0\.0\.1):8000\b")
 
 # `curl` fails on an HTTP error status (unless the example prints the status itself).
