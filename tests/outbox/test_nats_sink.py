@@ -20,7 +20,7 @@ from nats.js.api import StreamConfig
 from nats.js.client import JetStreamContext
 
 from pgkeel.errors import BrokerUnavailable, ConfigError, MissingExtra, PublishFailed
-from pgkeel.outbox.nats import NatsJetStreamSink
+from pgkeel.outbox.nats import NatsJetStreamSink, sink_from_url
 from tests.outbox.brokers import (
     NATS_URL,
     closed_port_url,
@@ -159,6 +159,22 @@ async def test_no_stream_for_the_subject_fails_each_message(js, names):
     finally:
         await sink.close()
     assert all(isinstance(r, Exception) for r in results), results
+
+
+async def test_a_sink_from_a_url_takes_its_settings_from_the_query(js, names):
+    sink = sink_from_url(f"{NATS_URL}?stream={names.stream}&subject_prefix={names.prefix}"
+                         "&duplicate_window_s=30&memory_storage=true")
+    try:
+        assert list(await sink.publish([message(1)])) == [None]
+    finally:
+        await sink.close()
+    info = await js.stream_info(names.stream)
+    assert info.config.duplicate_window == 30
+    assert info.config.subjects == [f"{names.prefix}.>"]
+    assert info.config.storage == "memory"
+    assert sink.url == NATS_URL
+    with pytest.raises(ConfigError, match="duplicate_window_s"):
+        sink_from_url(f"{NATS_URL}?duplicate_window_s=soon")
 
 
 async def test_a_broker_that_is_down_fails_the_whole_batch():

@@ -20,8 +20,8 @@ pytest.importorskip("aio_pika",
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractQueue
 
-from pgkeel.errors import BrokerUnavailable, MissingExtra, PublishFailed
-from pgkeel.outbox.rabbitmq import RabbitMqSink
+from pgkeel.errors import BrokerUnavailable, ConfigError, MissingExtra, PublishFailed
+from pgkeel.outbox.rabbitmq import RabbitMqSink, sink_from_url
 from pgkeel.outbox.sink import OutboxMessage
 from tests.outbox.brokers import (
     RABBITMQ_URL,
@@ -135,6 +135,19 @@ async def test_routing_key_and_per_key_order(channel, exchange):
         await sink.close()
     got = await drain(queue)
     assert [orjson.loads(m.body)["i"] for m in got] == [0, 1, 2, 3, 4]
+
+
+async def test_a_sink_from_a_url_takes_its_settings_from_the_query(channel, exchange):
+    sink = sink_from_url(f"{RABBITMQ_URL}?exchange={exchange}&mandatory=false&heartbeat=30")
+    assert sink.exchange == exchange and sink.mandatory is False
+    assert sink.url == f"{RABBITMQ_URL}?heartbeat=30", "aio-pika keeps its own options"
+    try:
+        # No queue is bound: without `mandatory` the broker confirms and drops the message.
+        assert list(await sink.publish([message(1)])) == [None]
+    finally:
+        await sink.close()
+    with pytest.raises(ConfigError, match="mandatory"):
+        sink_from_url(f"{RABBITMQ_URL}?mandatory=maybe")
 
 
 async def test_a_missing_exchange_fails_the_batch(channel, exchange):

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from types import ModuleType
+from typing import overload
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from pgkeel.errors import MissingExtra, PublishFailed
+from pgkeel.errors import ConfigError, MissingExtra, PublishFailed
 from pgkeel.outbox.sink import OutboxMessage, PublishResult
 
 __all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "encode_body", "gather_results", "headers_for",
-           "in_key_order", "require"]
+           "in_key_order", "require", "split_options", "url_flag", "url_float"]
 
 HEADER_PREFIX = "Pgkeel-"
 CONTENT_TYPE = "application/json"
@@ -32,6 +34,48 @@ def require(module: str, *, extra: str, package: str) -> ModuleType:
             f"This sink needs the {package} package, which is not installed.",
             details={"extra": extra, "package": package},
             hint=f"pip install 'pgkeel[{extra}]'") from exc
+
+
+def split_options(url: str, names: Collection[str]) -> tuple[str, dict[str, str]]:
+    """Take the sink's own settings (`?stream=...`) out of a broker URL: (URL for the client
+    library, {name: value}). Other query parameters stay for the client library."""
+    parts = urlsplit(url)
+    ours: dict[str, str] = {}
+    theirs: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in names:
+            ours[name] = value
+        else:
+            theirs.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(theirs))), ours
+
+
+@overload
+def url_float(options: dict[str, str], name: str, default: float) -> float: ...
+@overload
+def url_float(options: dict[str, str], name: str, default: None) -> float | None: ...
+def url_float(options: dict[str, str], name: str, default: float | None) -> float | None:
+    """A number from the URL's options; ConfigError naming it when malformed."""
+    if name not in options:
+        return default
+    try:
+        return float(options[name])
+    except ValueError:
+        raise ConfigError(f"The sink URL's {name}={options[name]!r} is not a number.",
+                          details={"option": name}) from None
+
+
+def url_flag(options: dict[str, str], name: str, default: bool) -> bool:
+    """A flag (true/false, 1/0, yes/no, on/off) from the URL's options."""
+    raw = options.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"The sink URL's {name}={raw!r} is not true or false.",
+                      details={"option": name})
 
 
 def encode_body(message: OutboxMessage) -> bytes:

@@ -15,14 +15,24 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pgkeel.errors import BrokerUnavailable, ConfigError, PublishFailed
-from pgkeel.outbox._brokers import encode_body, headers_for, in_key_order, require
+from pgkeel.outbox._brokers import (
+    encode_body,
+    headers_for,
+    in_key_order,
+    require,
+    split_options,
+    url_flag,
+    url_float,
+)
 from pgkeel.outbox.sink import OutboxMessage, PublishResult
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.js.client import JetStreamContext
 
-__all__ = ["DEFAULT_STREAM", "NatsJetStreamSink"]
+    from pgkeel.config import Settings
+
+__all__ = ["DEFAULT_STREAM", "NatsJetStreamSink", "sink_from_url"]
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +198,26 @@ class NatsJetStreamSink:
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
             await nc.close()
+
+
+URL_OPTIONS = ("stream", "subject_prefix", "duplicate_window_s", "max_age_s", "ensure_stream",
+               "memory_storage", "timeout_s")
+
+
+def sink_from_url(url: str, settings: Settings | None = None) -> NatsJetStreamSink:
+    """The sink `OUTBOX_SINK_URL=nats://host:4222?stream=...&subject_prefix=...` names.
+
+    Query options: stream, subject_prefix, duplicate_window_s, max_age_s, ensure_stream,
+    memory_storage, timeout_s (the rest of the URL goes to nats-py as it is)."""
+    server, options = split_options(url, URL_OPTIONS)
+    return NatsJetStreamSink(
+        server, stream=options.get("stream", DEFAULT_STREAM),
+        subject_prefix=options.get("subject_prefix", DEFAULT_PREFIX),
+        duplicate_window_s=url_float(options, "duplicate_window_s", 120.0),
+        max_age_s=url_float(options, "max_age_s", None),
+        ensure_stream=url_flag(options, "ensure_stream", True),
+        memory_storage=url_flag(options, "memory_storage", False),
+        timeout_s=url_float(options, "timeout_s", 5.0))
 
 
 async def _log_error(error: Exception) -> None:

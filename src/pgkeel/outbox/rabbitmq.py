@@ -21,13 +21,18 @@ from pgkeel.outbox._brokers import (
     headers_for,
     in_key_order,
     require,
+    split_options,
+    url_flag,
+    url_float,
 )
 from pgkeel.outbox.sink import OutboxMessage, PublishResult
 
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
-__all__ = ["DEFAULT_EXCHANGE", "RabbitMqSink"]
+    from pgkeel.config import Settings
+
+__all__ = ["DEFAULT_EXCHANGE", "RabbitMqSink", "sink_from_url"]
 
 DEFAULT_EXCHANGE = "pgkeel.outbox"
 
@@ -152,6 +157,23 @@ class RabbitMqSink:
         self._channel = self._exchange = None
         if connection is not None and not connection.is_closed:
             await connection.close()
+
+
+URL_OPTIONS = ("exchange", "exchange_type", "declare_exchange", "mandatory", "timeout_s")
+
+
+def sink_from_url(url: str, settings: Settings | None = None) -> RabbitMqSink:
+    """The sink `OUTBOX_SINK_URL=amqp://user:pass@host:5672/vhost?exchange=...` names.
+
+    Query options: exchange, exchange_type, declare_exchange, mandatory, timeout_s (the rest
+    of the URL, e.g. `heartbeat`, goes to aio-pika as it is)."""
+    broker, options = split_options(url, URL_OPTIONS)
+    return RabbitMqSink(
+        broker, exchange=options.get("exchange", DEFAULT_EXCHANGE),
+        exchange_type=options.get("exchange_type", "topic"),
+        declare_exchange=url_flag(options, "declare_exchange", True),
+        mandatory=url_flag(options, "mandatory", True),
+        timeout_s=url_float(options, "timeout_s", 5.0))
 
 
 def _event_type(message: OutboxMessage) -> str:
