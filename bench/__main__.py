@@ -43,6 +43,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--http-seconds", type=float)
     parser.add_argument("--http-rounds", type=int)
     parser.add_argument("--concurrency", type=int, dest="http_concurrency")
+    parser.add_argument("--outbox-events", type=int,
+                        help="events drained in outbox_relay (default: the profile's)")
     parser.add_argument("--only", help="comma-separated scenario names")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data set")
@@ -61,7 +63,8 @@ def _profile(args: argparse.Namespace) -> Profile:
     return PROFILES[name].with_overrides(
         database=args.database, organizations=args.organizations, users=args.users,
         audit_rows=args.audit_rows, rounds=args.rounds, http_seconds=args.http_seconds,
-        http_rounds=args.http_rounds, http_concurrency=args.http_concurrency)
+        http_rounds=args.http_rounds, http_concurrency=args.http_concurrency,
+        outbox_events=args.outbox_events)
 
 
 def _servers() -> tuple[str, str, Any]:
@@ -97,6 +100,7 @@ async def _server_versions(url: str, redis_url: str) -> dict[str, str]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from bench import scenarios as sc
+    from bench.outbox import run_outbox
 
     began = time.perf_counter()
     profile = _profile(args)
@@ -132,6 +136,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         finally:
             await sc.cleanup(env)
             await env.aclose()
+        samples += await run_outbox(admin_url, redis_url, profile, only)
         if not args.skip_http and (only is None or only & set(HTTP_SCENARIOS)):
             print("HTTP (separate processes):")
             samples += await run_http(url, redis_url, profile, user_ids)

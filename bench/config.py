@@ -34,6 +34,8 @@ class Profile:
     http_rounds: int
     http_concurrency: int
     http_warmup_s: float
+    outbox_events: int = 100_000
+    """Events the relay drains (and no-op jobs procrastinate's worker runs) in outbox_relay."""
 
     def with_overrides(self, **changes: Any) -> Profile:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -53,9 +55,11 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick", database="pgkeel_bench_quick", organizations=5, users=5_000,
         audit_rows=5_000, rounds=2, block_s=0.04, min_ops=3, max_ops=40, bulk_rows=1_000,
-        http_seconds=1.5, http_rounds=1, http_concurrency=4, http_warmup_s=0.3),
+        http_seconds=1.5, http_rounds=1, http_concurrency=4, http_warmup_s=0.3,
+        outbox_events=1_000),
     "tiny": Profile(
         name="tiny", database="pgkeel_bench_tiny", organizations=2, users=200,
         audit_rows=200, rounds=1, block_s=0.0, min_ops=2, max_ops=2, bulk_rows=50,
-        http_seconds=0.5, http_rounds=1, http_concurrency=2, http_warmup_s=0.0),
+        http_seconds=0.5, http_rounds=1, http_concurrency=2, http_warmup_s=0.0,
+        outbox_events=100),
 }

@@ -15,13 +15,20 @@ from bench.config import Profile
 
 __all__ = ["CONTENDERS", "machine_info", "markdown", "ratios", "validate", "versions"]
 
-CONTENDERS = ("raw_psycopg", "asyncpg", "sqlalchemy", "pgkeel", "fastapi_sqlalchemy")
+CONTENDERS = ("raw_psycopg", "asyncpg", "sqlalchemy", "pgkeel", "fastapi_sqlalchemy",
+              "procrastinate", "pgkeel_no_key")
 RESULT_KEYS = ("scenario", "contender", "median_ms", "p95_ms", "p99_ms", "ops_per_s",
                "peak_rss_mb")
-RATIO_KEYS = ("scenario", "pgkeel_vs_raw_psycopg", "sqlalchemy_vs_pgkeel")
+RATIO_KEYS = ("scenario", "pgkeel_vs_raw_psycopg", "sqlalchemy_vs_pgkeel", "pgkeel_vs_peer")
+PEERS = {"outbox_relay": "procrastinate", "idempotent_create_user": "pgkeel_no_key"}
+"""The contender `pgkeel_vs_peer` divides by: procrastinate draining as many no-op jobs as the
+relay publishes events (a whole drain is one operation, so this is the time ratio), and the
+same route without an Idempotency-Key."""
+THROUGHPUT = frozenset({"outbox_relay"})
+"""Scenarios measured as one timed drain of many events: reported in events/s."""
 PACKAGES = ("pgkeel", "psycopg", "psycopg-binary", "psycopg-pool", "asyncpg", "sqlalchemy",
             "fastapi", "fastapi-pagination", "starlette", "pydantic", "uvicorn", "uvloop",
-            "httptools", "redis", "hiredis", "orjson", "aiohttp")
+            "httptools", "redis", "hiredis", "orjson", "aiohttp", "procrastinate")
 
 
 def _cpu_model() -> str:
@@ -85,7 +92,8 @@ def _ratio(top: float | None, bottom: float | None) -> float | None:
 def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per scenario: pgkeel's median / raw psycopg's (lower is better, 1.0 = no overhead)
     and SQLAlchemy's median / pgkeel's (higher is better for pgkeel). For the HTTP scenarios
-    the second is the throughput ratio pgkeel req/s / FastAPI+SQLAlchemy req/s."""
+    the second is the throughput ratio pgkeel req/s / FastAPI+SQLAlchemy req/s. Where a
+    scenario has a peer (PEERS), pgkeel's median / the peer's (lower is better)."""
     scenarios = list(dict.fromkeys(row["scenario"] for row in results))
     out = []
     for scenario in scenarios:
@@ -98,7 +106,10 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"scenario": scenario,
                     "pgkeel_vs_raw_psycopg": _ratio(_median(results, scenario, "pgkeel"),
                                                     _median(results, scenario, "raw_psycopg")),
-                    "sqlalchemy_vs_pgkeel": versus})
+                    "sqlalchemy_vs_pgkeel": versus,
+                    "pgkeel_vs_peer": _ratio(_median(results, scenario, "pgkeel"),
+                                             _median(results, scenario, PEERS[scenario]))
+                    if scenario in PEERS else None})
     return out
 
 
@@ -159,10 +170,17 @@ def markdown(report: dict[str, Any], *, title: str) -> str:
                   "|---|---|---|---|---|"]
         lines += [f"| {r['scenario']} | {r['contender']} | {_cell(r['ops_per_s'], 0)} | "
                   f"{_cell(r['p99_ms'])} | {_cell(r['peak_rss_mb'], 0)} |" for r in http]
+    drains = [r for r in results if r["scenario"] in THROUGHPUT]
+    if drains:
+        lines += ["", "| drain scenario | contender | events/s | seconds |", "|---|---|---|---|"]
+        lines += [f"| {r['scenario']} | {r['contender']} | {_cell(r['ops_per_s'], 0)} | "
+                  f"{r['median_ms'] / 1000:.1f} |" for r in drains]
     lines += ["", "| scenario | pgkeel ÷ raw psycopg (median) | SQLAlchemy ÷ pgkeel "
-              "(median; HTTP: pgkeel req/s ÷ FastAPI+SQLAlchemy req/s) |", "|---|---|---|"]
+              "(median; HTTP: pgkeel req/s ÷ FastAPI+SQLAlchemy req/s) | pgkeel ÷ peer "
+              "(median) |", "|---|---|---|---|"]
     lines += [f"| {r['scenario']} | {_cell(r['pgkeel_vs_raw_psycopg'], 2)} | "
-              f"{_cell(r['sqlalchemy_vs_pgkeel'], 2)} |" for r in report["ratios"]]
+              f"{_cell(r['sqlalchemy_vs_pgkeel'], 2)} | {_cell(r['pgkeel_vs_peer'], 2)} |"
+              for r in report["ratios"]]
     return "\n".join(lines) + "\n"
 
 
