@@ -56,7 +56,7 @@ PROFILES: dict[str, Profile] = {
         name="quick", database="pgkeel_bench_quick", organizations=5, users=5_000,
         audit_rows=5_000, rounds=2, block_s=0.04, min_ops=3, max_ops=40, bulk_rows=1_000,
         http_seconds=1.5, http_rounds=1, http_concurrency=4, http_warmup_s=0.3,
-        outbox_events=1_000),
+        outbox_events=500),
     "tiny": Profile(
         name="tiny", database="pgkeel_bench_tiny", organizations=2, users=200,
         audit_rows=200, rounds=1, block_s=0.0, min_ops=2, max_ops=2, bulk_rows=50,

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 
 import orjson
-import redis.asyncio as aioredis
 
 from bench.config import Profile
 from bench.timing import Contender, Sample, Scenario, run_scenario
@@ -77,7 +76,7 @@ async def relay_drain(db: Database, redis_url: str, count: int) -> Sample:
     """Pre-insert `count` events (untimed), then time one relay draining them."""
     await db.execute("TRUNCATE outbox.outbox_events")
     await _insert_events(db, count)
-    await db.execute("VACUUM ANALYZE outbox.outbox_events")
+    await db.execute("ANALYZE outbox.outbox_events")
     stream = f"pgkeel-bench:outbox:{secrets.token_hex(4)}"
     sink = outbox.RedisStreamSink.from_url(redis_url, stream=stream, maxlen=None)
     relay = outbox.Relay(db, sink, listen=False)

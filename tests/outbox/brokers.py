@@ -4,10 +4,12 @@ that a broker answers (the tests skip, saying why, where it does not)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import socket
 import uuid
+from typing import Any
 
 import pytest
 
@@ -56,3 +58,37 @@ async def eventually(check: object, timeout_s: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+def order_events(count: int, keys: int) -> list[Any]:
+    """`count` events over `keys` orders: order i's events carry n = 0, 1, 2, ... in order."""
+    from pgkeel.outbox import OutboxEvent
+
+    return [OutboxEvent("order.updated", "order", f"o{i % keys}", payload={"n": i // keys})
+            for i in range(count)]
+
+
+async def add_in_transactions(db: Any, events: list[Any]) -> list[uuid.UUID]:
+    """Half the events with add_many in one transaction, the rest one by one in another, and
+    one more in a transaction that rolls back (it must never reach a broker)."""
+    from pgkeel.outbox import OutboxEvent, add, add_many
+
+    half = len(events) // 2
+    async with db.transaction() as tx:
+        ids = await add_many(tx, events[:half])
+    async with db.transaction() as tx:
+        ids += [await add(tx, event) for event in events[half:]]
+    with contextlib.suppress(RuntimeError):
+        async with db.transaction() as tx:
+            await add(tx, OutboxEvent("order.updated", "order", "rolled-back"))
+            raise RuntimeError("roll back")
+    return ids
+
+
+def assert_key_order(received: list[tuple[str, int]]) -> None:
+    """(aggregate id, n) in delivery order: each aggregate's n must be 0, 1, 2, ..."""
+    by_key: dict[str, list[int]] = {}
+    for key, n in received:
+        by_key.setdefault(key, []).append(n)
+    for key, ns in by_key.items():
+        assert ns == list(range(len(ns))), f"{key} delivered out of order: {ns}"

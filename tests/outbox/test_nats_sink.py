@@ -23,9 +23,12 @@ from pgkeel.errors import BrokerUnavailable, ConfigError, MissingExtra, PublishF
 from pgkeel.outbox.nats import NatsJetStreamSink, sink_from_url
 from tests.outbox.brokers import (
     NATS_URL,
+    add_in_transactions,
+    assert_key_order,
     closed_port_url,
     host_port,
     message,
+    order_events,
     require_broker,
 )
 
@@ -184,6 +187,26 @@ async def test_a_broker_that_is_down_fails_the_whole_batch():
     assert info.value.code == "broker_unavailable"
     assert info.value.details["broker"] == "nats"
     await sink.close()
+
+
+async def test_a_relay_delivers_every_committed_event_in_key_order(db, js, names):
+    from pgkeel.outbox import Relay
+
+    ids = await add_in_transactions(db, order_events(60, keys=4))
+    sink = NatsJetStreamSink(NATS_URL, stream=names.stream, subject_prefix=names.prefix)
+    try:
+        assert await Relay(db, sink, batch_size=16, listen=False).drain() == 60
+    finally:
+        await sink.close()
+
+    consumer = await js.pull_subscribe(f"{names.prefix}.>", stream=names.stream)
+    got = await consumer.fetch(100, timeout=5)
+    for msg in got:
+        await msg.ack()
+    assert sorted(m.headers["Nats-Msg-Id"] for m in got) == sorted(map(str, ids))
+    assert {m.subject for m in got} == {f"{names.prefix}.order.updated"}
+    assert_key_order([(m.headers["Pgkeel-Aggregate-Id"], orjson.loads(m.data)["n"])
+                      for m in got])
 
 
 def test_without_the_extra_the_error_names_it(monkeypatch):

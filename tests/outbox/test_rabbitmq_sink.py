@@ -25,9 +25,12 @@ from pgkeel.outbox.rabbitmq import RabbitMqSink, sink_from_url
 from pgkeel.outbox.sink import OutboxMessage
 from tests.outbox.brokers import (
     RABBITMQ_URL,
+    add_in_transactions,
+    assert_key_order,
     closed_port_url,
     host_port,
     message,
+    order_events,
     require_broker,
 )
 
@@ -165,6 +168,23 @@ async def test_a_broker_that_is_down_fails_the_whole_batch():
     assert info.value.code == "broker_unavailable"
     assert "secret" not in str(info.value.to_dict()), "the password never leaks"
     await sink.close()
+
+
+async def test_a_relay_delivers_every_committed_event_in_key_order(db, channel, exchange):
+    from pgkeel.outbox import Relay
+
+    queue = await bound_queue(channel, exchange, "order.*")
+    ids = await add_in_transactions(db, order_events(60, keys=4))
+    sink = RabbitMqSink(RABBITMQ_URL, exchange=exchange)
+    try:
+        assert await Relay(db, sink, batch_size=16, listen=False).drain() == 60
+    finally:
+        await sink.close()
+
+    got = await drain(queue)
+    assert sorted(m.message_id for m in got) == sorted(map(str, ids))
+    assert_key_order([(m.headers["Pgkeel-Aggregate-Id"], orjson.loads(m.body)["n"])
+                      for m in got])
 
 
 def test_without_the_extra_the_error_names_it(monkeypatch):
