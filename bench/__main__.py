@@ -100,6 +100,7 @@ async def _server_versions(url: str, redis_url: str) -> dict[str, str]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from bench import scenarios as sc
+    from bench.idempotency import IDEMPOTENCY_SCENARIOS, idempotency_scenario
     from bench.outbox import run_outbox
 
     began = time.perf_counter()
@@ -136,6 +137,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         finally:
             await sc.cleanup(env)
             await env.aclose()
+        if only is None or only & set(IDEMPOTENCY_SCENARIOS):
+            async with idempotency_scenario(url, redis_url) as scenario:
+                samples += await run_scenario(scenario, rounds=profile.rounds,
+                                              block_s=profile.block_s, min_ops=profile.min_ops,
+                                              max_ops=profile.max_ops)
         samples += await run_outbox(admin_url, redis_url, profile, only)
         if not args.skip_http and (only is None or only & set(HTTP_SCENARIOS)):
             print("HTTP (separate processes):")

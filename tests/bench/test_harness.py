@@ -25,7 +25,8 @@ from pgkeel.testing.databases import database_url, drop_database  # noqa: E402
 IN_PROCESS = {"get_by_id", "list_offset_page1", "list_offset_deep", "list_keyset",
               "list_count_exact", "list_count_planned", "list_count_estimated", "cache_hit",
               "cache_miss", "create_with_audit", "audit_append", "bulk_insert"}
-OUTBOX = {"outbox_add": {"raw_psycopg", "pgkeel"}, "outbox_relay": {"pgkeel", "procrastinate"}}
+PAIRS = {"outbox_add": {"raw_psycopg", "pgkeel"}, "outbox_relay": {"pgkeel", "procrastinate"},
+          "idempotent_create_user": {"pgkeel", "pgkeel_no_key"}}
 
 
 @pytest.fixture
@@ -57,9 +58,9 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
     results = report["results"]
     assert all(tuple(row) == RESULT_KEYS for row in results)
     seen = {(row["scenario"], row["contender"]) for row in results}
-    assert {s for s, _ in seen} == IN_PROCESS | set(HTTP_SCENARIOS) | set(OUTBOX)
-    assert {c for _, c in seen} == set(CONTENDERS) - {"pgkeel_no_key"}
-    for scenario, contenders in OUTBOX.items():
+    assert {s for s, _ in seen} == IN_PROCESS | set(HTTP_SCENARIOS) | set(PAIRS)
+    assert {c for _, c in seen} == set(CONTENDERS)
+    for scenario, contenders in PAIRS.items():
         assert {c for s, c in seen if s == scenario} == contenders
     for scenario in IN_PROCESS - {"cache_hit", "cache_miss"}:
         assert {c for s, c in seen if s == scenario} == {"raw_psycopg", "asyncpg", "sqlalchemy",
@@ -76,7 +77,7 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
             assert row["peak_rss_mb"] is None
 
     ratios = {row["scenario"]: row for row in report["ratios"]}
-    assert set(ratios) == IN_PROCESS | set(HTTP_SCENARIOS) | set(OUTBOX)
+    assert set(ratios) == IN_PROCESS | set(HTTP_SCENARIOS) | set(PAIRS)
     assert all(tuple(row) == RATIO_KEYS for row in report["ratios"])
     assert ratios["get_by_id"]["pgkeel_vs_raw_psycopg"] > 0
     assert ratios["get_by_id"]["sqlalchemy_vs_pgkeel"] > 0
@@ -84,6 +85,7 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
     assert ratios["http_list_users"]["sqlalchemy_vs_pgkeel"] > 0
     assert ratios["outbox_add"]["pgkeel_vs_raw_psycopg"] > 0
     assert ratios["outbox_relay"]["pgkeel_vs_peer"] > 0
+    assert ratios["idempotent_create_user"]["pgkeel_vs_peer"] > 0
     assert ratios["get_by_id"]["pgkeel_vs_peer"] is None
     relay = {row["contender"]: row for row in results if row["scenario"] == "outbox_relay"}
     assert all(row["ops_per_s"] > 0 for row in relay.values())
