@@ -180,6 +180,17 @@ async def test_a_sink_from_a_url_takes_its_settings_from_the_query(js, names):
         sink_from_url(f"{NATS_URL}?duplicate_window_s=soon")
 
 
+async def test_outbox_sink_url_selects_this_sink(pgkeel_settings):
+    from pgkeel.outbox import sink_from_settings
+
+    url = "nats://127.0.0.1:4222?stream=ORDERS&subject_prefix=orders"
+    sink = sink_from_settings(pgkeel_settings.model_copy(update={"outbox_sink_url": url}))
+    assert isinstance(sink, NatsJetStreamSink)
+    assert (sink.url, sink.stream, sink.subject_prefix) == (
+        "nats://127.0.0.1:4222", "ORDERS", "orders")
+    await sink.close()
+
+
 async def test_a_broker_that_is_down_fails_the_whole_batch():
     sink = NatsJetStreamSink(closed_port_url("nats"), connect_timeout_s=1)
     with pytest.raises(BrokerUnavailable) as info:

@@ -153,6 +153,16 @@ async def test_a_sink_from_a_url_takes_its_settings_from_the_query(channel, exch
         sink_from_url(f"{RABBITMQ_URL}?mandatory=maybe")
 
 
+async def test_outbox_sink_url_selects_this_sink(pgkeel_settings):
+    from pgkeel.outbox import sink_from_settings
+
+    url = "amqps://app:secret@rabbit.example:5671/prod?exchange=orders"
+    sink = sink_from_settings(pgkeel_settings.model_copy(update={"outbox_sink_url": url}))
+    assert isinstance(sink, RabbitMqSink)
+    assert (sink.url, sink.exchange) == ("amqps://app:secret@rabbit.example:5671/prod", "orders")
+    await sink.close()
+
+
 async def test_a_missing_exchange_fails_the_batch(channel, exchange):
     sink = RabbitMqSink(RABBITMQ_URL, exchange=exchange, declare_exchange=False)
     with pytest.raises(BrokerUnavailable) as info:

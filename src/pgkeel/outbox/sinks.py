@@ -19,13 +19,14 @@ from pgkeel.outbox.sink import Sink
 
 __all__ = ["BROKER_MODULES", "sink_from_settings", "sink_url"]
 
-BROKER_MODULES: dict[str, tuple[str, str]] = {
-    "nats": ("pgkeel.outbox.nats", "NatsJetStreamSink"),
-    "tls": ("pgkeel.outbox.nats", "NatsJetStreamSink"),
-    "amqp": ("pgkeel.outbox.rabbitmq", "RabbitMqSink"),
-    "amqps": ("pgkeel.outbox.rabbitmq", "RabbitMqSink"),
+BROKER_MODULES: dict[str, str] = {
+    "nats": "pgkeel.outbox.nats",
+    "tls": "pgkeel.outbox.nats",
+    "amqp": "pgkeel.outbox.rabbitmq",
+    "amqps": "pgkeel.outbox.rabbitmq",
 }
-"""URL scheme -> (module, sink class taking the URL as its first argument)."""
+"""URL scheme -> module whose `sink_from_url(url, settings)` builds the sink (the sink's own
+settings ride in the URL's query string: `nats://host?stream=ORDERS`)."""
 
 
 def sink_url(settings: Settings) -> str:
@@ -51,6 +52,5 @@ def sink_from_settings(settings: Settings) -> Sink:
         raise OutboxSinkError(f"No outbox sink for URLs of scheme {scheme!r}.",
                               details={"url": redact_dsn(url)},
                               hint="Use redis://, nats:// or amqp://.")
-    module_name, class_name = target
-    sink: Sink = getattr(importlib.import_module(module_name), class_name)(url)
+    sink: Sink = importlib.import_module(target).sink_from_url(url, settings)
     return sink
