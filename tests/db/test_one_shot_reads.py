@@ -29,21 +29,27 @@ async def test_one_shot_read_refuses_writes_and_leaves_the_connection_clean(
     assert labels == ["yes"]
 
 
-async def test_one_shot_read_is_one_transaction_with_the_context(pgkeel_db):
-    with use_context(org_id=42, actor_id=7, request_id="req-9"):
-        [[settings], [xact]] = await pgkeel_db.read_batch([
-            ("SELECT current_setting('pgkeel.org_id') AS org,"
-             " current_setting('pgkeel.request_id') AS request,"
-             " current_setting('transaction_read_only') AS ro, txid_current_if_assigned(),"
-             " now() AS started", (), None),
-            ("SELECT now() AS started", (), None),
-        ], readonly=True)
-    assert settings[:3] == ("42", "req-9", "on")
-    assert settings[4] == xact[0]          # both statements in one transaction
-    # Nothing leaks to the next transaction on the pooled connection.
-    row = await pgkeel_db.fetch_one("SELECT current_setting('pgkeel.org_id', true) AS org,"
-                                    " current_setting('transaction_read_only') AS ro")
-    assert row == {"org": "", "ro": "off"}
+async def test_one_shot_read_is_one_transaction_with_the_context(pgkeel_settings):
+    async with Database.from_settings(pgkeel_settings, min_size=1, max_size=1) as db:
+        with use_context(org_id=42, actor_id=7, request_id="req-9"):
+            [[settings], [xact]] = await db.read_batch([
+                ("SELECT current_setting('pgkeel.org_id') AS org,"
+                 " current_setting('pgkeel.request_id') AS request,"
+                 " current_setting('transaction_read_only') AS ro, txid_current_if_assigned(),"
+                 " now() AS started", (), None),
+                ("SELECT now() AS started", (), None),
+            ], readonly=True)
+        assert settings[:3] == ("42", "req-9", "on")
+        assert settings[4] == xact[0]          # both statements in one transaction
+        # Nothing leaks into the session of the one pooled connection: read it raw, before
+        # any pgkeel transaction sets its own context over whatever was left behind.
+        async with db.transaction() as tx:
+            cursor = await tx.connection.execute(
+                "SELECT current_setting('pgkeel.org_id', true),"
+                " current_setting('pgkeel.request_id', true),"
+                " current_setting('transaction_read_only')")
+            org, request, readonly = await cursor.fetchone()
+    assert (org or "", request or "", readonly) == ("", "", "off")
 
 
 async def test_one_shot_read_has_the_statement_timeout(pgkeel_settings):

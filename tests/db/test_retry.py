@@ -10,7 +10,7 @@ import pytest
 from psycopg import sql
 
 from pgkeel.db import Database, Isolation, RetryPolicy, Transaction
-from pgkeel.errors import TransactionConflict
+from pgkeel.errors import Conflict, PgkeelError, TransactionConflict
 from pgkeel.observe import REGISTRY
 
 FAST = RetryPolicy(retries=5, base_delay_s=0.001, max_delay_s=0.01)
@@ -95,16 +95,39 @@ async def test_gives_up_after_n_retries_with_transaction_conflict(pgkeel_db: Dat
     assert _retries("serialization_failure") == before + 3
 
 
-async def test_other_errors_are_not_retried(pgkeel_db: Database):
+# Everything outside 40001/40P01: unique and foreign-key violations, NOT NULL, division by
+# zero, a statement timeout, a missing privilege, a write in a read-only transaction, an
+# unclassified error, and 40003 (the outcome of the statement is unknown).
+NOT_RETRIED = ["23505", "23503", "23502", "23514", "22012", "57014", "42501", "25006",
+               "P0001", "40003", "40002"]
+
+
+@pytest.mark.parametrize("sqlstate", NOT_RETRIED)
+async def test_other_errors_are_not_retried(pgkeel_db: Database, sqlstate: str):
     calls = 0
 
     async def fails(tx: Transaction) -> None:
         nonlocal calls
         calls += 1
-        await tx.execute("SELECT 1/0")
+        await tx.execute(sql.SQL("DO $$ BEGIN RAISE EXCEPTION 'provoked' USING ERRCODE = {}; "
+                                 "END $$").format(sql.Literal(sqlstate)))
 
-    with pytest.raises(Exception, match="rejected by the database"):
+    with pytest.raises(PgkeelError) as info:
         await pgkeel_db.run_in_tx(fails, policy=FAST)
+    assert calls == 1, f"{sqlstate} was retried"
+    assert getattr(info.value, "sqlstate", sqlstate) == sqlstate
+
+
+async def test_a_real_unique_violation_runs_the_function_once(pgkeel_db: Database, table):
+    calls = 0
+
+    async def inserts_twice(tx: Transaction) -> None:
+        nonlocal calls
+        calls += 1
+        await tx.execute(sql.SQL("INSERT INTO {} (id) VALUES (1), (1)").format(table))
+
+    with pytest.raises(Conflict):
+        await pgkeel_db.run_in_tx(inserts_twice, policy=FAST)
     assert calls == 1
 
 

@@ -78,6 +78,24 @@ async def test_soft_delete_restore_and_delete(people):
             await people.delete(4)
 
 
+async def test_writes_never_reach_another_tenants_row(people, sync_conn, pgkeel_schema):
+    """Every write by primary key, aimed at ORG_B's row from ORG_A: NotFound, and the row is
+    still there, unchanged."""
+    foreign_id = 31
+    read = (f'SELECT org_id, name, score, deleted_at, version FROM "{pgkeel_schema}".people '
+            "WHERE id = %s")
+    before = sync_conn.execute(read, (foreign_id,)).fetchone()
+    assert before is not None and before[0] == ORG_B
+    with use_context(org_id=ORG_A):
+        for attempt in (lambda: people.delete(foreign_id),
+                        lambda: people.soft_delete(foreign_id),
+                        lambda: people.restore(foreign_id),
+                        lambda: people.update(foreign_id, {"score": 0})):
+            with pytest.raises(NotFound):
+                await attempt()
+    assert sync_conn.execute(read, (foreign_id,)).fetchone() == before
+
+
 async def test_upsert_never_touches_another_tenants_row(people, sync_conn, pgkeel_schema):
     sync_conn.execute(f'CREATE UNIQUE INDEX ON "{pgkeel_schema}".people (org_id, name)')
     with use_context(org_id=ORG_A):
