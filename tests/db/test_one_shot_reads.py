@@ -35,7 +35,8 @@ async def test_one_shot_read_is_one_transaction_with_the_context(pgkeel_settings
             [[settings], [xact]] = await db.read_batch([
                 ("SELECT current_setting('pgkeel.org_id') AS org,"
                  " current_setting('pgkeel.request_id') AS request,"
-                 " current_setting('transaction_read_only') AS ro, pg_current_xact_id_if_assigned(),"
+                 " current_setting('transaction_read_only') AS ro,"
+                 " pg_current_xact_id_if_assigned(),"
                  " now() AS started", (), None),
                 ("SELECT now() AS started", (), None),
             ], readonly=True)
