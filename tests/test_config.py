@@ -105,22 +105,26 @@ def test_describe_redacts_every_dsn(clean_env):
     assert "pw1" not in text and "pw2" not in text and "pw3" not in text
 
 
-def test_configuration_doc_lists_every_setting_as_the_classes_define_them():
+def test_settings_tables_in_the_docs_match_the_settings_classes():
     from pathlib import Path
 
     from pgkeel.cli.config import BLOCK, render_settings_blocks, settings_class
 
-    doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
-    text = doc.read_text()
-    refs = [m.group("ref") for m in BLOCK.finditer(text)]
-    assert refs == ["pgkeel.config:Settings", "pgkeel_apps.settings:DemoSettings"]
-    for ref in refs:
+    root = Path(__file__).resolve().parents[1]
+    configuration = (root / "docs" / "configuration.md").read_text()
+    refs = [(m.group("ref"), m.group("prefixes")) for m in BLOCK.finditer(configuration)]
+    assert refs == [("pgkeel.config:Settings", ""), ("pgkeel_apps.settings:DemoSettings", "")], \
+        "configuration.md lists every setting of both classes"
+    for ref, _ in refs:
         undocumented = [name for name, field in settings_class(ref).model_fields.items()
                         if not field.description]
         assert undocumented == [], f"{ref}: give these fields a docstring"
-    assert render_settings_blocks(text) == text, (
-        "docs/configuration.md differs from the settings classes: "
-        "run `pgkeel config docs --write docs/configuration.md`")
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    stale = [page.name for page in pages
+             if render_settings_blocks(page.read_text()) != page.read_text()]
+    assert stale == [], (
+        f"the settings tables of {stale} differ from the settings classes: "
+        "run `pgkeel config docs --write docs/<page>.md`")
 
 
 def test_settings_table_rows():
@@ -130,3 +134,5 @@ def test_settings_table_rows():
     assert "| `CURSOR_SECRET` | unset |" in table
     assert "| `CACHE_PREFIX` | `pgkeel:` |" in table
     assert table.count("\n") == len(Settings.model_fields) + 2
+    audit = settings_table(Settings, ["AUDIT_"])
+    assert "AUDIT_BATCH_SIZE" in audit and "CACHE_" not in audit

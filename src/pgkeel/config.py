@@ -6,6 +6,7 @@ connection strings are only ever shown through `redact_dsn`, so passwords never 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -94,7 +95,7 @@ class Settings(BaseSettings):
     cache_xfetch_beta: float = Field(1.0, ge=0)
     """XFetch early-refresh eagerness (0 disables early refresh)."""
     cache_op_timeout_s: float = Field(0.25, gt=0)
-    """Time limit of one cache call to Redis."""
+    """Time limit of one cache call to Redis (waiting for a pooled connection included)."""
     cache_breaker_failures: int = Field(5, ge=1)
     """Consecutive failed Redis calls that open the cache's circuit breaker."""
     cache_breaker_reset_s: float = Field(2.0, gt=0)
@@ -124,7 +125,8 @@ class Settings(BaseSettings):
     """Optional key that signs `pgkeel audit checkpoint` files (HMAC-SHA256)."""
 
     idempotency_ttl_s: float = Field(86_400.0, gt=0)
-    """How long a key and its stored response are kept and replayed (24 h)."""
+    """How long a key and its stored response are kept and replayed (24 h); after that the
+    key starts a new request."""
     idempotency_lock_lease_s: float = Field(90.0, gt=0)
     """How long a request holds its key; past it the request is presumed dead and the same
     request may run again. Keep it above the longest route time (and statement timeout)."""
@@ -274,12 +276,15 @@ def _shown_default(value: Any) -> str:
     return str(value)
 
 
-def settings_table(settings_class: type[BaseSettings]) -> str:
-    """A Markdown table of every setting of `settings_class`: its environment variable, default
-    and meaning (the field's docstring). docs/configuration.md holds this table, checked by the
-    tests; `pgkeel config docs` prints it."""
+def settings_table(settings_class: type[BaseSettings], prefixes: Sequence[str] = ()) -> str:
+    """A Markdown table of the settings of `settings_class` (those whose variable starts with
+    one of `prefixes`, or all): environment variable, default and meaning (the field's
+    docstring). The docs hold these tables, checked by the tests; `pgkeel config docs` prints
+    them."""
     lines = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in settings_class.model_fields.items():
+        if prefixes and not name.upper().startswith(tuple(prefixes)):
+            continue
         meaning = " ".join((field.description or "").split()).replace("|", "\\|")
         default = _shown_default(field.default)
         if default not in {"unset", "none"}:

@@ -1,1 +1,1 @@
-"""pgkeel's reference service: the five seed systems, built only on pgkeel's public API."""
+"""pgkeel's reference service: identity and customer tags, built only on pgkeel's public API."""

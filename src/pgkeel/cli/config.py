@@ -1,8 +1,9 @@
 """`pgkeel config docs`: the settings reference, rendered from the settings classes.
 
-docs/configuration.md holds one table per settings class between the markers
-`<!-- settings-table module:Class -->` and `<!-- /settings-table -->`; `--write FILE` renders
-every such block again, and the tests fail while a block differs from its class.
+The docs hold settings tables between the markers `<!-- settings-table module:Class -->` (or
+`<!-- settings-table module:Class PREFIX_ ... -->` for the variables starting with a prefix)
+and `<!-- /settings-table -->`; `--write FILE` renders every such block of a file again, and
+the tests fail while a block differs from its class.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ __all__ = ["app", "render_settings_blocks", "settings_class"]
 app = typer.Typer(help="Inspect pgkeel's settings.", no_args_is_help=True)
 
 DEFAULT_CLASS = "pgkeel.config:Settings"
-BLOCK = re.compile(r"(<!-- settings-table (?P<ref>[\w.]+:\w+) -->\n)(?P<table>.*?)"
-                   r"(<!-- /settings-table -->)", re.S)
+BLOCK = re.compile(r"(<!-- settings-table (?P<ref>[\w.]+:\w+)(?P<prefixes>( [A-Z_]+)*) -->\n)"
+                   r"(?P<table>.*?)(?P<end><!-- /settings-table -->)", re.S)
 
 SettingsOption = Annotated[str, typer.Option(
     "--settings", help="The settings class, as module:Class.")]
+PrefixOption = Annotated[list[str] | None, typer.Option(
+    "--prefix", help="Only the variables starting with this (repeatable).")]
 WriteOption = Annotated[Path | None, typer.Option(
     "--write", help="Render every settings-table block of this Markdown file in place.")]
 
@@ -48,13 +51,13 @@ def settings_class(ref: str) -> type[BaseSettings]:
 
 def render_settings_blocks(text: str) -> str:
     """`text` with every settings-table block rendered from its class."""
-    return BLOCK.sub(lambda m: m.group(1) + settings_table(settings_class(m.group("ref")))
-                     + m.group(4), text)
+    return BLOCK.sub(lambda m: m.group(1) + settings_table(
+        settings_class(m.group("ref")), m.group("prefixes").split()) + m.group("end"), text)
 
 
 @app.command()
-def docs(settings: SettingsOption = DEFAULT_CLASS, write: WriteOption = None,
-         as_json: JsonFlag = False) -> None:
+def docs(settings: SettingsOption = DEFAULT_CLASS, prefix: PrefixOption = None,
+         write: WriteOption = None, as_json: JsonFlag = False) -> None:
     """Print the settings table (variable, default, meaning), or update a doc's tables."""
     with reported_errors(as_json):
         if write is not None:
@@ -68,8 +71,10 @@ def docs(settings: SettingsOption = DEFAULT_CLASS, write: WriteOption = None,
                 f"{write}: {'updated' if data['changed'] else 'already up to date'}"))
             return
         cls = settings_class(settings)
+        prefixes = tuple(prefix or ())
         rows = [{"variable": name.upper(), "default": field.default,
                  "meaning": field.description}
-                for name, field in cls.model_fields.items()]
-        emit(rows, as_json, lambda: console.print(settings_table(cls), markup=False,
+                for name, field in cls.model_fields.items()
+                if name.upper().startswith(prefixes or ("",))]
+        emit(rows, as_json, lambda: console.print(settings_table(cls, prefixes), markup=False,
                                                   highlight=False, soft_wrap=True))
