@@ -137,8 +137,9 @@ class Settings(BaseSettings):
 
     outbox_sink_url: str | None = None
     """Where the outbox relay publishes: redis://, nats:// or amqp://. Unset: REDIS_URL."""
-    outbox_stream: str = Field("pgkeel:outbox", min_length=1, max_length=200)
-    """The Redis stream events go to; may use {aggregate_type}, {event_type}, {org_id}."""
+    outbox_stream: str | None = Field(None, min_length=1, max_length=200)
+    """The Redis stream events go to (unset: `<CACHE_PREFIX>outbox`, i.e. `pgkeel:outbox`);
+    may use {aggregate_type}, {event_type}, {org_id}."""
     outbox_stream_maxlen: int = Field(1_000_000, ge=0)
     """Approximate length each stream is trimmed to (0: never trimmed)."""
     outbox_batch_size: int = Field(2_000, ge=1, le=100_000)

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from pgkeel import audit, idempotency
+from pgkeel import audit, idempotency, outbox
 from pgkeel.audit import AuditAppender
 from pgkeel.cache import Cache
 from pgkeel.config import Settings
@@ -35,6 +35,7 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
     db = services.db
     codec = CursorCodec.from_settings(services.settings)
     await audit.install(db)
+    await outbox.install(db)
     await idempotency.install(db)
     for app_module in (identity, tags):
         await Migrator.from_settings(db, services.settings, directory=app_module.MIGRATIONS,
@@ -47,9 +48,14 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
     if demo.demo_seed:
         await identity.load_sample_data(db, organizations=demo.demo_orgs, users=demo.demo_users,
                                         password=demo.demo_password)
+    # The relay publishes the service's outbox events (user.created, customer_tag.*) to Redis
+    # Streams (or OUTBOX_SINK_URL) from inside the service, woken by each commit.
+    relay = outbox.Relay.from_settings(db, outbox.sink_from_settings(services.settings),
+                                       services.settings)
     # The cache opens its own client: short timeouts, no retries -- its breaker handles outages.
     async with (Cache.from_settings(services.settings) as cache,
-                AuditAppender.from_settings(db, services.settings) as appender):
+                AuditAppender.from_settings(db, services.settings) as appender,
+                outbox.run_relay(relay)):
         app.state.audit_appender = appender
         app.state.cache = cache
         app.state.identity = identity.IdentityService(db, cache, cursor_codec=codec)

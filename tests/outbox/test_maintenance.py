@@ -78,3 +78,28 @@ async def test_handle_many_passes_only_new_ids_and_prune(db: Database) -> None:
 
 async def _noop(tx: Transaction) -> Any:
     return None
+
+
+async def test_metrics_count_published_retried_dead_and_the_backlog(db: Database) -> None:
+    from pgkeel.observe.metrics import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {name: value(name, sink="memory") for name in (
+        "pgkeel_outbox_published_total", "pgkeel_outbox_retried_total",
+        "pgkeel_outbox_dead_lettered_total")}
+    async with db.transaction() as tx:
+        await outbox.add_many(tx, [OutboxEvent("x", "t", i, max_attempts=1 if i == 0 else 5)
+                                   for i in range(4)])
+    relay = Relay(db, InProcessSink(refuse=lambda m: m.aggregate_id in ("0", "1")),
+                  backoff=outbox.Backoff(3600, 3600), listen=False)
+    await relay.refresh_metrics()
+    assert value("pgkeel_outbox_pending") == 4
+    assert await relay.drain() == 2
+    after = {name: value(name, sink="memory") - count for name, count in before.items()}
+    assert after == {"pgkeel_outbox_published_total": 2, "pgkeel_outbox_retried_total": 1,
+                     "pgkeel_outbox_dead_lettered_total": 1}
+    await relay.refresh_metrics()
+    assert value("pgkeel_outbox_pending") == 1  # the one backing off; the dead one is out
+    assert value("pgkeel_outbox_oldest_pending_age_seconds") >= 0

@@ -1,9 +1,9 @@
 """Choosing the relay's sink from settings: `OUTBOX_SINK_URL`, else Redis Streams on REDIS_URL.
 
 The URL's scheme picks the sink: `redis://` / `rediss://` -> `RedisStreamSink` (stream
-`OUTBOX_STREAM`, trimmed to `OUTBOX_STREAM_MAXLEN`), `nats://` / `tls://` ->
-`NatsJetStreamSink` (the `nats` extra), `amqp://` / `amqps://` -> `RabbitMqSink` (the
-`rabbitmq` extra), `memory://` -> `InProcessSink` (for tests).
+`OUTBOX_STREAM`, by default `<CACHE_PREFIX>outbox`, trimmed to `OUTBOX_STREAM_MAXLEN`),
+`nats://` / `tls://` -> `NatsJetStreamSink` (the `nats` extra), `amqp://` / `amqps://` ->
+`RabbitMqSink` (the `rabbitmq` extra), `memory://` -> `InProcessSink` (for tests).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pgkeel.outbox.memory import InProcessSink
 from pgkeel.outbox.redis_stream import RedisStreamSink
 from pgkeel.outbox.sink import Sink
 
-__all__ = ["BROKER_MODULES", "sink_from_settings", "sink_url"]
+__all__ = ["BROKER_MODULES", "sink_from_settings", "sink_url", "stream_name"]
 
 BROKER_MODULES: dict[str, str] = {
     "nats": "pgkeel.outbox.nats",
@@ -38,12 +38,17 @@ def sink_url(settings: Settings) -> str:
     return url
 
 
+def stream_name(settings: Settings) -> str:
+    """The Redis stream (template) the relay publishes to."""
+    return settings.outbox_stream or f"{settings.cache_prefix}outbox"
+
+
 def sink_from_settings(settings: Settings) -> Sink:
     """A new sink for `settings` (close it when done)."""
     url = sink_url(settings)
     scheme = urlsplit(url).scheme
     if scheme in ("redis", "rediss"):
-        return RedisStreamSink.from_url(url, stream=settings.outbox_stream,
+        return RedisStreamSink.from_url(url, stream=stream_name(settings),
                                         maxlen=settings.outbox_stream_maxlen or None)
     if scheme == "memory":
         return InProcessSink()

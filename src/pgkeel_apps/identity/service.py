@@ -8,7 +8,7 @@ from uuid import UUID
 
 import orjson
 
-from pgkeel import audit
+from pgkeel import audit, outbox
 from pgkeel.audit import AUDIT_LOG, AuditLog
 from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
@@ -164,6 +164,9 @@ class IdentityService:
             await audit.record(tx, action="users.create", entity_type=ENTITY,
                                entity_id=user["id"], new=_public(user),
                                metadata={"role_ids": [str(r) for r in role_ids]})
+            await outbox.add(tx, outbox.OutboxEvent(
+                "user.created", "user", user["id"],
+                payload={**_public(user), "role_ids": [str(r) for r in role_ids]}))
             return user
         return await work(tx) if tx is not None else await self.db.run_in_tx(work)
 

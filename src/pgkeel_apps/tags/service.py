@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, LiteralString
 from uuid import UUID
 
-from pgkeel import audit
+from pgkeel import audit, outbox
 from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
 from pgkeel.errors import NotFound
@@ -92,6 +92,11 @@ class TagService:
                           "tagId": str(tag_id), "tagName": tag["name"],
                           "assignmentId": str(row["id"]),
                           "timestamp": row["assigned_at"].isoformat()})
+            await outbox.add(tx, outbox.OutboxEvent(
+                "customer_tag.assigned", "customer", customer_id, payload={
+                    "customerId": str(customer_id), "tagId": str(tag_id),
+                    "tagName": tag["name"], "assignmentId": str(row["id"]),
+                    "adminId": str(admin)}))
             self.cache.invalidate_on_commit(tx, self.customer_key(customer_id))
             return {**row, "tag": tag}
         return await self.db.run_in_tx(work)
@@ -114,6 +119,11 @@ class TagService:
                 metadata={"adminId": str(admin), "customerId": str(customer_id),
                           "tagId": str(tag_id), "tagName": tag["name"],
                           "assignmentId": str(removed)})
+            await outbox.add(tx, outbox.OutboxEvent(
+                "customer_tag.removed", "customer", customer_id, payload={
+                    "customerId": str(customer_id), "tagId": str(tag_id),
+                    "tagName": tag["name"], "assignmentId": str(removed),
+                    "adminId": str(admin)}))
             self.cache.invalidate_on_commit(tx, self.customer_key(customer_id))
         await self.db.run_in_tx(work)
 
