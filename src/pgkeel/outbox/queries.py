@@ -64,7 +64,7 @@ WITH candidates AS MATERIALIZED (
     FROM verdicts v
     WHERE e.id = v.id AND NOT v.ok
 )
-SELECT v.rank, e.id, e.event_type, e.aggregate_type, e.aggregate_id, e.payload::text,
+SELECT v.rank, e.id, e.id::text, e.event_type, e.aggregate_type, e.aggregate_id, e.payload::text,
        e.headers::text, e.partition_key, e.org_id, e.created_at, e.attempts, e.max_attempts
 FROM verdicts v
 JOIN outbox.outbox_events e ON e.id = v.id
