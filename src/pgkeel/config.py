@@ -145,7 +145,8 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(2_000, ge=1, le=100_000)
     """Most events the relay claims and publishes at once."""
     outbox_lease_s: float = Field(30.0, gt=0)
-    """How long a claim lasts; a dead relay's claims are taken back after it."""
+    """Longest a batch stays claimed: a hung relay's claims are released after it (a dead
+    relay's at once, with its connection)."""
     outbox_poll_interval_s: float = Field(0.5, gt=0)
     """How often an idle relay looks for new events (LISTEN/NOTIFY only shortens the wait)."""
     outbox_backoff_base_s: float = Field(1.0, gt=0)
