@@ -1,5 +1,5 @@
-"""POST /v1/users with Idempotency-Key: one user, one audit record, the same answer to every
-retry -- in-process and against a real uvicorn with fifty concurrent requests."""
+"""POST /v1/users with Idempotency-Key: one user, one audit record, one outbox event, the same
+answer to every retry -- in-process and against a real uvicorn with fifty concurrent requests."""
 
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ async def test_a_retried_create_runs_once_and_replays(api: Api):
     first, headers = await post_twice(api, org, body, 201)
     assert await users_with(api, org["id"], body["email"]) == 1
     assert await create_events(api, first.json()["id"]) == 1, "one audit record, same tx"
+    assert await api.db.fetch_val(
+        "SELECT count(*) FROM outbox.outbox_events WHERE event_type = 'user.created' "
+        "AND aggregate_id = %s", (first.json()["id"],)) == 1, "one outbox event, same tx"
     other = await api.client.post("/v1/users", json=new_user(), headers=headers)
     assert other.status_code == 422
     assert other.json()["code"] == "idempotency_key_reused"
