@@ -3,6 +3,7 @@ public API."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,19 +13,20 @@ from fastapi import FastAPI
 from pgkeel import audit, idempotency, outbox
 from pgkeel.audit import AuditAppender
 from pgkeel.cache import Cache
-from pgkeel.config import Settings
+from pgkeel.config import Settings, load_settings
 from pgkeel.migrate import Migrator
 from pgkeel.repo import CursorCodec, Registry
 from pgkeel.runtime import Services
 from pgkeel.web import (
     OrjsonResponse,
     RequestIdMiddleware,
+    SecurityHeadersMiddleware,
     health_router,
     install_error_handlers,
     pgkeel_lifespan,
 )
 from pgkeel_apps import identity, tags
-from pgkeel_apps.settings import DemoSettings
+from pgkeel_apps.settings import AuthSettings, DemoSettings
 
 log = logging.getLogger("pgkeel_apps")
 
@@ -45,9 +47,12 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
         log.warning("%s: %s%s", advice.table, advice.message,
                     f" -- {advice.fix}" if advice.fix else "")
     demo = DemoSettings()
-    if demo.demo_seed:
+    if demo.seeds(services.settings.app_env):
         await identity.load_sample_data(db, organizations=demo.demo_orgs, users=demo.demo_users,
                                         password=demo.demo_password)
+    if services.settings.is_production:
+        await identity.refuse_demo_accounts(db)
+    auth = AuthSettings()
     # The relay publishes the service's outbox events (user.created, customer_tag.*) to Redis
     # Streams (or OUTBOX_SINK_URL) from inside the service, woken by each commit.
     relay = outbox.Relay.from_settings(db, outbox.sink_from_settings(services.settings),
@@ -60,18 +65,31 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
         app.state.cache = cache
         app.state.identity = identity.IdentityService(db, cache, cursor_codec=codec)
         app.state.tags = tags.TagService(db, cache, cursor_codec=codec)
-        app.state.pgkeel_authenticator = identity.SessionAuthenticator(db)
+        app.state.pgkeel_authenticator = identity.SessionAuthenticator(
+            db, ttl=dt.timedelta(seconds=auth.session_ttl_s))
+        app.state.login_guard = identity.LoginGuard(services.redis, auth,
+                                                    prefix=services.settings.cache_prefix)
         yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the reference service (settings from the environment unless given)."""
+    """Build the reference service (settings from the environment unless given). In
+    production /docs and /metrics are off unless EXPOSE_DOCS / EXPOSE_METRICS or
+    METRICS_TOKEN say otherwise."""
+    settings = settings or load_settings()
+    auth = AuthSettings()
+    docs = auth.docs_on(settings.app_env)
     app = FastAPI(title="pgkeel reference service", version="0.1.0",
                   default_response_class=OrjsonResponse,
-                  lifespan=pgkeel_lifespan(settings, then=start_apps))
+                  lifespan=pgkeel_lifespan(settings, then=start_apps),
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(health_router())
+    app.add_middleware(SecurityHeadersMiddleware)
+    token = auth.metrics_token.get_secret_value() if auth.metrics_token else None
+    app.include_router(health_router(metrics=auth.metrics_open(settings.app_env),
+                                     metrics_token=token))
     app.include_router(identity.router)
     app.include_router(tags.router)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -14,7 +15,11 @@ from pgkeel.security import hash_password
 from pgkeel_apps.main import create_app
 
 PASSWORD = "pgkeel-demo"
-DEMO_ENV = {"DEMO_ORGS": "3", "DEMO_USERS": "60", "DEMO_PASSWORD": PASSWORD}
+DEMO_ENV = {"DEMO_SEED": "true", "DEMO_ORGS": "3", "DEMO_USERS": "60", "DEMO_PASSWORD": PASSWORD}
+# The suite logs in far more often than any person: login limits stay out of its way unless a
+# test asks for them (`open_api(..., LOGIN_ACCOUNT_LIMIT="3")`).
+TEST_ENV = {**DEMO_ENV, "LOGIN_IP_LIMIT": "1000000", "LOGIN_ACCOUNT_LIMIT": "1000000",
+            "LOGIN_LOCKOUT_THRESHOLD": "1000000"}
 _HASH = hash_password(PASSWORD)
 
 
@@ -39,23 +44,30 @@ class Api:
         return self.app.state.pgkeel.db
 
 
-@pytest.fixture
-async def api(pgkeel_settings, monkeypatch) -> AsyncIterator[Api]:
-    for name, value in DEMO_ENV.items():
+@asynccontextmanager
+async def open_api(settings: Any, monkeypatch: Any, **env: str) -> AsyncIterator[Api]:
+    """The reference service in-process with TEST_ENV plus `env`, its lifespan running."""
+    for name, value in {**TEST_ENV, **env}.items():
         monkeypatch.setenv(name, value)
-    app = create_app(pgkeel_settings)
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield Api(client, app)
 
 
+@pytest.fixture
+async def api(pgkeel_settings, monkeypatch) -> AsyncIterator[Api]:
+    async with open_api(pgkeel_settings, monkeypatch) as opened:
+        yield opened
+
+
 async def make_org(api: Api, *, admins: int = 1, others: int = 2) -> dict[str, Any]:
-    """A fresh organization of this test's own: ADMIN and VIEWER roles, `admins` admins
+    """A fresh organization of this test's own: ADMIN, VIEWER and SUPER_ADMIN roles, `admins` admins
     (admin0@…), `others` plain users (user0@…), all with PASSWORD."""
     slug = f"t-{secrets.token_hex(4)}"
     org = uuid.uuid4()
-    admin_role, viewer_role = uuid.uuid4(), uuid.uuid4()
+    admin_role, viewer_role, super_role = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     people: dict[str, uuid.UUID] = {}
     async with api.db.transaction() as tx:
         await tx.execute("INSERT INTO identity.organizations (id, slug, name) "
@@ -63,8 +75,9 @@ async def make_org(api: Api, *, admins: int = 1, others: int = 2) -> dict[str, A
         await tx.execute(
             "INSERT INTO identity.roles (id, organization_id, name, permissions) VALUES "
             "(%s, %s, 'ADMIN', '{USERS_READ,USERS_WRITE,AUDIT_READ}'), "
-            "(%s, %s, 'VIEWER', '{USERS_READ}')",
-            (admin_role, org, viewer_role, org))
+            "(%s, %s, 'VIEWER', '{USERS_READ}'), "
+            "(%s, %s, 'SUPER_ADMIN', '{USERS_READ,USERS_WRITE,AUDIT_READ,ROLES_WRITE}')",
+            (admin_role, org, viewer_role, org, super_role, org))
         for kind, count in (("admin", admins), ("user", others)):
             for i in range(count):
                 person = uuid.uuid4()
@@ -78,4 +91,5 @@ async def make_org(api: Api, *, admins: int = 1, others: int = 2) -> dict[str, A
                         "INSERT INTO identity.user_roles (organization_id, user_id, role_id) "
                         "VALUES (%s, %s, %s)", (org, person, admin_role))
     return {"slug": slug, "id": org, "admin_role": admin_role, "viewer_role": viewer_role,
+            "super_role": super_role,
             **people}

@@ -28,6 +28,8 @@ gets a new module, star-imported below), and to the tree.
     ├── RuleViolation                    a business rule forbids the change (422, details.rule)
     ├── Unauthorized                     no valid credentials (401)
     ├── Forbidden                        authenticated, but lacking the permission (403)
+    ├── RateLimited                      too many requests, or locked out (429, Retry-After)
+    ├── RateLimiterUnavailable           a fail-closed limiter could not reach Redis (503)
     ├── MigrationError                   a migration set could not be read, checked or applied
     │   ├── InvalidMigrationFile         a file's name, header or SQL text is malformed
     │   ├── MigrationFailed              a statement failed (file:line, PostgreSQL's message)

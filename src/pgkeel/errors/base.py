@@ -20,6 +20,8 @@ __all__ = [
     "RuleViolation",
     "Unauthorized",
     "Forbidden",
+    "RateLimited",
+    "RateLimiterUnavailable",
     "CacheUnreachable",
     "MissingExtra",
 ]
@@ -111,6 +113,26 @@ class Forbidden(PgkeelError):
 
     code = "forbidden"
     http_status: ClassVar[int] = 403
+
+
+class RateLimited(PgkeelError):
+    """Too many requests: wait `retry_after_s` seconds (sent as Retry-After)."""
+
+    code = "rate_limited"
+    http_status: ClassVar[int] = 429
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float,
+                 details: dict[str, Any] | None = None, hint: str | None = None) -> None:
+        super().__init__(message, details=details, hint=hint)
+        self.retry_after_s = max(1, int(-(-retry_after_s // 1)))
+        """Whole seconds, rounded up, at least 1."""
+
+
+class RateLimiterUnavailable(PgkeelError):
+    """A limiter configured to fail closed could not reach Redis."""
+
+    code = "rate_limiter_unavailable"
+    http_status: ClassVar[int] = 503
 
 
 class CacheUnreachable(PgkeelError):

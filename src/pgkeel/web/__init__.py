@@ -3,7 +3,13 @@
     app = FastAPI(lifespan=pgkeel_lifespan())
     install_error_handlers(app)            # {code, message, details, hint} bodies
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)   # nosniff, Referrer-Policy, no-store
     app.include_router(health_router())    # /health, /health/ready, /metrics
+
+Rate limits (Redis sliding windows, lockouts with backoff, 429 + Retry-After):
+
+    limiter = SlidingWindowLimiter(redis, name="signup", limit=5, window_s=60)
+    @app.post("/signup", dependencies=[Depends(rate_limit(limiter))])
 
     @app.get("/things")
     async def things(db: DbDep): ...
@@ -29,12 +35,29 @@ from pgkeel.web.idempotency import (
     idempotent,
 )
 from pgkeel.web.listing import list_openapi, list_query
+from pgkeel.web.ratelimit import (
+    Decision,
+    Lockout,
+    LockoutResult,
+    OnUnavailable,
+    SlidingWindowLimiter,
+    client_ip,
+    rate_limit,
+)
 from pgkeel.web.request_id import RequestIdMiddleware
 from pgkeel.web.responses import OrjsonResponse
+from pgkeel.web.security_headers import SecurityHeadersMiddleware
 from pgkeel.web.services import DbDep, ServicesDep, get_db, get_services, pgkeel_lifespan
 
 __all__ = [
     "DbDep",
+    "Decision",
+    "Lockout",
+    "LockoutResult",
+    "OnUnavailable",
+    "SlidingWindowLimiter",
+    "client_ip",
+    "rate_limit",
     "HTTP_STATUS",
     "REPLAYED_HEADER",
     "Idempotency",
@@ -48,6 +71,7 @@ __all__ = [
     "list_query",
     "requires",
     "RequestIdMiddleware",
+    "SecurityHeadersMiddleware",
     "ServicesDep",
     "error_response",
     "get_db",

@@ -22,6 +22,7 @@ from pgkeel.errors import (
     PermissionDenied,
     PgkeelError,
     QueryTimeout,
+    RateLimiterUnavailable,
     ReferenceNotFound,
     TransactionConflict,
     UsageError,
@@ -70,14 +71,14 @@ def error_response(exc: PgkeelError) -> Response:
     """The HTTP response for a pgkeel error."""
     status = status_for(exc)
     headers = {}
-    if isinstance(exc, DatabaseUnavailable):
+    if isinstance(exc, DatabaseUnavailable | RateLimiterUnavailable):
         headers["Retry-After"] = str(RETRY_AFTER_S)
     retry_after = getattr(exc, "retry_after_s", None)
     if isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
     body = exc.to_dict()
     if status >= 500 and not isinstance(exc, DatabaseUnavailable | CommitOutcomeUnknown |
-                                        QueryTimeout):
+                                        QueryTimeout | RateLimiterUnavailable):
         # An internal failure: say so, and keep its details in the log only.
         log.error("%s: %s %s", type(exc).__name__, exc.message, exc.details)
         body = {"code": "internal_error", "message": "Internal server error.",

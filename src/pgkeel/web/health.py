@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from pgkeel.config import redact_dsn
-from pgkeel.errors import PgkeelError
+from pgkeel.errors import PgkeelError, Unauthorized
 from pgkeel.observe import render_latest
 from pgkeel.redis_client import ping_redis
 from pgkeel.web.responses import OrjsonResponse
@@ -20,7 +21,10 @@ from pgkeel.web.services import ServicesDep
 __all__ = ["health_router"]
 
 
-def health_router() -> APIRouter:
+def health_router(*, metrics: bool = True, metrics_token: str | None = None) -> APIRouter:
+    """The routes above. `metrics=False` hides /metrics from anonymous callers: with a
+    `metrics_token` it answers only to `Authorization: Bearer <token>`, without one it is
+    not served at all (turn it off, or protect it, in production)."""
     router = APIRouter(tags=["health"])
 
     @router.get("/health", summary="Liveness: the process is serving requests")
@@ -52,8 +56,16 @@ def health_router() -> APIRouter:
              "checks": {"database": database, "redis": cache}},
             status_code=200 if healthy else 503)
 
+    if not metrics and metrics_token is None:
+        return router
+    expected = f"Bearer {metrics_token}".encode() if metrics_token else b""
+
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics_route(request: Request) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if not metrics and not hmac.compare_digest(given, expected):
+            raise Unauthorized("/metrics needs the metrics token.",
+                               hint="Send Authorization: Bearer <METRICS_TOKEN>.")
         return Response(render_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -1,15 +1,20 @@
-"""Logging in and resolving bearer tokens against identity.sessions."""
+"""Logging in and out, resolving bearer tokens against identity.sessions, revoking sessions."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from dataclasses import dataclass
 from typing import Any, LiteralString
 
-from pgkeel.db import Database
-from pgkeel.errors import Unauthorized
-from pgkeel.security import Principal, issue_token, token_digest, verify_password
+from redis.asyncio import Redis
 
-SESSION_TTL = dt.timedelta(hours=12)
+from pgkeel.db import Database, Transaction
+from pgkeel.security import Principal, issue_token, token_digest, verify_password_async
+from pgkeel.web import Lockout, LockoutResult, OnUnavailable, SlidingWindowLimiter
+from pgkeel_apps.settings import AuthSettings
+
+log = logging.getLogger("pgkeel_apps.identity")
 
 # Tokens are secret and globally unique, so this lookup needs no tenant: it is what
 # establishes the tenant for the rest of the request.
@@ -29,12 +34,14 @@ WHERE s.token_hash = %s AND s.expires_at > now()
 GROUP BY u.id, u.organization_id
 """
 
+# The organization (when the slug exists) and the user (when the email exists in it).
 LOGIN_USER: LiteralString = """
-SELECT u.id, u.organization_id, u.password_hash,
-       (u.is_active AND u.status = 'active' AND u.deleted_at IS NULL) AS can_log_in
+SELECT o.id AS organization_id, u.id, u.password_hash,
+       COALESCE(u.is_active AND u.status = 'active' AND u.deleted_at IS NULL, false)
+           AS can_log_in
 FROM identity.organizations o
-JOIN identity.users u ON u.organization_id = o.id
-WHERE o.slug = %s AND u.email = %s
+LEFT JOIN identity.users u ON u.organization_id = o.id AND u.email = %s
+WHERE o.slug = %s
 """
 
 CREATE_SESSION: LiteralString = """
@@ -42,15 +49,71 @@ INSERT INTO identity.sessions (token_hash, organization_id, user_id, expires_at)
 VALUES (%s, %s, %s, %s)
 """
 
+END_SESSION: LiteralString = """
+DELETE FROM identity.sessions WHERE organization_id = %s AND token_hash = %s RETURNING user_id
+"""
+
+REVOKE_USER_SESSIONS: LiteralString = """
+DELETE FROM identity.sessions WHERE organization_id = %s AND user_id = %s
+"""
+
 UPGRADE_HASH: LiteralString = (
     "UPDATE identity.users SET password_hash = %s WHERE organization_id = %s AND id = %s")
+
+
+async def revoke_sessions(tx: Transaction, org_id: Any, user_id: Any) -> int:
+    """End every session of a user, in `tx` (suspension, password change, role removal)."""
+    return await tx.execute(REVOKE_USER_SESSIONS, (org_id, user_id))
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """What a login attempt found: the session when it succeeded, and whichever of the
+    organization and user exist (for the audit trail, never for the caller)."""
+
+    org_id: Any
+    user_id: Any
+    session: dict[str, Any] | None
+
+
+class LoginGuard:
+    """Login rate limits (per client IP, per organization + email) and failure lockouts."""
+
+    def __init__(self, redis: Redis | None, settings: AuthSettings, *, prefix: str) -> None:
+        policy = (OnUnavailable.CLOSED if settings.login_limits_fail_closed
+                  else OnUnavailable.OPEN)
+        common: dict[str, Any] = {"prefix": prefix, "on_unavailable": policy}
+        self.per_ip = SlidingWindowLimiter(redis, name="login-ip", limit=settings.login_ip_limit,
+                                           window_s=settings.login_window_s, **common)
+        self.per_account = SlidingWindowLimiter(
+            redis, name="login-account", limit=settings.login_account_limit,
+            window_s=settings.login_window_s, **common)
+        self.lockout = Lockout(redis, name="login-lockout",
+                               threshold=settings.login_lockout_threshold,
+                               window_s=settings.login_lockout_window_s,
+                               base_s=settings.login_lockout_base_s,
+                               max_s=settings.login_lockout_max_s, **common)
+
+    async def before(self, ip: str, organization: str, email: str) -> None:
+        """Raise `RateLimited` (429) when this IP or account is over its limit or locked out.
+        Unknown accounts are limited exactly like real ones, so a 429 reveals nothing."""
+        await self.per_ip.check(ip)
+        await self.per_account.check(email, org=organization)
+        await self.lockout.check(email, org=organization)
+
+    async def failed(self, organization: str, email: str) -> LockoutResult:
+        return await self.lockout.failure(email, org=organization)
+
+    async def succeeded(self, organization: str, email: str) -> None:
+        await self.lockout.success(email, org=organization)
 
 
 class SessionAuthenticator:
     """`pgkeel.security.Authenticator` over the sessions table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, ttl: dt.timedelta = dt.timedelta(hours=12)) -> None:
         self.db = db
+        self.ttl = ttl
 
     async def authenticate(self, token: str) -> Principal | None:
         row = await self.db.fetch_one(PRINCIPAL_FOR_SESSION, (token_digest(token),),
@@ -60,24 +123,29 @@ class SessionAuthenticator:
         return Principal(user_id=row[0], org_id=row[1], permissions=frozenset(row[2]),
                          roles=frozenset(row[3]))
 
-    async def login(self, organization: str, email: str, password: str) -> dict[str, Any]:
-        """A new session (token, expiry, and who it is for), or Unauthorized -- the same
-        answer for every failure."""
-        row = await self.db.fetch_one(LOGIN_USER, (organization, email.strip().lower()),
-                                      readonly=True)
-        check = verify_password(password, row["password_hash"] if row else None)
+    async def attempt(self, organization: str, email: str, password: str) -> LoginAttempt:
+        """Check the credentials (Argon2 off the event loop) and open a session when they
+        are right; every failure costs one hash verification, known account or not."""
+        row = await self.db.fetch_one(LOGIN_USER, (email, organization), readonly=True)
+        stored = row["password_hash"] if row else None
+        check = await verify_password_async(password, stored)
+        org_id, user_id = (row["organization_id"], row["id"]) if row else (None, None)
         if row is None or not check.ok or not row["can_log_in"]:
-            raise Unauthorized("Wrong organization, email or password.")
+            return LoginAttempt(org_id, user_id, None)
         token, digest = issue_token()
-        expires = dt.datetime.now(dt.UTC) + SESSION_TTL
+        expires = dt.datetime.now(dt.UTC) + self.ttl
         async with self.db.transaction() as tx:
-            await tx.execute(CREATE_SESSION, (digest, row["organization_id"], row["id"],
-                                              expires))
+            await tx.execute(CREATE_SESSION, (digest, org_id, user_id, expires))
             if check.new_hash:
-                await tx.execute(UPGRADE_HASH, (check.new_hash, row["organization_id"],
-                                                row["id"]))
-        return {"token": token, "tokenType": "Bearer", "expiresAt": expires,
-                "userId": row["id"], "organizationId": row["organization_id"]}
+                await tx.execute(UPGRADE_HASH, (check.new_hash, org_id, user_id))
+        return LoginAttempt(org_id, user_id, {"token": token, "tokenType": "Bearer",
+                                              "expiresAt": expires})
+
+    async def logout(self, org_id: Any, token: str) -> bool:
+        """End the session of `token`; False when it was not (or no longer) a session."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetch_one(END_SESSION, (org_id, token_digest(token)))
+        return row is not None
 
 
 def _tuple_row(cursor: Any) -> Any:

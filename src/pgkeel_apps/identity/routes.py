@@ -9,13 +9,20 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pgkeel.audit import AUDIT_LOG, AppenderDep
-from pgkeel.errors import InvalidParameter
+from pgkeel.errors import InvalidParameter, Unauthorized
 from pgkeel.repo import ListQuery
-from pgkeel.web import IdempotencyKey, IdempotentRoute, OrjsonResponse, list_openapi, list_query
-from pgkeel_apps.identity.auth import SessionAuthenticator
+from pgkeel.web import (
+    IdempotencyKey,
+    IdempotentRoute,
+    OrjsonResponse,
+    client_ip,
+    list_openapi,
+    list_query,
+)
+from pgkeel_apps.identity.auth import LoginGuard, SessionAuthenticator
 from pgkeel_apps.identity.service import IdentityService
 from pgkeel_apps.identity.tables import USERS
-from pgkeel_apps.permissions import Auditor, Reader, Writer
+from pgkeel_apps.permissions import Auditor, Authenticated, Reader, Writer
 
 router = APIRouter(tags=["identity"], route_class=IdempotentRoute)
 
@@ -88,14 +95,43 @@ def user_out(row: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/v1/auth/login", summary="Log in: a bearer token for the organization's user")
 async def login(body: Login, request: Request, appender: AppenderDep) -> Response:
+    """Rate-limited per client IP and per organization + email; repeated failures lock the
+    account out with backoff (429 with Retry-After). Every outcome is audited."""
     authenticator: SessionAuthenticator = request.app.state.pgkeel_authenticator
-    session = await authenticator.login(body.organization, body.email, body.password)
-    # Not part of any business transaction: the non-blocking appender writes it in the
-    # background, and flushes it on shutdown.
-    await appender.append(action="users.login", entity_type="User",
-                          entity_id=session.pop("userId"),
-                          org_id=session.pop("organizationId"), actor_id=None)
-    return OrjsonResponse(session)
+    guard: LoginGuard = request.app.state.login_guard
+    email = body.email.strip().lower()
+    await guard.before(client_ip(request), body.organization, email)
+    attempt = await authenticator.attempt(body.organization, email, body.password)
+    # Not part of any business transaction: the non-blocking appender writes these in the
+    # background, and flushes them on shutdown.
+    if attempt.session is None:
+        lockout = await guard.failed(body.organization, email)
+        if attempt.org_id is not None:
+            await appender.append(action="users.login_failed", entity_type="User",
+                                  entity_id=attempt.user_id, org_id=attempt.org_id,
+                                  actor_id=None, metadata={"ip": client_ip(request)})
+            if lockout.locked:
+                await appender.append(
+                    action="users.locked_out", entity_type="User", entity_id=attempt.user_id,
+                    org_id=attempt.org_id, actor_id=None,
+                    metadata={"ip": client_ip(request), "seconds": lockout.lock_s,
+                              "level": lockout.level, "failures": lockout.failures})
+        raise Unauthorized("Wrong organization, email or password.")
+    await guard.succeeded(body.organization, email)
+    await appender.append(action="users.login", entity_type="User", entity_id=attempt.user_id,
+                          org_id=attempt.org_id, actor_id=attempt.user_id,
+                          metadata={"ip": client_ip(request)})
+    return OrjsonResponse(attempt.session, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/v1/auth/logout", status_code=204, summary="Log out: end this token's session")
+async def logout(request: Request, principal: Authenticated, appender: AppenderDep) -> Response:
+    authenticator: SessionAuthenticator = request.app.state.pgkeel_authenticator
+    token = request.headers["authorization"].partition(" ")[2].strip()
+    if await authenticator.logout(principal.org_id, token):
+        await appender.append(action="users.logout", entity_type="User",
+                              entity_id=principal.user_id)
+    return Response(status_code=204)
 
 
 @router.get("/v1/users", summary="List users (paging, filters, sort, search, keyset)",

@@ -17,6 +17,7 @@ from psycopg import sql
 from rich.progress import Progress
 
 from pgkeel.db import Database
+from pgkeel.errors import ConfigError
 from pgkeel.security import hash_password
 
 ROLE_PERMISSIONS = {
@@ -30,6 +31,12 @@ LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", 
         "Hamilton", "Ritchie", "Perlman", "Torvalds", "Rossum", "Borg", "Berners-Lee", "Lamarr"]
 SPECIAL = ("admin", "viewer", "nobody")
 EXISTS: LiteralString = "SELECT 1 FROM identity.organizations WHERE slug = 'org-1'"
+DEMO_ACCOUNTS: LiteralString = r"""
+SELECT count(*) FROM identity.users u
+JOIN identity.organizations o ON o.id = u.organization_id
+WHERE o.slug ~ '^org-[0-9]+$' AND u.email ~ '^(admin|viewer|nobody)@org-[0-9]+\.example$'
+  AND u.deleted_at IS NULL AND u.password_hash IS NOT NULL
+"""
 COLUMNS = {
     "organizations": ("id", "slug", "name", "created_at"),
     "roles": ("id", "organization_id", "name", "description", "permissions", "is_system"),
@@ -109,3 +116,15 @@ async def load_sample_data(db: Database, *, organizations: int = 100, users: int
             progress.advance(task, len(orgs))
     await db.execute("ANALYZE identity.users, identity.user_roles, identity.roles")
     return True
+
+
+async def refuse_demo_accounts(db: Database) -> None:
+    """Raise `ConfigError` when demo accounts (whose password is published) exist: the
+    service must not start in production with them."""
+    count = await db.fetch_val(DEMO_ACCOUNTS, readonly=True)
+    if count:
+        raise ConfigError(
+            f"{count} demo accounts exist and APP_ENV=production: refusing to start.",
+            details={"demo_accounts": count},
+            hint="Delete the sample organizations (org-N) or their admin/viewer/nobody "
+                 "users, and keep DEMO_SEED unset or false in production.")

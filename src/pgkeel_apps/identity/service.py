@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, LiteralString
 from uuid import UUID
 
@@ -12,38 +12,36 @@ from pgkeel import audit, outbox
 from pgkeel.audit import AUDIT_LOG, AuditLog
 from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
-from pgkeel.errors import RuleViolation
+from pgkeel.errors import Forbidden, RuleViolation
 from pgkeel.repo import CursorCodec, ListQuery, Page, Repository
-from pgkeel.security import hash_password
+from pgkeel.security import hash_password_async
+from pgkeel_apps.identity.auth import revoke_sessions
 from pgkeel_apps.identity.tables import ROLES, USERS
 
 ADMIN_ROLES = ["ADMIN", "SUPER_ADMIN"]
+ROLE_LEVELS = {"SUPER_ADMIN": 3, "ADMIN": 2}
+"""A caller grants, removes and acts on roles at or below its own level; other roles: 1."""
 ENTITY = "User"
 
-# The organization's active admins, locked in id order: concurrent deactivations (or admin
-# role removals) queue here, and each re-checks after the other commits, so an organization
-# can never lose its last active admin to a race.
-LOCK_ACTIVE_ADMINS: LiteralString = """
-WITH locked AS (
-    SELECT u.id FROM identity.users u
-    WHERE u.organization_id = %(org)s AND u.is_active AND u.status = 'active'
-      AND u.deleted_at IS NULL
-      AND EXISTS (SELECT 1 FROM identity.user_roles ur
-                  JOIN identity.roles r ON r.organization_id = ur.organization_id
-                                       AND r.id = ur.role_id AND r.is_active
-                  WHERE ur.organization_id = u.organization_id AND ur.user_id = u.id
-                    AND ur.is_active AND r.name = ANY(%(names)s))
-    ORDER BY u.id
-    FOR UPDATE
-)
-SELECT l.id, array_agg(r.id) AS admin_role_ids
-FROM locked l
+# Every change that can shrink an organization's set of active admins (deactivating a user,
+# removing an admin role) first takes this per-organization lock, then counts the admins
+# afresh: under READ COMMITTED that count sees whatever the previous holder committed, so two
+# concurrent removals can never both pass the "someone else is still an admin" check. (Row
+# locks on users alone do not do it: removing a role changes user_roles, not users.)
+ADMIN_SET_LOCK: LiteralString = (
+    "SELECT pg_advisory_xact_lock(hashtextextended('pgkeel_apps.identity.admins:' || %s, 0))")
+
+ACTIVE_ADMINS: LiteralString = """
+SELECT u.id, array_agg(r.id) AS admin_role_ids
+FROM identity.users u
 JOIN identity.user_roles ur
-  ON ur.organization_id = %(org)s AND ur.user_id = l.id AND ur.is_active
+  ON ur.organization_id = u.organization_id AND ur.user_id = u.id AND ur.is_active
 JOIN identity.roles r
   ON r.organization_id = ur.organization_id AND r.id = ur.role_id AND r.is_active
      AND r.name = ANY(%(names)s)
-GROUP BY l.id
+WHERE u.organization_id = %(org)s AND u.is_active AND u.status = 'active'
+  AND u.deleted_at IS NULL
+GROUP BY u.id
 """
 
 ASSIGN_ROLE: LiteralString = """
@@ -153,12 +151,14 @@ class IdentityService:
         idempotency transaction), else in a transaction of its own, retried on conflicts."""
         row = {**values, "email": str(values["email"]).strip().lower()}
         if password is not None:
-            row["password_hash"] = hash_password(password)
+            row["password_hash"] = await hash_password_async(password)
 
         async def work(tx: Transaction) -> dict[str, Any]:
             user = await self.users.create(row, tx=tx)
             for role_id in role_ids:
-                await self.roles.get(role_id, tx=tx)
+                role = await self.roles.get(role_id, tx=tx)
+                await self._at_or_below_caller(tx, user["organization_id"],
+                                               role_names=[role["name"]])
                 await tx.execute(ASSIGN_ROLE, (user["organization_id"], user["id"], role_id,
                                                current_context().actor_id))
             await audit.record(tx, action="users.create", entity_type=ENTITY,
@@ -178,6 +178,7 @@ class IdentityService:
 
         async def work(tx: Transaction) -> dict[str, Any]:
             old = await self.users.get(user_id, tx=tx)
+            await self._at_or_below_caller(tx, old["organization_id"], user_id=user_id)
             new = await self.users.update(user_id, changes, expected_version=expected_version,
                                           tx=tx)
             await audit.record(tx, action="users.update", entity_type=ENTITY, entity_id=user_id,
@@ -193,6 +194,7 @@ class IdentityService:
 
         async def work(tx: Transaction) -> dict[str, Any]:
             old = await self.users.get(user_id, tx=tx)
+            await self._at_or_below_caller(tx, old["organization_id"], user_id=user_id)
             if not active and old["is_active"]:
                 if str(user_id) == str(actor):
                     raise RuleViolation("You cannot deactivate yourself.",
@@ -200,6 +202,8 @@ class IdentityService:
                 await self._keep_an_admin(tx, old["organization_id"], user_id, None)
             new = await self.users.update(user_id, {"status": status, "is_active": active},
                                           tx=tx)
+            if not active:
+                await revoke_sessions(tx, old["organization_id"], user_id)
             await audit.record(tx, action="users.status_changed", entity_type=ENTITY,
                                entity_id=user_id, old=_public(old), new=_public(new))
             self.cache.invalidate_on_commit(tx, self.user_key(user_id))
@@ -211,6 +215,8 @@ class IdentityService:
         async def work(tx: Transaction) -> bool:
             user = await self.users.get(user_id, tx=tx)
             role = await self.roles.get(role_id, tx=tx)
+            await self._at_or_below_caller(tx, user["organization_id"], user_id=user_id,
+                                           role_names=[role["name"]])
             if not role["is_active"]:
                 raise RuleViolation("That role is disabled.", details={"rule": "role_active"})
             changed = await tx.fetch_val(ASSIGN_ROLE, (user["organization_id"], user_id, role_id,
@@ -229,10 +235,12 @@ class IdentityService:
             user = await self.users.get(user_id, tx=tx)
             role = await self.roles.get(role_id, tx=tx)
             org = user["organization_id"]
+            await self._at_or_below_caller(tx, org, user_id=user_id, role_names=[role["name"]])
             if role["name"] in ADMIN_ROLES:
                 await self._keep_an_admin(tx, org, user_id, role_id)
             changed = await tx.fetch_val(UNASSIGN_ROLE, (org, user_id, role_id))
             if changed is not None:
+                await revoke_sessions(tx, org, user_id)
                 await audit.record(tx, action="users.role_removed", entity_type=ENTITY,
                                    entity_id=user_id, old={"role_id": str(role_id)},
                                    metadata={"role_name": role["name"]})
@@ -244,8 +252,9 @@ class IdentityService:
                              role_id: UUID | None) -> None:
         """Refuse when `user_id` losing its status (or admin role `role_id`) would leave the
         organization without an active admin."""
+        await tx.execute(ADMIN_SET_LOCK, (str(org),))
         admins = {row["id"]: row["admin_role_ids"]
-                  for row in await tx.fetch_all(LOCK_ACTIVE_ADMINS,
+                  for row in await tx.fetch_all(ACTIVE_ADMINS,
                                                 {"org": org, "names": ADMIN_ROLES})}
         if user_id not in admins:
             return
@@ -254,3 +263,22 @@ class IdentityService:
         if len(admins) == 1:
             raise RuleViolation("The organization must keep at least one active admin.",
                                 details={"rule": "last_active_admin"})
+
+    async def _at_or_below_caller(self, tx: Transaction, org: Any, *, user_id: Any = None,
+                                  role_names: Sequence[str] = ()) -> None:
+        """Refuse (403) when the target user, or a role being granted or removed, ranks above
+        the caller: an ADMIN can neither make nor touch a SUPER_ADMIN."""
+        caller = await self._level(tx, org, current_context().actor_id)
+        levels = [ROLE_LEVELS.get(name, 1) for name in role_names]
+        if user_id is not None:
+            levels.append(await self._level(tx, org, user_id))
+        if levels and max(levels) > caller:
+            raise Forbidden("You cannot grant, remove or act on a role above your own.",
+                            details={"rule": "role_level"})
+
+    @staticmethod
+    async def _level(tx: Transaction, org: Any, user_id: Any) -> int:
+        if user_id is None:
+            return 0
+        rows = await tx.fetch_all(USER_ROLES, (org, user_id))
+        return max((ROLE_LEVELS.get(r["name"], 1) for r in rows), default=0)

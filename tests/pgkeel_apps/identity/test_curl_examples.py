@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.pgkeel_apps.conftest import DEMO_ENV, PASSWORD
+from tests.pgkeel_apps.conftest import PASSWORD, TEST_ENV
 
 pytestmark = pytest.mark.smoke
 
@@ -15,7 +15,7 @@ ENVELOPE = {"items", "page", "pageSize", "total", "totalPages"}
 
 def test_report_curl_examples(live_server, pgkeel_database_url, pgkeel_redis_url):
     server = live_server({"DATABASE_URL": pgkeel_database_url, "REDIS_URL": pgkeel_redis_url,
-                          **DEMO_ENV})
+                          **TEST_ENV})
     base = server.base_url
     token = httpx.post(f"{base}/v1/auth/login", json={
         "organization": "org-1", "email": "admin@org-1.example", "password": PASSWORD}
