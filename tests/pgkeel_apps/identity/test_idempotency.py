@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.pgkeel_apps.conftest import DEMO_ENV, PASSWORD, Api, make_org
+from tests.pgkeel_apps.conftest import PASSWORD, TEST_ENV, Api, make_org
 
 
 def new_user(tag: str = "") -> dict[str, Any]:
@@ -97,7 +97,7 @@ async def test_keys_of_two_organizations_do_not_collide(api: Api):
 def test_fifty_concurrent_creates_with_one_key_over_uvicorn(
         live_server, pgkeel_database_url, pgkeel_redis_url):
     server = live_server({"DATABASE_URL": pgkeel_database_url, "REDIS_URL": pgkeel_redis_url,
-                          **DEMO_ENV})
+                          **TEST_ENV})
     base = server.base_url
     token = httpx.post(f"{base}/v1/auth/login", json={
         "organization": "org-2", "email": "admin@org-2.example", "password": PASSWORD}
