@@ -113,8 +113,9 @@ def test_settings_tables_in_the_docs_match_the_settings_classes():
     root = Path(__file__).resolve().parents[1]
     configuration = (root / "docs" / "configuration.md").read_text()
     refs = [(m.group("ref"), m.group("prefixes")) for m in BLOCK.finditer(configuration)]
-    assert refs == [("pgkeel.config:Settings", ""), ("pgkeel_apps.settings:DemoSettings", "")], \
-        "configuration.md lists every setting of both classes"
+    assert refs == [("pgkeel.config:Settings", ""), ("pgkeel_apps.settings:DemoSettings", ""),
+                    ("pgkeel_apps.settings:AuthSettings", "")], \
+        "configuration.md lists every setting of the three classes"
     for ref, _ in refs:
         undocumented = [name for name, field in settings_class(ref).model_fields.items()
                         if not field.description]

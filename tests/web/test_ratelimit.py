@@ -46,8 +46,9 @@ async def test_the_window_slides(limiter):
 
 
 async def test_concurrent_hits_never_exceed_the_limit(limiter):
-    lim = limiter(limit=10, window_s=60)
+    lim = limiter(limit=10, window_s=60, timeout_s=10)  # a loaded machine: no fail-open
     decisions = await asyncio.gather(*(lim.hit("burst") for _ in range(50)))
+    assert not any(d.degraded for d in decisions)
     assert sum(d.allowed for d in decisions) == 10
 
 

@@ -3,11 +3,22 @@
 Public API:
     hash_password, verify_password, PasswordCheck    Argon2id, bcrypt verified and upgraded
     hash_password_async, verify_password_async       the same, off the event loop
+    check_password, password_problems, is_common_password
+                                                       NIST SP 800-63B length + breached list
+    check_email_local_part, mixed_scripts              lookalike (mixed-script) email names
     issue_token, token_digest                          opaque bearer tokens stored hashed
     Principal, Authenticator                           who is calling, and how to find out
 FastAPI dependencies live in `pgkeel.web` (`requires("USERS_READ")`).
 """
 
+from pgkeel.security.hygiene import (
+    MIN_PASSWORD_CHARS,
+    check_email_local_part,
+    check_password,
+    is_common_password,
+    mixed_scripts,
+    password_problems,
+)
 from pgkeel.security.passwords import (
     PasswordCheck,
     checks_in_flight,
@@ -20,7 +31,13 @@ from pgkeel.security.principal import Authenticator, Principal
 from pgkeel.security.tokens import issue_token, token_digest
 
 __all__ = [
+    "MIN_PASSWORD_CHARS",
     "Authenticator",
+    "check_email_local_part",
+    "check_password",
+    "is_common_password",
+    "mixed_scripts",
+    "password_problems",
     "PasswordCheck",
     "Principal",
     "checks_in_flight",
