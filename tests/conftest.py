@@ -26,24 +26,34 @@ def sync_conn(pgkeel_database_url: str):
 
 
 class LiveServer:
-    """`python -m pgkeel_apps` in a subprocess on a free port (a real uvicorn). Its output goes
-    to a file, so a chatty server can never block on a full pipe."""
+    """`python -m pgkeel_apps` (or `uvicorn <app>`, an ASGI app of the test tree) in a
+    subprocess on a free port (a real uvicorn). Its output goes to a file, so a chatty server
+    can never block on a full pipe."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *, app: str | None = None,
+                 ready_path: str = "/health") -> None:
         import os
         import subprocess
         import sys
         import tempfile
+        from pathlib import Path
 
         from pgkeel.embedded._process import free_port
 
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.ready_path = ready_path
         self.log = tempfile.TemporaryFile("w+")
         full_env = {**os.environ, **env, "PORT": str(self.port)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pgkeel_apps"], env=full_env,
-            stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        command = [sys.executable, "-m", "pgkeel_apps"]
+        if app is not None:
+            root = str(Path(__file__).resolve().parents[1])
+            full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root,
+                                                                   os.environ.get("PYTHONPATH")]))
+            command = [sys.executable, "-m", "uvicorn", app, "--port", str(self.port),
+                       "--log-level", "warning"]
+        self.process = subprocess.Popen(command, env=full_env, stdout=self.log,
+                                        stderr=subprocess.STDOUT, text=True)
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         import time
@@ -55,19 +65,21 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited: {self.output()}")
             try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base_url}{self.ready_path}",
+                             timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"server did not come up: {self.output()}")
 
-    def stop(self) -> str:
-        """SIGTERM (a graceful shutdown, as in production); returns the server's output."""
+    def stop(self, *, kill: bool = False) -> str:
+        """SIGTERM (a graceful shutdown, as in production), or SIGKILL (a crash) with `kill`;
+        returns the server's output."""
         import signal
 
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             self.process.wait(timeout=30)
         output = self.output()
         self.log.close()

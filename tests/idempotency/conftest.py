@@ -37,6 +37,7 @@ from pgkeel.web import (
 class ItemIn(BaseModel):
     name: str
     delay_s: float = 0.0
+    """Seconds the route sleeps after its write, on a key's first attempt only."""
     fail: str | None = None
 
 
@@ -73,7 +74,7 @@ def make_app(settings: Settings, schema: str) -> FastAPI:
     async def create(request: Request, body: ItemIn, idem: Idempotency) -> Response:
         request.app.state.executions += 1
         item_id = await idem.tx.fetch_val(insert, (current_org(request), body.name))
-        if body.delay_s:
+        if body.delay_s and idem.attempts == 1:
             await asyncio.sleep(body.delay_s)
         if body.fail == "rule":
             raise RuleViolation("Names may not be 'forbidden'.", details={"rule": "name"})
