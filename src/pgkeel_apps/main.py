@@ -63,7 +63,8 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
                 outbox.run_relay(relay)):
         app.state.audit_appender = appender
         app.state.cache = cache
-        app.state.identity = identity.IdentityService(db, cache, cursor_codec=codec)
+        app.state.identity = identity.IdentityService(
+            db, cache, cursor_codec=codec, password_min_chars=auth.password_min_chars)
         app.state.tags = tags.TagService(db, cache, cursor_codec=codec)
         app.state.pgkeel_authenticator = identity.SessionAuthenticator(
             db, ttl=dt.timedelta(seconds=auth.session_ttl_s))

@@ -16,11 +16,12 @@ AUDIT_READ: Final = "AUDIT_READ"
 PUBLIC_WRITE_ROUTES: Final = frozenset({
     ("POST", "/v1/auth/login"),   # exchanges a password for a token: no token exists yet
     ("POST", "/v1/auth/logout"),  # any caller may end its own session
+    ("POST", "/v1/auth/password"),  # ... and change its own password
 })
 """The (method, path) write routes that need no write permission: they take no bearer token,
-or act only on the caller's own session. Every other POST, PUT, PATCH and DELETE route requires
-a write permission, and the tests check each one, from the route table, with a read-only caller
-and with a caller holding no permission."""
+or act only on the caller's own session and password. Every other POST, PUT, PATCH and DELETE
+route requires a write permission, and the tests check each one, from the route table, with a
+read-only caller and with a caller holding no permission."""
 
 Authenticated = Annotated[Principal, Depends(requires())]
 """Any logged-in user, with no particular permission."""

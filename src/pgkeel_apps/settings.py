@@ -41,6 +41,9 @@ class AuthSettings(BaseSettings):
 
     session_ttl_s: int = Field(12 * 3600, ge=60)
     """How long a bearer token lives, in seconds."""
+    password_min_chars: int = Field(15, ge=8, le=64)
+    """Shortest password accepted when one is set (NIST SP 800-63B-4: 15 for a password that
+    is the only factor); common and breached passwords are refused at any length."""
     login_ip_limit: int = Field(30, ge=1)
     """Login attempts per client IP per LOGIN_WINDOW_S."""
     login_account_limit: int = Field(10, ge=1)

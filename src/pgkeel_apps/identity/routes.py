@@ -134,6 +134,19 @@ async def logout(request: Request, principal: Authenticated, appender: AppenderD
     return Response(status_code=204)
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    currentPassword: str = Field(min_length=1, max_length=1024)
+    newPassword: str = Field(min_length=1, max_length=1024)
+
+
+@router.post("/v1/auth/password", status_code=204,
+             summary="Change your own password (ends every session of yours)")
+async def change_password(body: PasswordChange, _: Authenticated, service: Service) -> Response:
+    await service.change_password(body.currentPassword, body.newPassword)
+    return Response(status_code=204)
+
+
 @router.get("/v1/users", summary="List users (paging, filters, sort, search, keyset)",
             openapi_extra=list_openapi(USERS))
 async def list_users(_: Reader, service: Service,

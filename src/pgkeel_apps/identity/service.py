@@ -14,7 +14,13 @@ from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
 from pgkeel.errors import Forbidden, RuleViolation
 from pgkeel.repo import CursorCodec, ListQuery, Page, Repository
-from pgkeel.security import hash_password_async
+from pgkeel.security import (
+    MIN_PASSWORD_CHARS,
+    check_email_local_part,
+    check_password,
+    hash_password_async,
+    verify_password_async,
+)
 from pgkeel_apps.identity.auth import revoke_sessions
 from pgkeel_apps.identity.tables import ROLES, USERS
 
@@ -67,6 +73,16 @@ WHERE ur.organization_id = %s AND ur.user_id = %s AND ur.is_active
 ORDER BY r.name
 """
 
+CURRENT_CREDENTIALS: LiteralString = """
+SELECT email, password_hash FROM identity.users
+WHERE organization_id = %s AND id = %s AND deleted_at IS NULL
+"""
+
+UPDATE_CREDENTIALS: LiteralString = """
+UPDATE identity.users SET password_hash = %s, updated_at = now(), version = version + 1
+WHERE organization_id = %s AND id = %s
+"""
+
 PUBLIC_FIELDS = ("email", "display_name", "status", "is_active")
 
 
@@ -77,10 +93,11 @@ def _public(row: Mapping[str, Any]) -> dict[str, Any]:
 class IdentityService:
     """Users, roles and memberships of the caller's organization."""
 
-    def __init__(self, db: Database, cache: Cache, *,
-                 cursor_codec: CursorCodec | None = None) -> None:
+    def __init__(self, db: Database, cache: Cache, *, cursor_codec: CursorCodec | None = None,
+                 password_min_chars: int = MIN_PASSWORD_CHARS) -> None:
         self.db = db
         self.cache = cache
+        self.password_min_chars = password_min_chars
         self.users: Repository[dict[str, Any]] = Repository(db, USERS,
                                                             cursor_codec=cursor_codec)
         self.roles: Repository[dict[str, Any]] = Repository(db, ROLES,
@@ -150,7 +167,10 @@ class IdentityService:
         """Create a user with roles and its audit record; in `tx` when given (the request's
         idempotency transaction), else in a transaction of its own, retried on conflicts."""
         row = {**values, "email": str(values["email"]).strip().lower()}
+        check_email_local_part(row["email"])
         if password is not None:
+            check_password(password, min_chars=self.password_min_chars,
+                           context=[row["email"].partition("@")[0]])
             row["password_hash"] = await hash_password_async(password)
 
         async def work(tx: Transaction) -> dict[str, Any]:
@@ -175,6 +195,7 @@ class IdentityService:
         changes = dict(changes)
         if "email" in changes:
             changes["email"] = str(changes["email"]).strip().lower()
+            check_email_local_part(changes["email"])
 
         async def work(tx: Transaction) -> dict[str, Any]:
             old = await self.users.get(user_id, tx=tx)
@@ -247,6 +268,28 @@ class IdentityService:
                 self.cache.invalidate_on_commit(tx, self.user_key(user_id))
             return changed is not None
         return await self.db.run_in_tx(work)
+
+    async def change_password(self, current: str, new: str) -> None:
+        """The caller changes its own password: the current one must match, the new one pass
+        the policy, and every session of the caller ends (it logs in again)."""
+        context = current_context()
+        org, me = context.org_id, context.actor_id
+        row = await self.db.fetch_one(CURRENT_CREDENTIALS, (org, me))
+        check = await verify_password_async(current, row["password_hash"] if row else None)
+        if row is None or not check.ok:
+            raise RuleViolation("The current password is not right.",
+                                details={"rule": "current_password", "field": "currentPassword"})
+        check_password(new, min_chars=self.password_min_chars,
+                       context=[row["email"].partition("@")[0]])
+        new_hash = await hash_password_async(new)
+
+        async def work(tx: Transaction) -> None:
+            await tx.execute(UPDATE_CREDENTIALS, (new_hash, org, me))
+            ended = await revoke_sessions(tx, org, me)
+            await audit.record(tx, action="users.password_changed", entity_type=ENTITY,
+                               entity_id=me, metadata={"sessions_ended": ended})
+            self.cache.invalidate_on_commit(tx, self.user_key(me))
+        await self.db.run_in_tx(work)
 
     async def _keep_an_admin(self, tx: Transaction, org: Any, user_id: UUID,
                              role_id: UUID | None) -> None:
