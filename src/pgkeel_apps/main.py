@@ -8,19 +8,23 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.responses import Response
 
 from pgkeel import audit, idempotency, outbox
 from pgkeel.audit import AuditAppender
 from pgkeel.cache import Cache
 from pgkeel.config import Settings, load_settings
+from pgkeel.errors import Forbidden, PgkeelError
 from pgkeel.migrate import Migrator
 from pgkeel.repo import CursorCodec, Registry
 from pgkeel.runtime import Services
+from pgkeel.security import Principal
 from pgkeel.web import (
     OrjsonResponse,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
+    error_response,
     health_router,
     install_error_handlers,
     pgkeel_lifespan,
@@ -73,6 +77,24 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
         yield
 
 
+async def audited_denial(request: Request, exc: Exception) -> Response:
+    """A 403, recorded in the caller's organization's audit log (`access.denied`: who, which
+    route, what was missing) before it is answered."""
+    assert isinstance(exc, Forbidden)
+    principal: Principal | None = getattr(request.state, "principal", None)
+    appender: AuditAppender | None = getattr(request.app.state, "audit_appender", None)
+    if principal is not None and appender is not None:
+        try:
+            await appender.append(
+                action="access.denied", entity_type="Route",
+                entity_id=f"{request.method} {request.url.path}", org_id=principal.org_id,
+                actor_id=principal.user_id,
+                metadata={k: exc.details[k] for k in ("missing", "rule") if k in exc.details})
+        except PgkeelError as failure:  # never turn a 403 into a 500
+            log.warning("access.denied not audited: %s", failure.message)
+    return error_response(exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the reference service (settings from the environment unless given). In
     production /docs and /metrics are off unless EXPOSE_DOCS / EXPOSE_METRICS or
@@ -86,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
                   openapi_url="/openapi.json" if docs else None)
     install_error_handlers(app)
+    app.add_exception_handler(Forbidden, audited_denial)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     token = auth.metrics_token.get_secret_value() if auth.metrics_token else None

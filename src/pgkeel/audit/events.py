@@ -174,6 +174,19 @@ def _name(value: str, what: str) -> str:
     return value
 
 
+def _with_client_id(metadata: Any, context: DbContext, request_id: Any) -> Any:
+    """`metadata` plus the client's own X-Request-ID (`client_request_id`), when the event
+    takes its request id from the context and the metadata is an object (or absent)."""
+    client_id = context.client_request_id
+    if not client_id or request_id is not FROM_CONTEXT:
+        return metadata
+    if metadata is None:
+        return {"client_request_id": client_id}
+    if isinstance(metadata, Mapping) and "client_request_id" not in metadata:
+        return {**metadata, "client_request_id": client_id}
+    return metadata
+
+
 def prepare(
     *,
     action: str,
@@ -205,7 +218,7 @@ def prepare(
         old_json=old_json,
         new_json=new_json,
         changed=fields,
-        metadata_json=to_json(metadata),
+        metadata_json=to_json(_with_client_id(metadata, context, request_id)),
         request_id=_text(context.request_id if request_id is FROM_CONTEXT else request_id,
                          "request id"),
         created_at=created_at,

@@ -31,6 +31,8 @@ class DbContext:
     org_id: Any = None
     actor_id: Any = None
     request_id: str | None = None
+    client_request_id: str | None = None
+    """The id the client sent (X-Request-ID), kept apart from the server-made `request_id`."""
     scope: _Scope | None = field(default=None, compare=False, repr=False)
     """Set by `use_context`; outside any scope, writes are not tracked for routing."""
 
@@ -55,6 +57,7 @@ def current_context() -> DbContext:
 @contextmanager
 def use_context(
     *, org_id: Any = None, actor_id: Any = None, request_id: str | None = None,
+    client_request_id: str | None = None,
     inherit: bool = True,
 ) -> Iterator[DbContext]:
     """Run the block under this identity; unspecified fields inherit from the outer context.
@@ -67,6 +70,8 @@ def use_context(
         org_id=base.org_id if org_id is None else org_id,
         actor_id=base.actor_id if actor_id is None else actor_id,
         request_id=base.request_id if request_id is None else request_id,
+        client_request_id=(base.client_request_id if client_request_id is None
+                           else client_request_id),
         scope=_Scope(),
     )
     token = _CURRENT.set(ctx)

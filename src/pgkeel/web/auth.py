@@ -48,12 +48,12 @@ def requires(*permissions: str) -> Callable[[Request], AsyncIterator[Principal]]
 
     async def dependency(request: Request) -> AsyncIterator[Principal]:
         principal = await authenticate(request)
+        request.state.principal = principal  # also for error handlers (an audited 403)
         missing = sorted(set(permissions) - principal.permissions)
         if missing:
             raise Forbidden("You do not have permission to do this.",
                             details={"missing": missing})
         with use_context(org_id=principal.org_id, actor_id=principal.user_id):
-            request.state.principal = principal
             yield principal
 
     dependency.__name__ = "requires_" + "_".join(p.lower() for p in permissions)

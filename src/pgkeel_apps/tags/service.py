@@ -29,6 +29,8 @@ WHERE organization_id = %s AND customer_id = %s AND tag_id = %s
 RETURNING id
 """
 
+TAG_ENTITY = "CustomerTag"
+
 ALL_CUSTOMER_LISTS = "customer-tags"
 """Cache tag on every customer's tag list: renaming or retiring a tag invalidates them all
 in one generation bump."""
@@ -137,13 +139,41 @@ class TagService:
         return await self.tags.get(tag_id)
 
     async def create_tag(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.tags.create(values)
+        """Create a tag, audited (TAG_CREATED)."""
+        async def work(tx: Transaction) -> dict[str, Any]:
+            row = await self.tags.create(values, tx=tx)
+            await audit.record(tx, action="TAG_CREATED", entity_type=TAG_ENTITY,
+                               entity_id=row["id"], new=_tag_fields(row))
+            return row
+        return await self.db.run_in_tx(work)
 
     async def update_tag(self, tag_id: UUID, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Change a tag; every cached customer tag list of the organization is invalidated
-        after commit (one generation bump)."""
+        after commit (one generation bump). Each kind of change is audited: TAG_RENAMED,
+        TAG_RETIRED, TAG_REACTIVATED, TAG_UPDATED (color, description). A retired tag may be
+        renamed and reactivated: both are ordinary, audited changes."""
         async def work(tx: Transaction) -> dict[str, Any]:
+            old = await self.tags.get(tag_id, tx=tx)
             row = await self.tags.update(tag_id, changes, tx=tx)
+            for action in _tag_actions(old, row):
+                await audit.record(tx, action=action, entity_type=TAG_ENTITY, entity_id=tag_id,
+                                   old=_tag_fields(old), new=_tag_fields(row))
             self.cache.invalidate_on_commit(tx, ALL_CUSTOMER_LISTS)
             return row
         return await self.db.run_in_tx(work)
+
+
+def _tag_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("name", "color", "description", "is_active")}
+
+
+def _tag_actions(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The audit actions for a tag change (none when nothing changed)."""
+    actions = []
+    if old["name"] != new["name"]:
+        actions.append("TAG_RENAMED")
+    if old["is_active"] != new["is_active"]:
+        actions.append("TAG_REACTIVATED" if new["is_active"] else "TAG_RETIRED")
+    if any(old[k] != new[k] for k in ("color", "description")):
+        actions.append("TAG_UPDATED")
+    return actions
