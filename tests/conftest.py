@@ -4,10 +4,15 @@ of this run's own (`pgkeel_database_url`, `pgkeel_db`), a fresh schema per test
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+
 import psycopg
 import pytest
+from psycopg import sql
 
 from pgkeel.embedded import EmbeddedServers
+from pgkeel.security.roles import RoleNames
 
 
 @pytest.fixture(scope="session")
@@ -77,10 +82,16 @@ class LiveServer:
         """SIGTERM (a graceful shutdown, as in production), or SIGKILL (a crash) with `kill`;
         returns the server's output."""
         import signal
+        import subprocess
 
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"server ignored SIGTERM: {self.output()}") from None
         output = self.output()
         self.log.close()
         return output
@@ -90,14 +101,30 @@ class LiveServer:
         return self.log.read()
 
 
+@pytest.fixture(scope="session")
+def role_names(pgkeel_database_url: str) -> Iterator[RoleNames]:
+    """This session's own migrator / app / readonly roles (roles are cluster-wide: sessions
+    must not share them), dropped with everything they own at the end."""
+    names = RoleNames.for_service(f"pgkt_{secrets.token_hex(4)}")
+    yield names
+    with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
+        for role in names.all():
+            if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
 @pytest.fixture
-def live_server(pgkeel_redis_prefix: str):
+def live_server(pgkeel_redis_prefix: str, role_names: RoleNames):
     """Start the reference service with extra environment: `live_server({"VAR": ...})`
-    (its cache uses this session's key prefix unless the test sets CACHE_PREFIX)."""
+    (its cache uses this session's key prefix unless the test sets CACHE_PREFIX; it serves
+    as this session's app role; a small demo data set unless the test sets DEMO_*)."""
     servers: list[LiveServer] = []
 
     def start(env: dict[str, str]) -> LiveServer:
-        server = LiveServer({"CACHE_PREFIX": pgkeel_redis_prefix, **env})
+        server = LiveServer({"CACHE_PREFIX": pgkeel_redis_prefix,
+                             "DEMO_ROLE_SERVICE": role_names.app.removesuffix("_app"),
+                             "DEMO_ORGS": "3", "DEMO_USERS": "60", **env})
         servers.append(server)
         server.wait_ready()
         return server

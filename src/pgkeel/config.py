@@ -37,6 +37,9 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     """Primary PostgreSQL DSN. Unset: an embedded PostgreSQL is started under PGKEEL_HOME."""
+    migration_database_url: str | None = None
+    """DSN migrations run with (the schema owner, e.g. `<service>_migrator`). Unset: the same
+    as DATABASE_URL. Requests never use it: they connect as DATABASE_URL's (app) role."""
     database_replica_urls: Annotated[tuple[str, ...], NoDecode] = ()
     """Comma-separated read-replica DSNs."""
     redis_url: str | None = None
@@ -165,12 +168,12 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("database_url", "redis_url", "outbox_sink_url", mode="before")
+    @field_validator("database_url", "migration_database_url", "redis_url", "outbox_sink_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
         if value is not None and urlsplit(value).scheme not in {"postgresql", "postgres"}:
@@ -215,6 +218,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def migration_url(self) -> str | None:
+        """Where migrations connect: MIGRATION_DATABASE_URL, else DATABASE_URL."""
+        return self.migration_database_url or self.database_url
+
+    @property
     def is_production(self) -> bool:
         return self.app_env is AppEnv.PRODUCTION
 
@@ -222,6 +230,7 @@ class Settings(BaseSettings):
         """The settings as a dict that is safe to print: every DSN is redacted."""
         data = self.model_dump(mode="json")
         data["database_url"] = redact_dsn(self.database_url)
+        data["migration_database_url"] = redact_dsn(self.migration_database_url)
         data["redis_url"] = redact_dsn(self.redis_url)
         data["database_replica_urls"] = [redact_dsn(u) for u in self.database_replica_urls]
         return data

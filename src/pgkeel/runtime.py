@@ -19,9 +19,10 @@ from redis.asyncio import Redis
 from pgkeel.config import Settings, load_settings
 from pgkeel.db import Database
 from pgkeel.embedded import EmbeddedServers
+from pgkeel.errors import UsageError
 from pgkeel.redis_client import connect_redis, is_memory_url
 
-__all__ = ["Services", "open_services"]
+__all__ = ["Services", "open_migration_database", "open_services"]
 
 
 @dataclass
@@ -52,3 +53,18 @@ async def open_services(settings: Settings | None = None) -> AsyncIterator[Servi
             await db.close()
     finally:
         await asyncio.to_thread(servers.stop_started)
+
+
+@asynccontextmanager
+async def open_migration_database(settings: Settings) -> AsyncIterator[Database]:
+    """A small `Database` for migrations, connected as MIGRATION_DATABASE_URL's role (the
+    schema owner), else DATABASE_URL's. `settings` must have its URLs resolved (as
+    `Services.settings` has)."""
+    url = settings.migration_url
+    if url is None:
+        raise UsageError("DATABASE_URL is not set.",
+                         hint="Use EmbeddedServers.for_settings() to fill it in.")
+    owner = settings.model_copy(update={"database_url": url, "database_replica_urls": ()})
+    async with Database.from_settings(owner, min_size=1, max_size=2,
+                                      application_name="pgkeel migrate") as db:
+        yield db

@@ -15,10 +15,11 @@ from pgkeel import audit, idempotency, outbox
 from pgkeel.audit import AuditAppender
 from pgkeel.cache import Cache
 from pgkeel.config import Settings, load_settings
+from pgkeel.db import Database
 from pgkeel.errors import Forbidden, PgkeelError
 from pgkeel.migrate import Migrator
 from pgkeel.repo import CursorCodec, Registry
-from pgkeel.runtime import Services
+from pgkeel.runtime import Services, open_migration_database
 from pgkeel.security import Principal
 from pgkeel.web import (
     OrjsonResponse,
@@ -34,28 +35,44 @@ from pgkeel_apps.settings import AuthSettings, DemoSettings
 
 log = logging.getLogger("pgkeel_apps")
 
+APPS = (identity, tags)
+"""The reference service's apps, each with its own SCHEMA and MIGRATIONS."""
+
+SCHEMAS = (audit.SCHEMA, idempotency.SCHEMA, outbox.SCHEMA, *(app.SCHEMA for app in APPS))
+"""Every schema the service uses: what `pgkeel db roles --schema ...` grants."""
+
+
+async def migrate(owner: Database, settings: Settings) -> None:
+    """Apply the library migration sets (audit, outbox, idempotency) and every app's,
+    connected as the schema owner."""
+    await audit.install(owner)
+    await outbox.install(owner)
+    await idempotency.install(owner)
+    for app_module in APPS:
+        await Migrator.from_settings(owner, settings, directory=app_module.MIGRATIONS,
+                                     schema=app_module.SCHEMA).up()
+
 
 @asynccontextmanager
 async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
-    """Apply every migration set, check the declarations, load sample data, wire services."""
+    """Apply every migration set and load sample data (as the schema owner,
+    MIGRATION_DATABASE_URL), check the declarations, wire services (as the app role,
+    DATABASE_URL)."""
     db = services.db
     codec = CursorCodec.from_settings(services.settings)
-    await audit.install(db)
-    await outbox.install(db)
-    await idempotency.install(db)
-    for app_module in (identity, tags):
-        await Migrator.from_settings(db, services.settings, directory=app_module.MIGRATIONS,
-                                     schema=app_module.SCHEMA).up()
+    async with open_migration_database(services.settings) as owner:
+        await migrate(owner, services.settings)
+        # Seeding, and looking for demo accounts, cross organizations: the schema owner's job.
+        demo = DemoSettings()
+        if demo.seeds(services.settings.app_env):
+            await identity.load_sample_data(owner, organizations=demo.demo_orgs,
+                                            users=demo.demo_users, password=demo.demo_password)
+        if services.settings.is_production:
+            await identity.refuse_demo_accounts(owner)
     tables = [*identity.TABLES, *tags.TABLES]
     for advice in await Registry(db, tables, cursor_codec=codec).check():
         log.warning("%s: %s%s", advice.table, advice.message,
                     f" -- {advice.fix}" if advice.fix else "")
-    demo = DemoSettings()
-    if demo.seeds(services.settings.app_env):
-        await identity.load_sample_data(db, organizations=demo.demo_orgs, users=demo.demo_users,
-                                        password=demo.demo_password)
-    if services.settings.is_production:
-        await identity.refuse_demo_accounts(db)
     auth = AuthSettings()
     # The relay publishes the service's outbox events (user.created, customer_tag.*) to Redis
     # Streams (or OUTBOX_SINK_URL) from inside the service, woken by each commit.

@@ -27,6 +27,12 @@ class DemoSettings(BaseSettings):
     """Sample users, spread over the organizations."""
     demo_password: str = Field("pgkeel-demo", min_length=8)
     """The password of every sample account (demo only)."""
+    demo_roles: bool = True
+    """`python -m pgkeel_apps` creates the least-privilege roles with DATABASE_URL (an admin),
+    migrates as the migrator and serves as the app role. Skipped when MIGRATION_DATABASE_URL
+    is set (roles configured by hand) or APP_ENV=production."""
+    demo_role_service: str = Field("pgkeel", pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    """Role name prefix: <service>_migrator, <service>_app, <service>_readonly."""
 
     def seeds(self, env: AppEnv) -> bool:
         """Whether to load the sample data under APP_ENV `env`."""

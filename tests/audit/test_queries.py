@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pgkeel.audit import AUDIT_LOG
+from pgkeel.audit import ALL_ORGANIZATIONS, AUDIT_LOG
 from pgkeel.db import use_context
-from pgkeel.errors import InvalidParameter, UsageError
+from pgkeel.errors import InvalidParameter, TenantRequired, UsageError
 from pgkeel.repo import Repository, parse_list_params
 
 INSERT_AT = """
@@ -140,8 +140,18 @@ async def test_user_activity_summary_counts(audit, pgkeel_db, org, sync_conn):
         ("users.update", 3), ("users.role_added", 1), ("CUSTOMER_TAG_ASSIGNED", 1)}
     assert summary.first_at is not None and summary.last_at is not None
     assert summary.first_at < summary.last_at
-    nobody = await audit.user_activity("nobody", days=30)
+    nobody = await audit.user_activity("nobody", days=30, org_id=org)
     assert (nobody.total, nobody.actions, nobody.first_at) == (0, [], None)
+
+
+async def test_user_activity_fails_closed_without_an_organization(audit, pgkeel_db, org):
+    await _seed(pgkeel_db, org, [("someone", "users.update", "User", "7", _days_ago(1))])
+    with pytest.raises(TenantRequired):
+        await audit.user_activity("someone", days=30)
+    with use_context(org_id=org):   # the context's organization is the default
+        assert (await audit.user_activity("someone", days=30)).total == 1
+    everywhere = await audit.user_activity("someone", days=30, org_id=ALL_ORGANIZATIONS)
+    assert everywhere.total == 1 and everywhere.organization_id is None
 
 
 async def test_integer_user_ids_use_the_bigint_overload(audit, pgkeel_db, org, sync_conn):

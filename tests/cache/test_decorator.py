@@ -11,7 +11,7 @@ from psycopg import sql
 
 from pgkeel.cache import MISS, TTL
 from pgkeel.db import Database, use_context
-from pgkeel.errors import UsageError
+from pgkeel.errors import TenantRequired, UsageError
 
 
 @dataclass
@@ -74,7 +74,10 @@ async def test_plumbing_arguments_are_not_part_of_the_key(make_cache):
         return [page, size]
 
     cached_list = cache.cached("pages", action="list")(list_page)
-    assert await cached_list(object(), "acme", 2) == [2, 20]
-    assert cached_list.key("acme", 2, 20, org=None).id == ("acme", 2, 20)
-    with pytest.raises(UsageError):
-        await cached_list(None, "acme", 1.5)  # a float is not a key part
+    with use_context(org_id=1):
+        assert await cached_list(object(), "acme", 2) == [2, 20]
+        with pytest.raises(UsageError):
+            await cached_list(None, "acme", 1.5)  # a float is not a key part
+    assert cached_list.key("acme", 2, 20, org=1).id == ("acme", 2, 20)
+    with pytest.raises(TenantRequired):   # outside a tenant: no shared namespace by accident
+        await cached_list(object(), "acme", 2)

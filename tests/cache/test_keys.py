@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgkeel.cache import CacheKey, KeySpace, Tag, key, tag
+from pgkeel.cache import GLOBAL, CacheKey, KeySpace, Tag, key, tag
 from pgkeel.cache.keys import encode_part, epoch_of
 from pgkeel.cache.redis_backend import slot_of
 from pgkeel.db import use_context
-from pgkeel.errors import UsageError
+from pgkeel.errors import TenantRequired, UsageError
 
 parts = st.one_of(st.none(), st.text(max_size=40), st.integers(), st.uuids())
 ids = st.one_of(parts, st.tuples(parts), st.tuples(parts, parts), st.tuples(parts, parts, parts))
@@ -77,8 +77,20 @@ def test_org_defaults_to_the_current_context():
     with use_context(org_id=9):
         assert key("users", 1).org == 9
         assert tag("users").org == 9
-    assert key("users", 1).org is None
     assert key("users", 1, org=3).org == 3
+
+
+def test_keys_outside_a_tenant_fail_closed_unless_global():
+    """No shared namespace by accident: a key or tag with no organization raises, and only
+    an explicit org=GLOBAL reaches the keys every organization shares."""
+    for build in (lambda: key("users", 1), lambda: tag("users"),
+                  lambda: key("users", 1, org=None), lambda: tag("users", org="")):
+        with pytest.raises(TenantRequired):
+            build()
+    shared = key("flags", "all", org=GLOBAL)
+    assert shared.org is None
+    assert shared.render("p:") == "p:{~}:flags:all:get"
+    assert tag("flags", org=GLOBAL).org is None
 
 
 @pytest.mark.parametrize("bad", [True, 1.5, b"x", object()])

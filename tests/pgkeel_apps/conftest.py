@@ -1,7 +1,14 @@
-"""The reference service in-process (its real lifespan: migrations, sample data) + helpers."""
+"""The reference service in-process (its real lifespan: migrations, sample data) + helpers.
+
+The service runs as it does in production: migrations as this session's migrator role,
+requests as its app role (NOBYPASSRLS, not the owner), so row-level security is exercised
+for real. `api.db` is an admin connection for test set-up and checks; `api.app_db` is the
+service's own.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -11,8 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
-from pgkeel.security import hash_password
+from pgkeel.config import Settings
+from pgkeel.db import Database
+from pgkeel.security import RoleNames, hash_password
 from pgkeel_apps.main import create_app
+from pgkeel_apps.roles import serve_as_roles
 
 PASSWORD = "pgkeel-demo"
 DEMO_ENV = {"DEMO_SEED": "true", "DEMO_ORGS": "3", "DEMO_USERS": "60", "DEMO_PASSWORD": PASSWORD}
@@ -26,9 +36,11 @@ _HASH = hash_password(PASSWORD)
 class Api:
     """An httpx client bound to the app, with login helpers."""
 
-    def __init__(self, client: httpx.AsyncClient, app: Any) -> None:
+    def __init__(self, client: httpx.AsyncClient, app: Any, admin: Database) -> None:
         self.client = client
         self.app = app
+        self.db = admin
+        """An admin Database (bypasses row-level security): for set-up and checks."""
 
     async def token(self, org: str, who: str = "admin") -> str:
         response = await self.client.post("/v1/auth/login", json={
@@ -40,25 +52,37 @@ class Api:
         return {"Authorization": f"Bearer {await self.token(org, who)}"}
 
     @property
-    def db(self) -> Any:
-        return self.app.state.pgkeel.db
+    def app_db(self) -> Database:
+        """The service's Database: connected as the app role."""
+        db: Database = self.app.state.pgkeel.db
+        return db
+
+
+@pytest.fixture(scope="session")
+def role_settings(pgkeel_settings: Settings, role_names: RoleNames) -> Settings:
+    """Settings that migrate as this session's migrator and serve as its app role."""
+    return asyncio.run(serve_as_roles(pgkeel_settings, role_names.app.removesuffix("_app")))
 
 
 @asynccontextmanager
-async def open_api(settings: Any, monkeypatch: Any, **env: str) -> AsyncIterator[Api]:
-    """The reference service in-process with TEST_ENV plus `env`, its lifespan running."""
+async def open_api(settings: Any, monkeypatch: Any, *, admin: Settings | None = None,
+                   **env: str) -> AsyncIterator[Api]:
+    """The reference service in-process with TEST_ENV plus `env`, its lifespan running, as
+    `settings` say (the `role_settings` fixture: as the app role); `api.db` connects with
+    `admin` (default: `settings`)."""
     for name, value in {**TEST_ENV, **env}.items():
         monkeypatch.setenv(name, value)
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with (Database.from_settings(admin or settings, min_size=1) as admin_db,
+                app.router.lifespan_context(app)):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield Api(client, app)
+            yield Api(client, app, admin_db)
 
 
 @pytest.fixture
-async def api(pgkeel_settings, monkeypatch) -> AsyncIterator[Api]:
-    async with open_api(pgkeel_settings, monkeypatch) as opened:
+async def api(pgkeel_settings, role_settings, monkeypatch) -> AsyncIterator[Api]:
+    async with open_api(role_settings, monkeypatch, admin=pgkeel_settings) as opened:
         yield opened
 
 

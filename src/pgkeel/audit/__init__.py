@@ -10,6 +10,7 @@ Public API:
     AUDIT_LOG                     the table for `Repository(db, AUDIT_LOG).list(query)`:
                                   lists of events in the standard list grammar (`.table`)
     ActivitySummary, ActionCount, DailyCount    summaries (`.queries`)
+    ALL_ORGANIZATIONS             explicit opt-in to read across organizations
     VerifyReport, Finding, Checkpoint, Head     tamper evidence (`.verify`, `.checkpoint`)
     Partition, PruneReport, TrackedTable        partitions, retention, capture
     SCHEMA, MIGRATIONS, install   the library migration set (`.schema`)
@@ -22,6 +23,7 @@ from pgkeel.audit.events import DEFAULT_REDACTED, AuditEvent
 from pgkeel.audit.log import AuditLog
 from pgkeel.audit.partitions import Partition, PruneReport, parse_age
 from pgkeel.audit.queries import (
+    ALL_ORGANIZATIONS,
     ActionCount,
     ActivitySummary,
     DailyCount,
@@ -33,6 +35,7 @@ from pgkeel.audit.verify import Finding, VerifyReport
 from pgkeel.audit.web import AppenderDep, audit_appender
 
 __all__ = [
+    "ALL_ORGANIZATIONS",
     "AUDIT_LOG",
     "AuditLog",
     "record",

@@ -4,8 +4,8 @@
         await appender.append(action="users.login", entity_type="User", entity_id=7)
 
 `append` validates and serializes the event, puts it in a bounded in-memory queue and
-returns; a background task writes batches with COPY, one transaction per batch. Nothing is
-dropped silently:
+returns; a background task writes batches (one INSERT per organization, one transaction per
+batch). Nothing is dropped silently:
 
 - a full queue makes `append` wait (back-pressure) -- `append_nowait` raises AuditQueueFull;
 - a failed batch is retried with capped exponential backoff, never discarded;
@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, LiteralString
 
-import psycopg
+import orjson
 
 from pgkeel.audit.events import DEFAULT_REDACTED, FROM_CONTEXT, PreparedEvent, prepare
 from pgkeel.audit.metrics import DROPPED, FLUSH_ERRORS, FLUSH_SECONDS, FLUSHED, QUEUE_DEPTH, QUEUED
@@ -52,10 +52,23 @@ __all__ = ["AppenderStats", "AuditAppender"]
 
 log = logging.getLogger("pgkeel.audit")
 
-COPY_EVENTS: LiteralString = (
-    "COPY audit.audit_log (organization_id, actor_id, action, entity_type, entity_id,"
-    " old_values, new_values, changed_fields, metadata, request_id, txid, created_at)"
-    " FROM STDIN")
+# One INSERT per organization in the batch, each row an element of the arrays. Not COPY:
+# PostgreSQL refuses COPY FROM into a table under row-level security. The organization is set
+# before each INSERT, so the tenant policy admits exactly that organization's rows.
+SET_ORG: LiteralString = "SELECT set_config('pgkeel.org_id', %s, true)"
+INSERT_EVENTS: LiteralString = """
+INSERT INTO audit.audit_log (organization_id, actor_id, action, entity_type, entity_id,
+                             old_values, new_values, changed_fields, metadata, request_id,
+                             txid, created_at)
+SELECT e.org, e.actor, e.action, e.entity_type, e.entity_id, e.old, e.new,
+       CASE WHEN e.changed IS NOT NULL
+            THEN ARRAY(SELECT jsonb_array_elements_text(e.changed)) END,
+       e.meta, e.request, NULL, e.created
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[],
+            %s::jsonb[], %s::jsonb[], %s::jsonb[], %s::text[], %s::timestamptz[])
+     AS e(org, actor, action, entity_type, entity_id, old, new, changed, meta, request,
+          created)
+"""
 
 # Class 22 (data exception) and 23 (integrity): the data is refused, retrying cannot help.
 _REFUSED_CLASSES = ("22", "23")
@@ -330,8 +343,8 @@ class AuditAppender:
                 delay *= random.uniform(0.5, 1.0)  # noqa: S311 -- jitter, not security
                 if self._closing:
                     delay = max(0.0, min(delay, self._deadline - loop.time()))
-                log.warning("audit appender: writing %d event(s) failed (%s); retry %d in "
-                            "%.2f s", len(batch), exc.code, attempt, delay)
+                log.warning("audit appender: writing %d event(s) failed (%s: %s); retry %d "
+                            "in %.2f s", len(batch), exc.code, exc.message, attempt, delay)
                 await asyncio.sleep(delay)
                 continue
             self._written += len(batch)
@@ -340,16 +353,13 @@ class AuditAppender:
 
     async def _copy(self, batch: list[PreparedEvent]) -> None:
         # Grouping by organization lets the commit-time chaining lock each one only once.
-        rows = sorted(batch, key=lambda e: e.organization_id or "")
+        groups: dict[str | None, list[PreparedEvent]] = {}
+        for event in sorted(batch, key=lambda e: e.organization_id or ""):
+            groups.setdefault(event.organization_id, []).append(event)
         async with self.db.transaction() as tx:
-            await tx.begin()
-            try:
-                cursor = tx.connection.cursor()
-                async with cursor.copy(COPY_EVENTS) as copy:
-                    for event in rows:
-                        await copy.write_row(event.copy_row())
-            except psycopg.Error as exc:
-                raise translate(exc) from exc
+            for org, events in groups.items():
+                await tx.execute(SET_ORG, (org or "",))
+                await tx.execute(INSERT_EVENTS, _columns(events))
 
     def _drop(self, batch: list[PreparedEvent], exc: PgkeelError) -> None:
         self._dropped += len(batch)
@@ -358,6 +368,17 @@ class AuditAppender:
             log.error("audit appender: DROPPED event action=%s entity=%s:%s org=%s (%s: %s)",
                       event.action, event.entity_type, event.entity_id,
                       event.organization_id, exc.code, exc.message)
+
+
+def _columns(events: list[PreparedEvent]) -> tuple[list[Any], ...]:
+    """The events as one array per column (the INSERT's parameters)."""
+    return ([e.organization_id for e in events], [e.actor_id for e in events],
+            [e.action for e in events], [e.entity_type for e in events],
+            [e.entity_id for e in events], [e.old_json for e in events],
+            [e.new_json for e in events],
+            [None if e.changed is None else orjson.dumps(e.changed).decode() for e in events],
+            [e.metadata_json for e in events], [e.request_id for e in events],
+            [e.created_at for e in events])
 
 
 def _refused(exc: PgkeelError) -> bool:

@@ -100,10 +100,6 @@ class PreparedEvent:
                 self.entity_id, self.old_json, self.new_json, self.changed,
                 self.metadata_json, self.request_id)
 
-    def copy_row(self) -> tuple[Any, ...]:
-        """One row for the appender's COPY (txid NULL: no business transaction)."""
-        return (*self.insert_params(), None, self.created_at)
-
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):

@@ -20,11 +20,12 @@ from psycopg.rows import dict_row
 
 from pgkeel.audit.events import AuditEvent
 from pgkeel.audit.table import AUDIT_LOG
-from pgkeel.db import Database, use_context
-from pgkeel.errors import UsageError
+from pgkeel.db import Database, current_context, use_context
+from pgkeel.errors import TenantRequired, UsageError
 from pgkeel.repo import CountMode, Filter, ListQuery, Op, Repository, SortKey
 
 __all__ = [
+    "ALL_ORGANIZATIONS",
     "ActionCount",
     "ActivitySummary",
     "DailyCount",
@@ -105,13 +106,35 @@ async def trail(db: Database, org_id: Any, entity_type: str, entity_id: Any, *,
     return page.items
 
 
+class _AllOrganizations:
+    def __repr__(self) -> str:
+        return "ALL_ORGANIZATIONS"
+
+
+ALL_ORGANIZATIONS: Any = _AllOrganizations()
+"""`org_id=ALL_ORGANIZATIONS`: the explicit opt-in to read across organizations (only a
+role that bypasses row-level security sees more than the context's organization)."""
+
+
 async def user_activity_summary(db: Database, user_id: Any, *, days: int = 30,
                                 org_id: Any = None, replica: bool = False) -> ActivitySummary:
     """What `user_id` did in the last `days` days, per action and entity type, most frequent
-    first (the SQL function `audit.get_user_activity_summary`)."""
+    first (the SQL function `audit.get_user_activity_summary`). Within `org_id`, by default
+    the context's organization; with neither, `TenantRequired` (never every organization,
+    unless asked for with `org_id=ALL_ORGANIZATIONS`)."""
     if days < 1:
         raise UsageError(f"days must be at least 1, not {days}.")
-    org = None if org_id is None else str(org_id)
+    if org_id is ALL_ORGANIZATIONS:
+        org = None
+    else:
+        if org_id is None:
+            org_id = current_context().org_id
+        if org_id is None or str(org_id) == "":
+            raise TenantRequired(
+                "Reading a user's audit activity needs an organization.",
+                hint="Pass org_id=..., run inside use_context(org_id=...), or pass "
+                     "org_id=ALL_ORGANIZATIONS to read every organization on purpose.")
+        org = str(org_id)
     rows = await db.fetch_all(ACTIVITY, (str(user_id), days, org), replica=replica,
                               row_factory=dict_row)
     actions = [ActionCount(r["action"], r["entity_type"], int(r["event_count"]),

@@ -3,6 +3,7 @@
 Public API:
     Cache, CacheOptions                  the cache and its knobs (`pgkeel.cache.cache`)
     CacheKey, Tag, key, tag, KeySpace    injective keys `pgkeel:{org}:resource:id:action`
+    GLOBAL                               `org=GLOBAL`: the only way to a key of no organization
     TTL, jittered                        TTL tiers with +/-10% jitter
     MISS, Codec, JsonCodec, TypedCodec   the miss sentinel and value codecs
     CachedFunction                       what `cache.cached(...)` returns
@@ -18,7 +19,7 @@ from pgkeel.cache.breaker import BreakerState
 from pgkeel.cache.cache import Cache
 from pgkeel.cache.decorator import CachedFunction
 from pgkeel.cache.envelope import MISS, Codec, JsonCodec, Missing, TypedCodec
-from pgkeel.cache.keys import CacheKey, KeySpace, Tag, key, tag
+from pgkeel.cache.keys import GLOBAL, CacheKey, KeySpace, Tag, key, tag
 from pgkeel.cache.memory_backend import MemoryBackend
 from pgkeel.cache.metrics import CacheStats
 from pgkeel.cache.options import CacheOptions
@@ -27,6 +28,7 @@ from pgkeel.cache.tiered import TieredBackend
 from pgkeel.cache.ttl import TTL, jittered
 
 __all__ = [
+    "GLOBAL",
     "MISS",
     "TTL",
     "BreakerState",

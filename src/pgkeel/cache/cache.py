@@ -26,7 +26,17 @@ from pgkeel.cache.breaker import CircuitBreaker
 from pgkeel.cache.envelope import MISS, Codec, JsonCodec, encode
 from pgkeel.cache.flight import SingleFlight
 from pgkeel.cache.guard import BackendGuard, Unavailable
-from pgkeel.cache.keys import CONTEXT_ORG, CacheKey, KeyId, KeySpace, StoreKey, Tag, key, tag
+from pgkeel.cache.keys import (
+    CONTEXT_ORG,
+    GLOBAL,
+    CacheKey,
+    KeyId,
+    KeySpace,
+    StoreKey,
+    Tag,
+    key,
+    tag,
+)
 from pgkeel.cache.metrics import CacheStats, Recorder
 from pgkeel.cache.options import CacheOptions
 from pgkeel.cache.pending import PendingInvalidations
@@ -278,4 +288,5 @@ class Cache:
         if isinstance(tags, str):
             raise UsageError("tags= takes a list of tags, not one string.",
                              hint=f"Write tags=[{tags!r}].")
-        return tuple(t if isinstance(t, Tag) else tag(t, org=org) for t in tags)
+        scope = GLOBAL if org is None else org   # a key's own org: None only for GLOBAL keys
+        return tuple(t if isinstance(t, Tag) else tag(t, org=scope) for t in tags)

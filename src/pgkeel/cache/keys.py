@@ -18,10 +18,11 @@ from typing import Any, Final, TypeAlias
 from urllib.parse import quote
 
 from pgkeel.db.context import current_context
-from pgkeel.errors import UsageError
+from pgkeel.errors import TenantRequired, UsageError
 
 __all__ = [
     "CONTEXT_ORG",
+    "GLOBAL",
     "CacheKey",
     "KeyId",
     "KeyPart",
@@ -49,6 +50,19 @@ class _ContextOrg:
 
 
 CONTEXT_ORG: Final[Any] = _ContextOrg()
+
+
+class _Global:
+    """`org=GLOBAL`: a key that genuinely belongs to no organization (explicit opt-in)."""
+
+    def __repr__(self) -> str:
+        return "GLOBAL"
+
+
+GLOBAL: Final[Any] = _Global()
+"""Pass `org=GLOBAL` for a key or tag shared by every organization (a feature flag, a
+currency table). Nothing else reaches the shared namespace: a key built with no organization
+in the context, or with `org=None`, raises `TenantRequired`."""
 
 _MAX_PART = 64
 _DIGEST_HEX = 32  # 128 bits of SHA-256
@@ -91,7 +105,20 @@ def _org_segment(org: Any) -> str:
 
 
 def _resolve_org(org: Any) -> Any:
-    return current_context().org_id if org is CONTEXT_ORG else org
+    """The key's organization; None only for an explicit `GLOBAL`. Fails closed otherwise."""
+    if org is GLOBAL:
+        return None
+    if org is CONTEXT_ORG:
+        org = current_context().org_id
+        if org is None:
+            raise TenantRequired(
+                "A cache key was built with no organization in the request context.",
+                hint="Run inside use_context(org_id=...), pass org=..., or org=GLOBAL for "
+                     "a key every organization shares.")
+    elif org is None or org == "":
+        raise TenantRequired("A cache key or tag needs an organization; none was given.",
+                             hint="Pass org=GLOBAL for a key every organization shares.")
+    return org
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import logging
 import typer
 
 from pgkeel import __version__
-from pgkeel.cli import audit, cache, config, db, idempotency, migrate, outbox, server
+from pgkeel.cli import audit, cache, config, db, idempotency, migrate, outbox, security, server
 
 app = typer.Typer(name="pgkeel", help="pgkeel: the hardened PostgreSQL + Redis data layer.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -19,6 +19,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(idempotency.app, name="idempotency")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(config.app, name="config")
+app.add_typer(security.app, name="security")
 
 
 def _print_version(value: bool) -> None:

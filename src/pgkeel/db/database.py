@@ -86,6 +86,9 @@ class Database:
         trace_params: bool = False,
     ) -> None:
         self.url = redact_dsn(url)
+        self.settings: Settings | None = None
+        """The settings this Database was made from (`from_settings`), for components that
+        take their defaults from them (such as a repository's cursor secret)."""
         self.statement_timeout_ms = statement_timeout_ms
         self.connect_timeout_s = connect_timeout_s
         self.pool_timeout_s = pool_timeout_s
@@ -136,7 +139,9 @@ class Database:
             "trace_params": settings.db_trace_params,
         }
         options.update(overrides)
-        return cls(settings.database_url, **options)
+        db = cls(settings.database_url, **options)
+        db.settings = settings
+        return db
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -11,14 +11,22 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, LiteralString, TypeVar, cast
 
 from psycopg import sql
 from psycopg.rows import AsyncRowFactory, dict_row, kwargs_row
 
+from pgkeel.config import Settings, load_settings
 from pgkeel.db import Database, Transaction, current_context
 from pgkeel.db.transaction import Statement
-from pgkeel.errors import NotFound, PgkeelError, TenantRequired, UsageError, VersionConflict
+from pgkeel.errors import (
+    Conflict,
+    NotFound,
+    PgkeelError,
+    TenantRequired,
+    UsageError,
+    VersionConflict,
+)
 from pgkeel.observe.metrics import REPO_DURATION, REPO_ERRORS, REPO_SLOW
 from pgkeel.repo import writes
 from pgkeel.repo.compiler import Compiler, Where
@@ -32,14 +40,30 @@ __all__ = ["Repository"]
 
 R = TypeVar("R")
 T = TypeVar("T")
-_DEFAULT_CODEC: CursorCodec | None = None
+CONSTRAINT_COLUMNS: LiteralString = """
+SELECT array_agg(a.attname::text ORDER BY k.ord)
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = to_regclass(%s) AND ic.relname = %s
+"""
+"""The columns of a unique index (or the index behind a unique constraint), by name."""
+_CODECS: dict[bytes | None, CursorCodec] = {}
 
 
-def default_codec() -> CursorCodec:
-    global _DEFAULT_CODEC  # noqa: PLW0603 -- one ephemeral secret per process
-    if _DEFAULT_CODEC is None:
-        _DEFAULT_CODEC = CursorCodec.ephemeral()
-    return _DEFAULT_CODEC
+def default_codec(settings: Settings | None = None) -> CursorCodec:
+    """The codec for CURSOR_SECRET of `settings` (default: the environment's), shared by every
+    repository; without a secret (never in production: the settings refuse that) one random
+    key per process, so cursors then work in this process only."""
+    if settings is None:
+        settings = load_settings()
+    secret = settings.cursor_secret
+    raw = None if secret is None else secret.get_secret_value().encode()
+    codec = _CODECS.get(raw)
+    if codec is None:
+        codec = _CODECS[raw] = CursorCodec.from_settings(settings)
+    return codec
 
 
 class Repository(Generic[R]):
@@ -52,10 +76,11 @@ class Repository(Generic[R]):
         self.table = table
         self.name = name or table.name
         self.compiler = Compiler(table)
-        self.codec = cursor_codec or default_codec()
+        self.codec = cursor_codec or default_codec(db.settings)
         self.row_factory: AsyncRowFactory[R] = cast(
             "AsyncRowFactory[R]", dict_row if row_type is None else kwargs_row(row_type))
         self._timers: dict[str, Any] = {}
+        self._constraints: dict[str, builtins.list[str]] = {}
         self._text_tenant = (table.tenant is not None
                              and table.field(table.tenant).type is FieldType.TEXT)
 
@@ -289,11 +314,27 @@ class Repository(Generic[R]):
         async with self.db.transaction() as own:
             return await fn(own)
 
+    async def _constraint_columns(self, constraint: str) -> builtins.list[str]:
+        """The columns of one of this table's constraints, in key order (cached)."""
+        columns = self._constraints.get(constraint)
+        if columns is None:
+            value = await self.db.fetch_val(CONSTRAINT_COLUMNS, (self.table.qualified,
+                                                                 constraint), readonly=True)
+            columns = self._constraints[constraint] = [str(c) for c in value or ()]
+        return columns
+
     async def _observed(self, operation: str, work: Awaitable[T]) -> T:
         """Time the call into the repo histogram; count slow calls and errors."""
         started = time.perf_counter()
         try:
             return await work
+        except Conflict as exc:
+            REPO_ERRORS.labels(self.name, operation, exc.code).inc()
+            if not exc.details.get("fields") and exc.details.get("constraint"):
+                # Under row-level security PostgreSQL leaves the key out of the message.
+                exc.details["fields"] = await self._constraint_columns(
+                    str(exc.details["constraint"]))
+            raise
         except PgkeelError as exc:
             REPO_ERRORS.labels(self.name, operation, exc.code).inc()
             raise

@@ -9,40 +9,25 @@ from typing import Any, LiteralString
 
 from redis.asyncio import Redis
 
-from pgkeel.db import Database, Transaction
+from pgkeel.db import Database, Transaction, use_context
 from pgkeel.security import Principal, issue_token, token_digest, verify_password_async
 from pgkeel.web import Lockout, LockoutResult, OnUnavailable, SlidingWindowLimiter
 from pgkeel_apps.settings import AuthSettings
 
 log = logging.getLogger("pgkeel_apps.identity")
 
-# Tokens are secret and globally unique, so this lookup needs no tenant: it is what
-# establishes the tenant for the rest of the request.
-PRINCIPAL_FOR_SESSION: LiteralString = """
-SELECT u.id, u.organization_id,
-       COALESCE(array_agg(DISTINCT p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}'),
-       COALESCE(array_agg(DISTINCT r.name) FILTER (WHERE r.name IS NOT NULL), '{}')
-FROM identity.sessions s
-JOIN identity.users u ON u.organization_id = s.organization_id AND u.id = s.user_id
-LEFT JOIN identity.user_roles ur
-       ON ur.organization_id = u.organization_id AND ur.user_id = u.id AND ur.is_active
-LEFT JOIN identity.roles r
-       ON r.organization_id = ur.organization_id AND r.id = ur.role_id AND r.is_active
-LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
-WHERE s.token_hash = %s AND s.expires_at > now()
-  AND u.is_active AND u.status = 'active' AND u.deleted_at IS NULL
-GROUP BY u.id, u.organization_id
-"""
+# The pre-tenant path: both look-ups run before the organization is known, so they go
+# through narrow SECURITY DEFINER functions (identity migration V11) instead of tables that
+# row-level security keeps empty without an organization. Everything after them runs in
+# that organization's context.
+PRINCIPAL_FOR_SESSION: LiteralString = (
+    "SELECT user_id, organization_id, permissions, roles"
+    " FROM identity.session_principal(%s)")
 
 # The organization (when the slug exists) and the user (when the email exists in it).
-LOGIN_USER: LiteralString = """
-SELECT o.id AS organization_id, u.id, u.password_hash,
-       COALESCE(u.is_active AND u.status = 'active' AND u.deleted_at IS NULL, false)
-           AS can_log_in
-FROM identity.organizations o
-LEFT JOIN identity.users u ON u.organization_id = o.id AND u.email = %s
-WHERE o.slug = %s
-"""
+LOGIN_USER: LiteralString = (
+    "SELECT organization_id, user_id AS id, password_hash, can_log_in"
+    " FROM identity.login_lookup(%s, %s)")
 
 CREATE_SESSION: LiteralString = """
 INSERT INTO identity.sessions (token_hash, organization_id, user_id, expires_at)
@@ -126,7 +111,7 @@ class SessionAuthenticator:
     async def attempt(self, organization: str, email: str, password: str) -> LoginAttempt:
         """Check the credentials (Argon2 off the event loop) and open a session when they
         are right; every failure costs one hash verification, known account or not."""
-        row = await self.db.fetch_one(LOGIN_USER, (email, organization), readonly=True)
+        row = await self.db.fetch_one(LOGIN_USER, (organization, email), readonly=True)
         stored = row["password_hash"] if row else None
         check = await verify_password_async(password, stored)
         org_id, user_id = (row["organization_id"], row["id"]) if row else (None, None)
@@ -134,17 +119,19 @@ class SessionAuthenticator:
             return LoginAttempt(org_id, user_id, None)
         token, digest = issue_token()
         expires = dt.datetime.now(dt.UTC) + self.ttl
-        async with self.db.transaction() as tx:
-            await tx.execute(CREATE_SESSION, (digest, org_id, user_id, expires))
-            if check.new_hash:
-                await tx.execute(UPGRADE_HASH, (check.new_hash, org_id, user_id))
+        with use_context(org_id=org_id, actor_id=user_id):
+            async with self.db.transaction() as tx:
+                await tx.execute(CREATE_SESSION, (digest, org_id, user_id, expires))
+                if check.new_hash:
+                    await tx.execute(UPGRADE_HASH, (check.new_hash, org_id, user_id))
         return LoginAttempt(org_id, user_id, {"token": token, "tokenType": "Bearer",
                                               "expiresAt": expires})
 
     async def logout(self, org_id: Any, token: str) -> bool:
         """End the session of `token`; False when it was not (or no longer) a session."""
-        async with self.db.transaction() as tx:
-            row = await tx.fetch_one(END_SESSION, (org_id, token_digest(token)))
+        with use_context(org_id=org_id):
+            async with self.db.transaction() as tx:
+                row = await tx.fetch_one(END_SESSION, (org_id, token_digest(token)))
         return row is not None
 
 

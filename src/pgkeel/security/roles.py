@@ -1,0 +1,352 @@
+"""Least-privilege database roles for a service: migrator, app, readonly.
+
+    report = await ensure_roles(admin_conn, RoleNames.for_service("pgkeel"),
+                                ["identity", "tags", "audit"])
+
+- **migrator** (`<service>_migrator`) owns the service's schemas and everything in them and
+  runs DDL. It has BYPASSRLS: as the owner it could switch row-level security off anyway, and
+  seeding or backfilling across organizations needs it. Only migrations connect as it.
+- **app** (`<service>_app`) is what requests connect as: DML only (SELECT, INSERT, UPDATE,
+  DELETE), NOBYPASSRLS, neither owner nor superuser, so row-level security always applies.
+- **readonly** (`<service>_readonly`) has SELECT only, and is subject to row-level security
+  like the app (it sets `pgkeel.org_id` to read one organization).
+
+Grants are by schema, with `ALTER DEFAULT PRIVILEGES`, so tables a later migration adds are
+covered without running this again. Library schemas with internal tables (`audit`) get the
+narrower grants listed in `LIBRARY_GRANTS`. Everything is idempotent: a second run changes
+nothing (`RolesReport.changed` compares a catalog snapshot taken before and after).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, LiteralString
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import AsyncConnection, sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pgkeel.errors import UsageError, translate
+
+__all__ = ["LIBRARY_GRANTS", "RoleNames", "RolesReport", "admin_password", "derive_password",
+           "ensure_roles", "provision_roles", "role_url"]
+
+LIBRARY_GRANTS: Final[Mapping[str, Mapping[str, Mapping[str, LiteralString]]]] = {
+    # The audit log is append-only for the app; the chain tables are written only by the
+    # chain trigger (SECURITY DEFINER), so neither role may touch them.
+    "audit": {"app": {"audit_log": "SELECT, INSERT"}, "readonly": {"audit_log": "SELECT"}},
+}
+"""Schemas whose tables are granted one by one instead of by schema."""
+
+_ATTRS: Final = ("rolsuper", "rolinherit", "rolcreaterole", "rolcreatedb", "rolcanlogin",
+                 "rolreplication", "rolbypassrls")
+_KEYWORDS: Final[dict[str, tuple[LiteralString, LiteralString]]] = {
+    "rolsuper": ("SUPERUSER", "NOSUPERUSER"), "rolinherit": ("INHERIT", "NOINHERIT"),
+    "rolcreaterole": ("CREATEROLE", "NOCREATEROLE"), "rolcreatedb": ("CREATEDB", "NOCREATEDB"),
+    "rolcanlogin": ("LOGIN", "NOLOGIN"), "rolreplication": ("REPLICATION", "NOREPLICATION"),
+    "rolbypassrls": ("BYPASSRLS", "NOBYPASSRLS"),
+}
+_ROLE_ATTRS: LiteralString = (
+    "SELECT rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication,"
+    " rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = %s")
+_FOREIGN_OBJECTS: LiteralString = """
+SELECT CASE WHEN c.relkind = 'S' THEN 'SEQUENCE'
+            WHEN c.relkind IN ('v') THEN 'VIEW'
+            WHEN c.relkind = 'm' THEN 'MATERIALIZED VIEW'
+            ELSE 'TABLE' END, n.nspname, c.relname::text, NULL::text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  AND c.relowner <> %(owner)s::regrole
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d   -- extension members; sequences
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid   -- that move
+                    AND (d.deptype = 'e'                                       -- with their
+                         OR (c.relkind = 'S' AND d.deptype IN ('a', 'i'))))   -- table
+UNION ALL
+SELECT CASE WHEN p.prokind = 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, n.nspname,
+       p.proname::text, pg_catalog.pg_get_function_identity_arguments(p.oid)
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = %(schema)s AND p.proowner <> %(owner)s::regrole
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                    AND d.deptype = 'e')
+"""
+_SNAPSHOT: LiteralString = """
+SELECT jsonb_build_object(
+  'roles', (SELECT jsonb_agg(jsonb_build_array(r.rolname, r.rolsuper, r.rolinherit,
+                     r.rolcreaterole, r.rolcreatedb, r.rolcanlogin, r.rolbypassrls)
+                     ORDER BY r.rolname)
+            FROM pg_catalog.pg_roles r WHERE r.rolname = ANY(%(roles)s)),
+  'database', (SELECT d.datacl::text FROM pg_catalog.pg_database d
+               WHERE d.datname = current_database()),
+  'schemas', (SELECT jsonb_agg(jsonb_build_array(n.nspname, n.nspowner::regrole::text,
+                                                 n.nspacl::text) ORDER BY n.nspname)
+              FROM pg_catalog.pg_namespace n WHERE n.nspname = ANY(%(schemas)s)),
+  'relations', (SELECT jsonb_agg(jsonb_build_array(c.oid::regclass::text,
+                                                   c.relowner::regrole::text, c.relacl::text)
+                                 ORDER BY c.oid::regclass::text)
+                FROM pg_catalog.pg_class c
+                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = ANY(%(schemas)s)),
+  'functions', (SELECT jsonb_agg(jsonb_build_array(p.oid::regprocedure::text,
+                                                   p.proowner::regrole::text, p.proacl::text)
+                                 ORDER BY p.oid::regprocedure::text)
+                FROM pg_catalog.pg_proc p
+                JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = ANY(%(schemas)s)),
+  'defaults', (SELECT jsonb_agg(jsonb_build_array(a.defaclrole::regrole::text,
+                                                  a.defaclnamespace::regnamespace::text,
+                                                  a.defaclobjtype, a.defaclacl::text)
+                                ORDER BY 1)
+               FROM pg_catalog.pg_default_acl a
+               WHERE a.defaclrole::regrole::text = ANY(%(roles)s)))
+"""
+
+
+@dataclass(frozen=True)
+class RoleNames:
+    """The three roles of one service."""
+
+    migrator: str
+    app: str
+    readonly: str
+
+    @classmethod
+    def for_service(cls, service: str = "pgkeel") -> RoleNames:
+        if not service or len(service) > 50 or not service.replace("_", "").isalnum():
+            raise UsageError(f"A service name is letters, digits and '_', not {service!r}.")
+        return cls(f"{service}_migrator", f"{service}_app", f"{service}_readonly")
+
+    def all(self) -> list[str]:
+        return [self.migrator, self.app, self.readonly]
+
+
+@dataclass
+class RolesReport:
+    """What `ensure_roles` did."""
+
+    roles: RoleNames
+    schemas: list[str]
+    created: list[str] = field(default_factory=list)
+    altered: list[str] = field(default_factory=list)
+    changed: bool = False
+    """False when the catalog (roles, ownership, grants, default privileges) is unchanged."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"roles": {"migrator": self.roles.migrator, "app": self.roles.app,
+                          "readonly": self.roles.readonly},
+                "schemas": self.schemas, "created": self.created, "altered": self.altered,
+                "changed": self.changed}
+
+
+def derive_password(admin_password: str | None, role: str) -> str | None:
+    """A stable password for `role` derived from the admin's (None when the admin has none,
+    as on trust or peer authentication): the same on every run, never stored anywhere."""
+    if not admin_password:
+        return None
+    digest = hmac.digest(admin_password.encode(), f"pgkeel-role:{role}".encode(), "sha256")
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def role_url(admin_url: str, role: str, password: str | None) -> str:
+    """`admin_url` with the user (and password) replaced: how `role` connects."""
+    if "://" in admin_url:
+        parts = urlsplit(admin_url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        auth = quote(role, safe="")
+        if password:
+            auth += ":" + quote(password, safe="")
+        return urlunsplit(parts._replace(netloc=f"{auth}@{host}"))
+    params = conninfo_to_dict(admin_url)
+    params.pop("password", None)
+    params["user"] = role
+    if password:
+        params["password"] = password
+    return make_conninfo("", **params)
+
+
+def admin_password(admin_url: str) -> str | None:
+    value = conninfo_to_dict(admin_url).get("password")
+    return None if value is None else str(value)
+
+
+async def ensure_roles(
+    conn: AsyncConnection[Any],
+    roles: RoleNames,
+    schemas: Sequence[str],
+    *,
+    passwords: Mapping[str, str | None] | None = None,
+    readonly_bypass_rls: bool = False,
+) -> RolesReport:
+    """Create (or correct) the three roles and grant them `schemas`, in one transaction.
+
+    `conn` belongs to a superuser (or a role with CREATEROLE that may grant BYPASSRLS).
+    `passwords` maps a role name to the password it logs in with (None: no password).
+    """
+    report = RolesReport(roles=roles, schemas=sorted(set(schemas)))
+    names = roles.all()
+    try:
+        for attempt in range(3):
+            try:
+                async with conn.transaction():
+                    before = await _snapshot(conn, names, report.schemas)
+                    await _ensure_all(conn, roles, report, passwords or {},
+                                      readonly_bypass_rls)
+                    report.changed = before != await _snapshot(conn, names, report.schemas)
+                return report
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject,
+                    psycopg.errors.InternalError_):
+                # Another process created the same role (or granted on the same object) at
+                # the same moment; the second attempt finds its work done.
+                if attempt == 2:
+                    raise
+                report.created.clear()
+                report.altered.clear()
+    except psycopg.Error as exc:
+        raise translate(exc) from exc
+    return report  # pragma: no cover -- the loop returns or raises
+
+
+async def _snapshot(conn: AsyncConnection[Any], roles: list[str],
+                    schemas: list[str]) -> Any:
+    cursor = await conn.execute(_SNAPSHOT, {"roles": roles, "schemas": schemas})
+    row = await cursor.fetchone()
+    return None if row is None else row[0]
+
+
+async def _ensure_all(conn: AsyncConnection[Any], roles: RoleNames, report: RolesReport,
+                      passwords: Mapping[str, str | None], readonly_bypass_rls: bool) -> None:
+    wanted = {roles.migrator: True, roles.app: False, roles.readonly: readonly_bypass_rls}
+    for name, bypass in wanted.items():
+        await _ensure_role(conn, name, bypass, passwords.get(name), report)
+    migrator, app, readonly = (sql.Identifier(n) for n in roles.all())
+    db = sql.Identifier(await _current_database(conn))
+    await _run(conn, "GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {} TO {}", db, migrator)
+    await _run(conn, "GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}, {}", db, app, readonly)
+    cursor = await conn.execute(_ROLE_ATTRS, (await _current_user(conn),))
+    me = await cursor.fetchone()
+    if me is not None and not me[0]:
+        # A non-superuser admin hands objects to the migrator, so it must be able to act as it.
+        await _run(conn, "GRANT {} TO CURRENT_USER", migrator)
+    for schema in report.schemas:
+        await _ensure_schema(conn, schema, roles)
+
+
+async def _ensure_role(conn: AsyncConnection[Any], name: str, bypass_rls: bool,
+                       password: str | None, report: RolesReport) -> None:
+    target = {"rolsuper": False, "rolinherit": True, "rolcreaterole": False,
+              "rolcreatedb": False, "rolcanlogin": True, "rolreplication": False,
+              "rolbypassrls": bypass_rls}
+    options = sql.SQL(" ").join(sql.SQL(_KEYWORDS[a][0 if target[a] else 1]) for a in _ATTRS)
+    cursor = await conn.execute(_ROLE_ATTRS, (name,))
+    row = await cursor.fetchone()
+    if row is None:
+        await conn.execute(sql.SQL("CREATE ROLE {} WITH {}").format(sql.Identifier(name),
+                                                                   options))
+        report.created.append(name)
+    elif dict(zip(_ATTRS, row, strict=True)) != target:
+        await conn.execute(sql.SQL("ALTER ROLE {} WITH {}").format(sql.Identifier(name),
+                                                                  options))
+        report.altered.append(name)
+    if password is not None:
+        await conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+            sql.Identifier(name), sql.Literal(password)))
+
+
+async def _ensure_schema(conn: AsyncConnection[Any], schema: str, roles: RoleNames) -> None:
+    s = sql.Identifier(schema)
+    migrator, app, readonly = (sql.Identifier(n) for n in roles.all())
+    await _run(conn, "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}", s, migrator)
+    await _run(conn, "ALTER SCHEMA {} OWNER TO {}", s, migrator)
+    cursor = await conn.execute(_FOREIGN_OBJECTS, {"schema": schema, "owner": roles.migrator})
+    for kind, nsp, name, args in await cursor.fetchall():
+        target: sql.Composable = sql.Identifier(nsp, name)
+        if args is not None:
+            target = sql.SQL("{}({})").format(target, sql.SQL(args))
+        await conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(kind), target,
+                                                                     migrator))
+    await _run(conn, "GRANT USAGE ON SCHEMA {} TO {}, {}", s, app, readonly)
+    library = LIBRARY_GRANTS.get(schema)
+    if library is not None:
+        for role, grants in ((app, library.get("app", {})),
+                             (readonly, library.get("readonly", {}))):
+            for table, privileges in grants.items():
+                if await _exists(conn, schema, table):   # created by a later migration?
+                    await _run(conn, f"GRANT {privileges} ON {{}} TO {{}}",
+                               sql.Identifier(schema, table), role)
+        return
+    await _run(conn, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}",
+               s, app)
+    await _run(conn, "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}", s, app)
+    await _run(conn, "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {} TO {}", s, app)
+    await _run(conn, "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}", s, readonly)
+    await _run(conn, "GRANT SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}", s, readonly)
+    defaults = "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} "
+    await _run(conn, defaults + "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}",
+               migrator, s, app)
+    await _run(conn, defaults + "GRANT USAGE, SELECT ON SEQUENCES TO {}", migrator, s, app)
+    await _run(conn, defaults + "GRANT EXECUTE ON FUNCTIONS TO {}", migrator, s, app)
+    await _run(conn, defaults + "GRANT SELECT ON TABLES TO {}", migrator, s, readonly)
+    await _run(conn, defaults + "GRANT SELECT ON SEQUENCES TO {}", migrator, s, readonly)
+    # The migration history is the migrator's alone (the app may read it, not rewrite it).
+    if await _exists(conn, schema, "pgkeel_schema_history"):
+        await _run(conn, "REVOKE INSERT, UPDATE, DELETE ON {} FROM {}",
+                   sql.Identifier(schema, "pgkeel_schema_history"), app)
+
+
+async def _exists(conn: AsyncConnection[Any], schema: str, table: str) -> bool:
+    cursor = await conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_tables WHERE schemaname = %s"
+        " AND tablename = %s) OR EXISTS (SELECT FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'p')",
+        (schema, table, schema, table))
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+async def _current_database(conn: AsyncConnection[Any]) -> str:
+    return await _scalar(conn, "SELECT current_database()")
+
+
+async def _current_user(conn: AsyncConnection[Any]) -> str:
+    return await _scalar(conn, "SELECT current_user")
+
+
+async def _scalar(conn: AsyncConnection[Any], query: LiteralString) -> str:
+    cursor = await conn.execute(query)
+    row = await cursor.fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def _run(conn: AsyncConnection[Any], template: str, *parts: sql.Composable) -> None:
+    await conn.execute(sql.SQL(template).format(*parts))
+
+
+async def provision_roles(
+    admin_url: str, roles: RoleNames, schemas: Sequence[str], *,
+    password: str | None = None, readonly_bypass_rls: bool = False,
+) -> tuple[RolesReport, dict[str, str]]:
+    """`ensure_roles` over a connection of its own to `admin_url`; returns the report and
+    each role's connection string (same server and database as `admin_url`). Passwords are
+    `password` for all three, else derived from the admin's (`derive_password`)."""
+    secret = admin_password(admin_url)
+    passwords = {name: password if password is not None else derive_password(secret, name)
+                 for name in roles.all()}
+    try:
+        conn = await AsyncConnection.connect(admin_url, autocommit=True,
+                                             application_name="pgkeel db roles")
+    except psycopg.OperationalError as exc:
+        raise translate(exc) from exc
+    async with conn:
+        report = await ensure_roles(conn, roles, schemas, passwords=passwords,
+                                    readonly_bypass_rls=readonly_bypass_rls)
+    return report, {name: role_url(admin_url, name, passwords[name]) for name in roles.all()}

@@ -1,0 +1,15 @@
+DROP POLICY IF EXISTS pgkeel_tenant ON identity.sessions;
+ALTER TABLE identity.sessions NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE identity.sessions DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON identity.user_roles;
+ALTER TABLE identity.user_roles NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE identity.user_roles DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON identity.roles;
+ALTER TABLE identity.roles NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE identity.roles DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON identity.users;
+ALTER TABLE identity.users NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE identity.users DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON identity.organizations;
+ALTER TABLE identity.organizations NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE identity.organizations DISABLE ROW LEVEL SECURITY;
