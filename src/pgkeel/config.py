@@ -168,7 +168,8 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("database_url", "migration_database_url", "redis_url", "outbox_sink_url", mode="before")
+    @field_validator("database_url", "migration_database_url", "redis_url", "outbox_sink_url",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
