@@ -100,7 +100,9 @@ SELECT jsonb_build_object(
   'defaults', (SELECT jsonb_agg(jsonb_build_array(a.defaclrole::regrole::text,
                                                   a.defaclnamespace::regnamespace::text,
                                                   a.defaclobjtype, a.defaclacl::text)
-                                ORDER BY 1)
+                                ORDER BY a.defaclrole::regrole::text,
+                                         a.defaclnamespace::regnamespace::text,
+                                         a.defaclobjtype)
                FROM pg_catalog.pg_default_acl a
                WHERE a.defaclrole::regrole::text = ANY(%(roles)s)))
 """
