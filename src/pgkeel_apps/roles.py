@@ -7,7 +7,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pgkeel.config import Settings
 from pgkeel.runtime import open_migration_database
-from pgkeel.security.roles import RoleNames, provision_roles, role_url
+from pgkeel.security import RoleNames, provision_roles, role_url
 from pgkeel_apps.main import SCHEMAS, migrate
 
 
