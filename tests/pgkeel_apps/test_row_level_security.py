@@ -20,7 +20,7 @@ from pgkeel.security.roles import RoleNames, provision_roles, role_url
 from pgkeel_apps.main import SCHEMAS
 from tests.pgkeel_apps.conftest import Api, make_org
 
-CROSS_TENANT_LIBRARY_SCHEMAS = {"idempotency"}
+CROSS_TENANT_LIBRARY_SCHEMAS = {"idempotency", "outbox"}
 """Library schemas read across organizations by their own maintenance jobs (the idempotency
 reaper, an outbox relay): not tenant-RLS'd, see docs/security.md."""
 
