@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     audit_queue_size: int = Field(10_000, ge=1)
     """Events the non-blocking audit appender holds; when full, append() waits (back-pressure)."""
     audit_batch_size: int = Field(1_000, ge=1)
-    """Most events the appender writes in one COPY."""
+    """Most events the appender writes in one batch (one transaction)."""
     audit_flush_interval_s: float = Field(0.2, gt=0)
     """Longest an appended event waits before its batch is written."""
     audit_shutdown_timeout_s: float = Field(30.0, gt=0)
