@@ -72,3 +72,13 @@ async def test_check_fails_on_a_mismatched_declaration(people, pgkeel_db, pgkeel
     with pytest.raises(SchemaMismatch, match="does not exist"):
         await Registry(pgkeel_db, [absent]).check()
     sync_conn.execute(sql.SQL("SELECT 1"))
+
+
+async def test_check_warns_about_a_tenant_table_without_forced_rls(registry, sync_conn):
+    from pgkeel.security.rls import rls_sql
+
+    table = registry.repo("people").table
+    rls = [a for a in await registry.check() if "row-level security" in a.message]
+    assert [a.table for a in rls] == [table.qualified]
+    sync_conn.execute(rls_sql(table))
+    assert not [a for a in await registry.check() if "row-level security" in a.message]

@@ -2,7 +2,8 @@
 
 A declared column that is missing or of another type is an error (`SchemaMismatch`): the
 service must not start on a schema it does not understand. A sortable field or tenant access
-path without a supporting index is a warning that carries the CREATE INDEX to add.
+path without a supporting index is a warning that carries the CREATE INDEX to add; so is a
+tenant table without forced row-level security (the second tenancy layer).
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ WHERE i.indrelid = to_regclass(%s) AND i.indisvalid AND i.indpred IS NULL
 GROUP BY i.indexrelid
 """
 
+# Whether row-level security is on and forced, and how many policies the table has.
+ROW_SECURITY: LiteralString = """
+SELECT c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
+       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+FROM pg_class c WHERE c.oid = to_regclass(%s)
+"""
+
 # format_type() spellings each declared type accepts.
 _ACCEPTS: dict[FieldType, tuple[str, ...]] = {
     FieldType.TEXT: ("text", "character varying", "citext", "character"),
@@ -75,9 +83,10 @@ async def check_tables(db: Database, tables: Iterable[Table]) -> list[Advice]:
     problems: list[str] = []
     advice: list[Advice] = []
     for table in tables:
-        statements = [(COLUMNS, (table.qualified,), dict_row), (INDEXES, (table.qualified,),
-                                                                dict_row)]
-        columns, indexes = await db.read_batch(statements, readonly=True)
+        statements = [(COLUMNS, (table.qualified,), dict_row),
+                      (INDEXES, (table.qualified,), dict_row),
+                      (ROW_SECURITY, (table.qualified,), dict_row)]
+        columns, indexes, security = await db.read_batch(statements, readonly=True)
         if not columns:
             problems.append(f"{table.qualified}: table does not exist")
             continue
@@ -93,6 +102,12 @@ async def check_tables(db: Database, tables: Iterable[Table]) -> list[Advice]:
                 advice.append(Advice(table.qualified, f"{field.name} is declared NOT NULL but "
                                      "the column allows NULL (keyset paging assumes it)."))
         advice += _index_advice(table, [list(i["columns"]) for i in indexes])
+        rls = security[0] if security else None
+        if table.tenant and rls and not (rls["enabled"] and rls["forced"] and rls["policies"]):
+            advice.append(Advice(
+                table.qualified, "tenant table without forced row-level security and a "
+                "policy: only repository scoping keeps organizations apart; add the SQL "
+                "`pgkeel security rls-sql --table <module>:<NAME>` prints in a migration"))
     if problems:
         raise SchemaMismatch("Declared tables do not match the database: "
                              + "; ".join(problems), details={"problems": problems},
