@@ -160,6 +160,65 @@ class Settings(BaseSettings):
     """LISTEN for wake-up hints (turn off behind a transaction-pooling PgBouncer)."""
     outbox_retention_s: float = Field(7 * 86_400.0, ge=0)
     """`pgkeel outbox prune` deletes events published longer ago than this."""
+    ops_latency_warn_ms: float = Field(100.0, ge=0)
+    """`pgkeel health`: WARN when a `SELECT 1` round trip to PostgreSQL takes this long."""
+    ops_latency_crit_ms: float = Field(1_000.0, ge=0)
+    """`pgkeel health`: CRIT when a `SELECT 1` round trip to PostgreSQL takes this long."""
+    ops_connections_warn_pct: float = Field(80.0, ge=0)
+    """WARN at this share of max_connections (less the superuser-reserved ones) in use."""
+    ops_connections_crit_pct: float = Field(95.0, ge=0)
+    """CRIT at this share of max_connections (less the superuser-reserved ones) in use."""
+    ops_long_query_warn_s: float = Field(60.0, ge=0)
+    """WARN when a statement has been running this long (PgHero: 60 s)."""
+    ops_long_query_crit_s: float = Field(300.0, ge=0)
+    """CRIT when a statement has been running this long."""
+    ops_long_transaction_warn_s: float = Field(600.0, ge=0)
+    """WARN when a transaction has been open this long (it holds back vacuum)."""
+    ops_long_transaction_crit_s: float = Field(3_600.0, ge=0)
+    """CRIT when a transaction has been open this long."""
+    ops_idle_in_transaction_warn_s: float = Field(60.0, ge=0)
+    """WARN when a session has sat idle inside a transaction this long."""
+    ops_idle_in_transaction_crit_s: float = Field(600.0, ge=0)
+    """CRIT when a session has sat idle inside a transaction this long."""
+    ops_blocked_query_warn_s: float = Field(5.0, ge=0)
+    """WARN when a session has waited this long for a lock another session holds."""
+    ops_blocked_query_crit_s: float = Field(60.0, ge=0)
+    """CRIT when a session has waited this long for a lock another session holds."""
+    ops_xid_left_warn: int = Field(1_500_000_000, ge=0)
+    """WARN when a table has fewer transaction IDs than this left before wraparound (PgHero:
+    1.5 billion)."""
+    ops_xid_left_crit: int = Field(100_000_000, ge=0)
+    """CRIT when a table has fewer transaction IDs than this left before wraparound."""
+    ops_sequence_warn_pct: float = Field(90.0, ge=0)
+    """WARN when a sequence has used this share of its column's range (PgHero: 90%)."""
+    ops_sequence_crit_pct: float = Field(98.0, ge=0)
+    """CRIT when a sequence has used this share of its column's range."""
+    ops_cache_hit_warn_pct: float = Field(99.0, ge=0, le=100)
+    """WARN when the table or index cache hit ratio is below this (PgHero: 99%)."""
+    ops_cache_hit_crit_pct: float = Field(90.0, ge=0, le=100)
+    """CRIT when the table or index cache hit ratio is below this."""
+    ops_cache_hit_min_blocks: int = Field(1_000, ge=0)
+    """The cache hit ratio is judged only once this many blocks were read or hit."""
+    ops_redis_latency_warn_ms: float = Field(50.0, ge=0)
+    """WARN when a Redis PING round trip takes this long."""
+    ops_redis_latency_crit_ms: float = Field(500.0, ge=0)
+    """CRIT when a Redis PING round trip takes this long."""
+    ops_redis_memory_warn_pct: float = Field(80.0, ge=0)
+    """WARN when Redis uses this share of its maxmemory (no maxmemory: not judged)."""
+    ops_redis_memory_crit_pct: float = Field(95.0, ge=0)
+    """CRIT when Redis uses this share of its maxmemory."""
+    ops_outbox_pending_warn: int = Field(10_000, ge=0)
+    """WARN when this many outbox events wait to be published."""
+    ops_outbox_pending_crit: int = Field(100_000, ge=0)
+    """CRIT when this many outbox events wait to be published."""
+    ops_outbox_age_warn_s: float = Field(60.0, ge=0)
+    """WARN when the oldest unpublished outbox event is this old."""
+    ops_outbox_age_crit_s: float = Field(600.0, ge=0)
+    """CRIT when the oldest unpublished outbox event is this old."""
+    ops_audit_queue_warn_pct: float = Field(50.0, ge=0)
+    """WARN when a service's audit appender queue is this full (checked in-process only)."""
+    ops_audit_queue_crit_pct: float = Field(90.0, ge=0)
+    """CRIT when a service's audit appender queue is this full."""
 
     @field_validator("database_replica_urls", mode="before")
     @classmethod

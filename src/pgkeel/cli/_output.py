@@ -41,8 +41,8 @@ def emit_applied(applied: list[str], as_json: bool, schema: str) -> None:
 
 
 @contextmanager
-def reported_errors(as_json: bool) -> Iterator[None]:
-    """Turn a pgkeel error into one line on stderr (or a JSON body) and exit code 1."""
+def reported_errors(as_json: bool, exit_code: int = EXIT_ERROR) -> Iterator[None]:
+    """Turn a pgkeel error into one line on stderr (or a JSON body) and `exit_code` (1)."""
     try:
         yield
     except PgkeelError as exc:
@@ -53,7 +53,7 @@ def reported_errors(as_json: bool) -> Iterator[None]:
             hint = f" (hint: {exc.hint})" if exc.hint else ""
             err_console.print(f"error: {exc.message}{hint}", markup=False, highlight=False,
                               soft_wrap=True)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise typer.Exit(exit_code) from None
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

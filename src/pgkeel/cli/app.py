@@ -7,7 +7,18 @@ import logging
 import typer
 
 from pgkeel import __version__
-from pgkeel.cli import audit, cache, config, db, idempotency, migrate, outbox, security, server
+from pgkeel.cli import (
+    audit,
+    cache,
+    config,
+    db,
+    idempotency,
+    migrate,
+    ops,
+    outbox,
+    security,
+    server,
+)
 
 app = typer.Typer(name="pgkeel", help="pgkeel: the hardened PostgreSQL + Redis data layer.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -20,6 +31,9 @@ app.add_typer(idempotency.app, name="idempotency")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(config.app, name="config")
 app.add_typer(security.app, name="security")
+app.add_typer(ops.app, name="ops")
+app.command()(ops.health)
+app.command()(ops.stats)
 
 
 def _print_version(value: bool) -> None:

@@ -6,7 +6,7 @@ Database errors are translated once, at the driver boundary, by SQLSTATE (never 
 
 Where the classes live: one module per capability inside this package -- `base` (the root and
 the errors every capability shares), `database` (PostgreSQL errors and `translate`), `migrate`,
-`audit`, `idempotency`, `outbox`, `brokers` (the outbox's broker sinks) -- all re-exported
+`audit`, `idempotency`, `outbox`, `brokers` (the outbox's broker sinks), `ops` -- all re-exported
 here. They do not live inside the capability packages themselves (`pgkeel/audit/errors.py`),
 because errors sit at the bottom of the dependency arrows: every layer raises and catches
 them, `pgkeel.db` translates into them, and importing `pgkeel.errors` must not import the
@@ -60,6 +60,8 @@ gets a new module, star-imported below), and to the tree.
     │   ├── IdempotencyKeyReused         the key was first used for another request (422)
     │   ├── IdempotencyKeyInFlight       a request with this key is still running (409)
     │   └── IdempotencyNotInstalled      the idempotency schema is missing
+    ├── OpsError                         an operations command could not do what was asked
+    │   └── OpsNotInstalled              the ops schema is missing (`pgkeel ops install`)
     └── DatabaseError                    anything that came back from PostgreSQL
         ├── Conflict                     23505 unique violation (constraint, fields)
         │   └── VersionConflict          optimistic lock: the row changed since it was read
@@ -73,13 +75,14 @@ gets a new module, star-imported below), and to the tree.
         └── CommitOutcomeUnknown         the connection broke during COMMIT: never retried
 """
 
-from pgkeel.errors import audit, base, brokers, database, idempotency, migrate, outbox
+from pgkeel.errors import audit, base, brokers, database, idempotency, migrate, ops, outbox
 from pgkeel.errors.audit import *  # noqa: F403
 from pgkeel.errors.base import *  # noqa: F403
 from pgkeel.errors.brokers import *  # noqa: F403
 from pgkeel.errors.database import *  # noqa: F403
 from pgkeel.errors.idempotency import *  # noqa: F403
 from pgkeel.errors.migrate import *  # noqa: F403
+from pgkeel.errors.ops import *  # noqa: F403
 from pgkeel.errors.outbox import *  # noqa: F403
 
 __all__: list[str] = []
@@ -90,3 +93,4 @@ __all__ += audit.__all__
 __all__ += idempotency.__all__
 __all__ += outbox.__all__
 __all__ += brokers.__all__
+__all__ += ops.__all__

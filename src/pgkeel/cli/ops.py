@@ -1,0 +1,149 @@
+"""`pgkeel health`, `pgkeel stats` and `pgkeel ops install`.
+
+`health` exits as a Nagios plugin does: 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN (including when the
+checks cannot run at all, e.g. a bad setting or the ops schema missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from redis.asyncio import Redis
+from rich.table import Table
+
+from pgkeel import ops
+from pgkeel.cli._output import JsonFlag, console, emit, emit_applied, reported_errors, run
+from pgkeel.config import Settings, load_settings
+from pgkeel.db import Database
+from pgkeel.embedded import EmbeddedServers
+from pgkeel.ops.health import State
+from pgkeel.redis_client import connect_redis, is_memory_url
+
+app = typer.Typer(help="Install the ops schema (the functions behind health and stats).",
+                  no_args_is_help=True)
+
+T = TypeVar("T")
+
+_STYLE = {State.OK: "green", State.SKIP: "dim", State.WARN: "yellow", State.CRIT: "red",
+          State.UNKNOWN: "magenta"}
+
+
+async def _online(fn: Callable[[Database, Settings], Awaitable[T]], *, redis: bool = False
+                  ) -> T:
+    settings = EmbeddedServers.for_settings(load_settings(), redis=redis).settings
+    db = Database.from_settings(settings, min_size=1, max_size=2)
+    await db.open(wait=False)  # an unreachable server is a check result, not a crash
+    try:
+        return await fn(db, settings)
+    finally:
+        await db.close()
+
+
+@app.command()
+def install(as_json: JsonFlag = False) -> None:
+    """Apply the ops schema's migrations (a no-op when up to date)."""
+    async def go(db: Database, _: Settings) -> list[str]:
+        return [item.script for item in (await ops.install(db)).applied]
+
+    with reported_errors(as_json):
+        emit_applied(run(_online(go)), as_json, "ops")
+
+
+def health(as_json: JsonFlag = False) -> None:
+    """Check PostgreSQL, Redis and the outbox: OK/WARN/CRIT per check (thresholds: OPS_*
+    settings); exit 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN."""
+    async def go(db: Database, settings: Settings) -> ops.HealthReport:
+        client: Redis | None = None
+        if settings.redis_url is not None and not is_memory_url(settings.redis_url):
+            client = connect_redis(settings.redis_url, timeout_s=2.0, max_connections=2)
+        try:
+            return await ops.check_health(db, settings, redis=client)
+        finally:
+            if client is not None:
+                await client.aclose()
+
+    with reported_errors(as_json, exit_code=State.UNKNOWN.exit_code):
+        report = run(_online(go, redis=True))
+
+    def human() -> None:
+        table = Table("check", "state", "message")
+        for check in report.checks:
+            style = _STYLE[check.state]
+            table.add_row(check.name, f"[{style}]{check.state.value}[/]", check.message)
+        console.print(table)
+        console.print(f"overall: [{_STYLE[report.state]}]{report.state.value}[/]")
+
+    emit(report.as_dict(), as_json, human)
+    raise typer.Exit(report.exit_code)
+
+
+def stats(
+    limit: Annotated[int, typer.Option(min=1, help="Most rows per section.")] = 20,
+    min_calls: Annotated[int, typer.Option(
+        min=1, help="Slow statements: at least this many calls (PgHero: 100).")] = 100,
+    min_mean_ms: Annotated[float, typer.Option(
+        min=0, help="Slow statements: at least this mean time in ms (PgHero: 20).")] = 20.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Table sizes, rows, dead tuples, last vacuum/analyze; index usage; cache hit ratios;
+    the slowest statements when pg_stat_statements is there (else how to enable it)."""
+    async def go(db: Database, _: Settings) -> ops.DatabaseStats:
+        return await ops.database_stats(db, min_mean_ms=min_mean_ms, min_calls=min_calls,
+                                        limit=limit)
+
+    with reported_errors(as_json):
+        result = run(_online(go))
+    data = result.as_dict()
+    data["tables"], data["indexes"] = data["tables"][:limit], data["indexes"][:limit]
+    emit(data, as_json, lambda: _print_stats(data))
+
+
+def _print_stats(data: dict[str, Any]) -> None:
+    tables = Table("table", "total", "rows", "dead", "dead %", "seq scans", "idx scans",
+                   "last vacuum", "last analyze", title="tables (largest first)")
+    for row in data["tables"]:
+        tables.add_row(f"{row['schema_name']}.{row['table_name']}", _size(row["total_bytes"]),
+                       str(row["live_rows"]), str(row["dead_rows"]),
+                       f"{100 * row['dead_ratio']:.1f}", str(row["seq_scan"]),
+                       str(row["idx_scan"]), _when(row["last_vacuum"]),
+                       _when(row["last_analyze"]))
+    indexes = Table("index", "table", "size", "scans", "unique", "valid",
+                    title="indexes (least used first)")
+    for row in data["indexes"]:
+        indexes.add_row(f"{row['schema_name']}.{row['index_name']}", row["table_name"],
+                        _size(row["index_bytes"]), str(row["idx_scan"]),
+                        _yes(row["is_unique"]), _yes(row["is_valid"]))
+    cache = Table("kind", "hits", "reads", "hit ratio", title="cache hit ratios")
+    for row in data["cache"]:
+        ratio = "-" if row["ratio"] is None else f"{100 * row['ratio']:.2f}%"
+        cache.add_row(row["kind"], str(row["hits"]), str(row["reads"]), ratio)
+    for part in (tables, indexes, cache):
+        console.print(part)
+    statements = data["statements"]
+    if statements["note"]:
+        console.print(f"slow statements: {statements['note']}", highlight=False)
+        return
+    slow = Table("calls", "mean ms", "total ms", "query", title="slow statements")
+    for row in statements["queries"]:
+        slow.add_row(str(row["calls"]), f"{row['mean_ms']:.1f}", f"{row['total_ms']:.0f}",
+                     " ".join(row["query"].split())[:120])
+    console.print(slow)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
+def _when(value: Any) -> str:
+    return "never" if value is None else str(value)[:19]
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
