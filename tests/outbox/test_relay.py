@@ -136,3 +136,14 @@ async def test_replay_all_and_unknown_ids(db: Database) -> None:
     assert len(await outbox.replay(db, all_dead=True)) == 3
     sink = InProcessSink()
     assert await Relay(db, sink, listen=False).drain() == 3
+
+
+async def test_a_batch_of_only_blocked_events_does_not_end_the_drain(db: Database) -> None:
+    ids = await _add(db, [_event(0, key="a"), _event(1, key="a"), _event(2, key="a"),
+                          _event(3)])
+    await db.execute("UPDATE outbox.outbox_events SET status = 'dead' WHERE id = %s",
+                     (ids[0],))
+    sink = InProcessSink()
+    assert await Relay(db, sink, batch_size=2, listen=False).drain() == 1
+    assert _ns(sink) == [3]
+    assert (await outbox.stats(db)).parked == 2

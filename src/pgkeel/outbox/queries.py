@@ -18,6 +18,8 @@ SET_LEASE: LiteralString = (
 # backing off, dead, or locked by another relay. The other candidates are pushed back instead:
 # to the head's due time when the head backs off, to 'infinity' (parked until a replay) behind a
 # dead head, and by %(blocked_delay)s seconds otherwise, so they do not crowd the next batch.
+# Every candidate is returned (`ok` tells claimed from pushed back), so that a batch of only
+# blocked events still counts as progress.
 CLAIM: LiteralString = """
 WITH candidates AS MATERIALIZED (
     SELECT id, partition_key, seq
@@ -64,11 +66,11 @@ WITH candidates AS MATERIALIZED (
     FROM verdicts v
     WHERE e.id = v.id AND NOT v.ok
 )
-SELECT v.rank, e.id, e.id::text, e.event_type, e.aggregate_type, e.aggregate_id, e.payload::text,
-       e.headers::text, e.partition_key, e.org_id, e.created_at, e.attempts, e.max_attempts
+SELECT v.ok, v.rank, e.id, e.id::text, e.event_type, e.aggregate_type, e.aggregate_id,
+       CASE WHEN v.ok THEN e.payload::text END, CASE WHEN v.ok THEN e.headers::text END,
+       e.partition_key, e.org_id, e.created_at, e.attempts, e.max_attempts
 FROM verdicts v
-JOIN outbox.outbox_events e ON e.id = v.id
-WHERE v.ok"""
+JOIN outbox.outbox_events e ON e.id = v.id"""
 
 MARK_PUBLISHED: LiteralString = """
 WITH marked AS (

@@ -157,8 +157,8 @@ class Relay:
         return self.published - before
 
     async def step(self) -> int:
-        """One batch: claim, publish, mark, commit. Returns how many events the claim touched
-        (0: nothing was due)."""
+        """One batch: claim, publish, mark, commit. Returns how many events the claim touched,
+        claimed or pushed back behind their key's head (0: nothing was due)."""
         with translated():
             return await self._step()
 
@@ -173,9 +173,9 @@ class Relay:
         async with self.db.transaction(timeout=self.lease) as tx:
             _, rows = await tx.fetch_batch([(queries.SET_LEASE, (lease_ms,), None),
                                             (queries.CLAIM, params, None)])
-            if not rows:
-                return 0
-            claimed = [_to_claimed(row) for row in rows]
+            claimed = [_to_claimed(row) for row in rows if row[0]]
+            if not claimed:
+                return len(rows)
             acked, failed, held = await self._publish(claimed)
             statuses = await self._mark(tx, acked, failed, held)
         self._count(len(acked), len(failed), statuses)
@@ -284,7 +284,7 @@ class Relay:
 
 
 def _to_claimed(row: tuple[Any, ...]) -> _Claimed:
-    (rank, event_id, id_text, event_type, aggregate_type, aggregate_id, payload, headers, key,
+    (_, rank, event_id, id_text, event_type, aggregate_type, aggregate_id, payload, headers, key,
      org_id, created_at, attempts, max_attempts) = row
     message = OutboxMessage(
         id=event_id, event_type=event_type, aggregate_type=aggregate_type,
