@@ -136,10 +136,11 @@ class Relay:
                     failures = 0
                 except OutboxNotInstalled:
                     raise
-                except (DatabaseError, OSError) as exc:
+                except Exception as exc:  # a long-running worker outlives any one failure
                     failures += 1
                     pause = self.backoff.delay(failures) + 0.1
-                    log.warning("outbox relay: %s; retrying in %.1f s", exc, pause)
+                    log.warning("outbox relay: %s; retrying in %.1f s", exc, pause,
+                                exc_info=not isinstance(exc, DatabaseError | OSError))
                     await _wait(stop, None, pause)
                     continue
                 if claimed < self.batch_size:
