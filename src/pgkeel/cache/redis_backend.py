@@ -48,6 +48,7 @@ class _Script:
 
 
 _READ = _Script(scripts.READ)
+_READ_ATTEMPTS = 3
 _FILL = _Script(scripts.FILL)
 _WRITE = _Script(scripts.WRITE)
 _INVALIDATE = _Script(scripts.INVALIDATE)
@@ -73,12 +74,21 @@ class RedisBackend:
 
     async def read(self, key: StoreKey, mode: LeaseMode, token: str,
                    lease_ttl_ms: int) -> ReadResult:
-        reply = await _READ(self.client, (key.value, key.lease, key.epoch, *key.tags),
-                            (int(mode), token, lease_ttl_ms))
+        tags = key.tags
+        for _ in range(_READ_ATTEMPTS):
+            reply = await _READ(self.client, (key.value, key.lease, key.epoch, *tags),
+                                (int(mode), token, lease_ttl_ms))
+            if int(reply[0]) != scripts.NEEDS_TAGS:
+                break
+            # The value depends on tags this call did not name: name them too, and ask again.
+            tags = (*key.tags, *(t for t in map(_text, reply[2]) if t not in key.tags))
+        else:
+            return ReadResult(ReadStatus.MISS)  # its tags kept changing under us: a miss
         status = ReadStatus(int(reply[0]))
         data = reply[1]
         stored = tuple(_text(k) for k in reply[2])
-        gens = tuple(_text(g) for g in reply[3:])
+        # The epoch and the generations of the caller's own tags (a fill checks those).
+        gens = tuple(_text(g) for g in reply[3:4 + len(key.tags)])
         if status in (ReadStatus.HIT, ReadStatus.HIT_LEASED):
             return ReadResult(status, value=data, gens=gens, tag_keys=stored)
         return ReadResult(status, stale=data, gens=gens)

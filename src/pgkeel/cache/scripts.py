@@ -10,25 +10,37 @@ Redis Cluster slot):
     <prefix>{org}:!epoch                           org epoch
 
 A value is valid when it has no `d` (dead) field, its `e` equals the org epoch and each
-`t:<genkey>` equals that generation. Generations are bumped to max(now in microseconds,
+`t:<genkey>` equals that generation. Every script touches only the keys it is given in KEYS
+(`declared_keys_check` verifies the sources statically; the tests run it without Redis), and
+all of them share the caller's `{org}` hash tag. Generations are bumped to max(now in microseconds,
 old + 1), so a generation never repeats even if its key was evicted: a value can never become
 valid again after an invalidation.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
-__all__ = ["FILL", "INVALIDATE", "READ", "RELEASE", "WRITE"]
+__all__ = ["FILL", "INVALIDATE", "NEEDS_TAGS", "READ", "RELEASE", "SCRIPTS", "WRITE",
+           "declared_keys_check"]
+
+NEEDS_TAGS: Final = 5
+"""READ's status when the stored value depends on tag keys the call did not declare."""
 
 READ: Final = """
--- KEYS: value, lease, epoch, requested tag gens...  ARGV: mode, token, lease_ttl_ms
+-- KEYS: value, lease, epoch, tag gens...  ARGV: mode, token, lease_ttl_ms
 -- mode: 0 plain read, 1 lease on miss, 2 lease even on a hit, 3 take over the lease on miss
 -- reply: {status, value|stale|false, stored tag keys, gens...}
+-- status 5: the value depends on tag keys not in KEYS; call again declaring them. A script
+-- reads no key it was not given (Redis's contract; on a cluster, CROSSSLOT otherwise).
 local mode = tonumber(ARGV[1])
+local declared = {}
+for i = 4, #KEYS do declared[KEYS[i]] = true end
 local epoch = redis.call('GET', KEYS[3]) or '0'
 local fields = redis.call('HGETALL', KEYS[1])
-local value, valid, stored = false, false, {}
+local value, valid, stored, undeclared = false, false, {}, false
+local wanted = {}
 if #fields > 0 then
   valid = true
   for i = 1, #fields, 2 do
@@ -39,14 +51,20 @@ if #fields > 0 then
     elseif string.sub(f, 1, 2) == 't:' then
       local k = string.sub(f, 3)
       stored[#stored + 1] = k
-      if (redis.call('GET', k) or '0') ~= x then valid = false end
+      if declared[k] then wanted[k] = x else undeclared = true end
     end
   end
   if not value then valid = false end
 end
+if valid and undeclared then return {5, false, stored} end
+local gens = {}
+for i = 4, #KEYS do
+  gens[i] = redis.call('GET', KEYS[i]) or '0'
+  if wanted[KEYS[i]] and wanted[KEYS[i]] ~= gens[i] then valid = false end
+end
 if valid and mode ~= 2 then return {1, value, stored} end
 local reply = {0, value, stored, epoch}
-for i = 4, #KEYS do reply[#reply + 1] = redis.call('GET', KEYS[i]) or '0' end
+for i = 4, #KEYS do reply[#reply + 1] = gens[i] end
 if mode == 3 then
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
   reply[1] = 2
@@ -120,3 +138,24 @@ RELEASE: Final = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
+
+SCRIPTS: Final = {"READ": READ, "FILL": FILL, "WRITE": WRITE, "INVALIDATE": INVALIDATE,
+                  "RELEASE": RELEASE}
+
+# Commands whose first argument is not a key.
+_KEYLESS = frozenset({"TIME", "PUBLISH"})
+_CALL = re.compile(r"redis\.call\(\s*'(?P<cmd>[A-Za-z]+)'\s*(?:,\s*(?P<arg>[^,)]+))?")
+_DECLARED = re.compile(r"^KEYS\[[^\]]+\]$")
+
+
+def declared_keys_check(source: str) -> list[str]:
+    """The `redis.call`s in a script whose key is not taken from KEYS (empty: all declared).
+
+    Statically, so it runs without Redis: every keyed command must name its key as
+    `KEYS[...]`, never a variable built from data (a value's stored tag keys, say)."""
+    problems = []
+    for match in _CALL.finditer(source):
+        command, arg = match.group("cmd").upper(), (match.group("arg") or "").strip()
+        if command not in _KEYLESS and not _DECLARED.match(arg):
+            problems.append(f"redis.call('{match.group('cmd')}', {arg or '...'})")
+    return problems

@@ -1,0 +1,81 @@
+"""The Lua scripts keep Redis's scripting contract: every key a script touches is declared in
+KEYS (checked statically, so this runs without Redis, under REDIS_URL=memory:// too), and the
+keys of each call share one Cluster slot. The scripts' behaviour is then checked on a Redis
+server of the test's own, which also runs when the session has no Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.crc import key_slot
+
+from pgkeel.cache import MISS, Cache, CacheOptions, MemoryBackend, RedisBackend
+from pgkeel.cache.keys import KeySpace, key, tag
+from pgkeel.cache.scripts import SCRIPTS, declared_keys_check
+from pgkeel.redis_client import connect_redis
+
+from .conftest import OwnRedis
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_every_script_touches_only_declared_keys(name: str):
+    assert declared_keys_check(SCRIPTS[name]) == []
+
+
+def test_the_declaration_check_finds_a_key_built_from_data():
+    script = "local k = redis.call('HGET', KEYS[1], 'f')\nreturn redis.call('GET', k)"
+    assert declared_keys_check(script) == ["redis.call('GET', k)"]
+    assert declared_keys_check("redis.call('PUBLISH', ARGV[1], 'x')") == []
+
+
+@pytest.mark.parametrize("org", [uuid.uuid4(), 42, "", None, "x" * 300, "a:b{c}"])
+def test_the_keys_of_one_call_share_one_cluster_slot(org: Any):
+    space = KeySpace("app:")
+    store = space.store_key(key("users", 7, org=org), (tag("users", org=org),
+                                                      tag("roles:7", org=org)))
+    keys = [store.value, store.lease, store.epoch, *store.tags]
+    assert len({key_slot(k.encode()) for k in keys}) == 1, keys
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Cache]:
+    """A cache on the in-process backend, or on a Redis of this test's own."""
+    server = None
+    if request.param == "memory":
+        backend: Any = MemoryBackend()
+    else:
+        server = OwnRedis(tmp_path / "redis")
+        server.start()
+        backend = RedisBackend(connect_redis(server.url, timeout_s=5.0), owns_client=True)
+    c = Cache(backend, CacheOptions(prefix="t:", op_timeout_s=5.0))
+    try:
+        yield c
+    finally:
+        await c.aclose()
+        if server is not None:
+            server.stop()
+
+
+async def test_a_read_naming_no_tags_still_honours_the_stored_ones(cache: Cache):
+    """A value filled with tags is valid for a read that names none (or other ones) only
+    while those tags are unchanged."""
+    org = uuid.uuid4()
+    k = key("users", 1, org=org)
+
+    async def load() -> dict[str, int]:
+        return {"v": 1}
+
+    assert await cache.get_or_set(k, load, tags=["users", "roles"]) == {"v": 1}
+    assert await cache.get(k) == {"v": 1}
+    assert await cache.get_or_set(k, load, tags=["users"]) == {"v": 1}
+    await cache.invalidate("roles", org=org)
+    assert await cache.get(k) is MISS
+
+    async def reload() -> dict[str, int]:
+        return {"v": 2}
+
+    assert await cache.get_or_set(k, reload, tags=["users"]) == {"v": 2}
+    assert await cache.get(k) == {"v": 2}
