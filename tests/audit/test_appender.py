@@ -181,3 +181,22 @@ async def test_sigterm_to_uvicorn_writes_every_queued_event(audit, pgkeel_databa
     assert stats.group(3, 4) == ("0", "0")          # nothing dropped, nothing left
     assert stats.group(1) == stats.group(2) == str(committed[0])
     assert (await audit.verify(org_id=org)).ok
+
+
+async def test_a_durable_event_survives_a_killed_process_and_a_queued_one_may_not(
+        audit, pgkeel_database_url, org, sync_conn):
+    """The crash window, as documented: queued events are in memory until their batch
+    commits; `append_durable` returns only once its event has committed."""
+    child = subprocess.Popen([sys.executable, "-m", "tests.audit.crash_child", org],
+                             stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "DATABASE_URL": pgkeel_database_url})
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "appended"
+    finally:
+        child.kill()       # SIGKILL: no shutdown, no flush
+        child.wait(timeout=30)
+        if child.stdout is not None:
+            child.stdout.close()
+    actions = [r[0] for r in sync_conn.execute(
+        "SELECT action FROM audit.audit_log WHERE organization_id = %s", (org,))]
+    assert actions == ["users.login"]   # the queued items.viewed died with the process

@@ -1,4 +1,5 @@
-"""`AuditAppender`: non-blocking audit writes (`append`, `append_nowait`, `append_on_commit`).
+"""`AuditAppender`: non-blocking audit writes (`append`, `append_nowait`, `append_on_commit`),
+and `append_durable` for the events that must not wait in memory.
 
     async with AuditAppender(db) as appender:      # in the app's lifespan
         await appender.append(action="users.login", entity_type="User", entity_id=7)
@@ -14,9 +15,13 @@ batch). Nothing is dropped silently:
 - closing the appender (the lifespan's shutdown) writes everything still queued, retrying for
   up to `shutdown_timeout_s`; what still cannot be written after that is logged and counted.
 
-`pgkeel_audit_dropped_total` counts every event given up on. The events are not part of the
-caller's transaction: use `record(tx, ...)` when the audit row must commit with the change,
-or `append_on_commit(tx, ...)` to queue only once the transaction has committed. A batch
+`pgkeel_audit_dropped_total` counts every event given up on. Queued events live in this
+process's memory until their batch commits: if the process is killed (SIGKILL, the OOM killer,
+a power cut) up to a queue's worth is lost, uncounted. `append_durable` writes an event in its
+own transaction and returns once it has committed, for the events that must survive that.
+The events are not part of the caller's transaction: use `record(tx, ...)` when the audit
+row must commit with the change, or `append_on_commit(tx, ...)` to queue only once the
+transaction has committed. A batch
 whose COMMIT outcome is unknown (connection lost during COMMIT) is retried, so in that rare
 case an event can be written twice.
 """
@@ -38,6 +43,7 @@ import orjson
 
 from pgkeel.audit.events import DEFAULT_REDACTED, FROM_CONTEXT, PreparedEvent, prepare
 from pgkeel.audit.metrics import DROPPED, FLUSH_ERRORS, FLUSH_SECONDS, FLUSHED, QUEUE_DEPTH, QUEUED
+from pgkeel.audit.record import record
 from pgkeel.config import Settings
 from pgkeel.db import Database, Transaction, current_context
 from pgkeel.errors import (
@@ -205,6 +211,24 @@ class AuditAppender:
             raise AuditQueueFull(details={"max_queue": self.max_queue},
                                  hint="Use `await append(...)` to wait for room instead.")
         self._push(event)
+
+    async def append_durable(
+        self, *, action: str, entity_type: str, entity_id: Any = None, old: Any = None,
+        new: Any = None, metadata: Any = None, org_id: Any = FROM_CONTEXT,
+        actor_id: Any = FROM_CONTEXT, request_id: Any = FROM_CONTEXT,
+        changed: Iterable[str] | None = None,
+    ) -> int:
+        """Write one event now, in its own transaction, and return its id once committed.
+
+        For events that must survive this process being killed (logins, security events):
+        queued events are in memory until their batch commits. One transaction per event,
+        so use it for the events that matter, not for every read."""
+        async def write(tx: Transaction) -> int:
+            return await record(tx, action=action, entity_type=entity_type,
+                                entity_id=entity_id, old=old, new=new, metadata=metadata,
+                                org_id=org_id, actor_id=actor_id, request_id=request_id,
+                                changed=changed, redact=self.redact)
+        return await self.db.run_in_tx(write)
 
     def append_on_commit(self, tx: Transaction, **fields: Any) -> None:
         """Queue the event once `tx` commits (nothing if it rolls back). Organization, actor

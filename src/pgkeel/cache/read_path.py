@@ -26,6 +26,7 @@ from pgkeel.cache.keys import StoreKey
 from pgkeel.cache.metrics import Recorder
 from pgkeel.cache.options import CacheOptions
 from pgkeel.cache.ttl import jittered
+from pgkeel.db.context import primary_reads
 
 __all__ = ["FillPlan", "ReadPath", "to_ms"]
 
@@ -196,8 +197,11 @@ class ReadPath:
     # -- helpers ---------------------------------------------------------------------------
 
     async def _load(self, key: StoreKey, loader: Loader[T]) -> T:
+        """Run the loader with every read on the primary: a replica may lag behind the
+        invalidation this fill follows, and what it returned would be cached for the TTL."""
         self._count(key, "loads")
-        return await loader()
+        with primary_reads():
+            return await loader()
 
     def _encode(self, key: StoreKey, value: Any, plan: FillPlan,
                 delta: float) -> tuple[bytes, int] | None:

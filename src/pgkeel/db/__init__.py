@@ -5,9 +5,16 @@ Public API:
     Transaction, Isolation          one transaction (`pgkeel.db.transaction`)
     RetryPolicy                     backoff for `run_in_tx` (`pgkeel.db.retry`)
     DbContext, use_context, current_context   org / actor / request id (`pgkeel.db.context`)
+    primary_reads, reads_need_primary         reads that must not use a replica (cache fills)
 """
 
-from pgkeel.db.context import DbContext, current_context, use_context
+from pgkeel.db.context import (
+    DbContext,
+    current_context,
+    primary_reads,
+    reads_need_primary,
+    use_context,
+)
 from pgkeel.db.database import Database, PingResult
 from pgkeel.db.retry import RetryPolicy
 from pgkeel.db.transaction import Isolation, Transaction
@@ -20,5 +27,7 @@ __all__ = [
     "RetryPolicy",
     "Transaction",
     "current_context",
+    "primary_reads",
+    "reads_need_primary",
     "use_context",
 ]

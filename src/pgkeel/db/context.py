@@ -14,7 +14,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["DbContext", "current_context", "use_context"]
+__all__ = ["DbContext", "current_context", "primary_reads", "reads_need_primary",
+           "use_context"]
 
 
 @dataclass
@@ -44,6 +45,27 @@ class DbContext:
             "pgkeel.actor_id": "" if self.actor_id is None else str(self.actor_id),
             "pgkeel.request_id": self.request_id or "",
         }
+
+
+_PRIMARY_ONLY: ContextVar[bool] = ContextVar("pgkeel_primary_reads", default=False)
+
+
+@contextmanager
+def primary_reads() -> Iterator[None]:
+    """Inside the block every read goes to the primary, even one that asks for a replica.
+
+    Cache fills run in it: a replica may not yet have replayed the write whose invalidation
+    the fill follows, and a value read there would be stored for its whole TTL."""
+    token = _PRIMARY_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _PRIMARY_ONLY.reset(token)
+
+
+def reads_need_primary() -> bool:
+    """True inside `primary_reads()`."""
+    return _PRIMARY_ONLY.get()
 
 
 _EMPTY = DbContext()

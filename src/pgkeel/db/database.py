@@ -27,7 +27,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pgkeel.config import Settings, redact_dsn
 from pgkeel.db import _queries
-from pgkeel.db.context import current_context
+from pgkeel.db.context import current_context, reads_need_primary
 from pgkeel.db.replicas import Replica, ReplicaSet
 from pgkeel.db.retry import RetryPolicy
 from pgkeel.db.transaction import Isolation, Statement, Transaction
@@ -183,10 +183,12 @@ class Database:
 
         `timeout` / `lock_timeout` (seconds) are enforced by the server for this transaction
         only. `replica=True` (read-only) prefers a healthy replica unless this context scope
-        has already committed a write, which it must then read back from the primary.
+        has already committed a write, which it must then read back from the primary, or the
+        read is a cache fill (`primary_reads()`).
         """
         context = current_context()
-        replica = replica and not (context.scope and context.scope.wrote)
+        replica = replica and not (context.scope and context.scope.wrote) \
+            and not reads_need_primary()
         async with self._connection(replica=replica) as (pool, conn):
             tx = Transaction(
                 conn, context=context, isolation=isolation, readonly=readonly or replica,

@@ -6,10 +6,13 @@ REDIS_URL when set, else the embedded servers. See docs/testing.md.
 
 Session fixtures:  pgkeel_servers, pgkeel_database_url, pgkeel_redis_url, pgkeel_redis_prefix,
                    pgkeel_settings
+Module fixture:    pgkeel_streaming_replica (a private primary and a streaming standby whose
+                   replay can be paused: `pgkeel.testing.replica.StreamingReplica`)
 Function fixtures: pgkeel_db (an open Database), pgkeel_redis (redis.asyncio client),
                    pgkeel_schema (a fresh schema, dropped afterwards)
 """
 
 from pgkeel.testing.databases import create_database, database_url, drop_database
+from pgkeel.testing.replica import StreamingReplica
 
-__all__ = ["create_database", "database_url", "drop_database"]
+__all__ = ["StreamingReplica", "create_database", "database_url", "drop_database"]

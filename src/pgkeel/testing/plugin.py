@@ -12,6 +12,7 @@ from psycopg import sql
 from pgkeel.config import AppEnv, Settings, load_settings
 from pgkeel.embedded import EmbeddedServers
 from pgkeel.testing.databases import create_database, drop_database
+from pgkeel.testing.replica import StreamingReplica, find_bin_dir
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +85,17 @@ def pgkeel_schema(pgkeel_database_url: str) -> Iterator[str]:
         with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
                 sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def pgkeel_streaming_replica(tmp_path_factory: pytest.TempPathFactory
+                             ) -> Iterator[StreamingReplica]:
+    """A private primary + streaming standby (one per test module; skipped when no
+    PostgreSQL server binaries are installed). See `pgkeel.testing.replica`."""
+    if find_bin_dir() is None:
+        pytest.skip("no PostgreSQL server binaries (set PGKEEL_PG_BIN)")
+    with StreamingReplica(tmp_path_factory.mktemp("replica")) as pair:
+        yield pair
 
 
 try:

@@ -102,25 +102,25 @@ async def login(body: Login, request: Request, appender: AppenderDep) -> Respons
     email = body.email.strip().lower()
     await guard.before(client_ip(request), body.organization, email)
     attempt = await authenticator.attempt(body.organization, email, body.password)
-    # Not part of any business transaction: the non-blocking appender writes these in the
-    # background, and flushes them on shutdown.
+    # Security events: each written and committed before the response, so a crash of this
+    # process cannot lose one (queued events live in memory until their batch commits).
     if attempt.session is None:
         lockout = await guard.failed(body.organization, email)
         if attempt.org_id is not None:
-            await appender.append(action="users.login_failed", entity_type="User",
-                                  entity_id=attempt.user_id, org_id=attempt.org_id,
-                                  actor_id=None, metadata={"ip": client_ip(request)})
+            await appender.append_durable(
+                action="users.login_failed", entity_type="User", entity_id=attempt.user_id,
+                org_id=attempt.org_id, actor_id=None, metadata={"ip": client_ip(request)})
             if lockout.locked:
-                await appender.append(
+                await appender.append_durable(
                     action="users.locked_out", entity_type="User", entity_id=attempt.user_id,
                     org_id=attempt.org_id, actor_id=None,
                     metadata={"ip": client_ip(request), "seconds": lockout.lock_s,
                               "level": lockout.level, "failures": lockout.failures})
         raise Unauthorized("Wrong organization, email or password.")
     await guard.succeeded(body.organization, email)
-    await appender.append(action="users.login", entity_type="User", entity_id=attempt.user_id,
-                          org_id=attempt.org_id, actor_id=attempt.user_id,
-                          metadata={"ip": client_ip(request)})
+    await appender.append_durable(action="users.login", entity_type="User",
+                                  entity_id=attempt.user_id, org_id=attempt.org_id,
+                                  actor_id=attempt.user_id, metadata={"ip": client_ip(request)})
     return OrjsonResponse(attempt.session, headers={"Cache-Control": "no-store"})
 
 
@@ -129,8 +129,8 @@ async def logout(request: Request, principal: Authenticated, appender: AppenderD
     authenticator: SessionAuthenticator = request.app.state.pgkeel_authenticator
     token = request.headers["authorization"].partition(" ")[2].strip()
     if await authenticator.logout(principal.org_id, token):
-        await appender.append(action="users.logout", entity_type="User",
-                              entity_id=principal.user_id)
+        await appender.append_durable(action="users.logout", entity_type="User",
+                                      entity_id=principal.user_id)
     return Response(status_code=204)
 
 

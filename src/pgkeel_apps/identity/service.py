@@ -118,7 +118,8 @@ class IdentityService:
     async def get_user(self, user_id: UUID) -> dict[str, Any]:
         """One user with roles, API-shaped; cached 5 min, invalidated by every write."""
         async def load() -> dict[str, Any]:
-            async with self.db.transaction(readonly=True, replica=True) as tx:
+            # A cache fill reads the primary: a lagging replica's row would be cached.
+            async with self.db.transaction(readonly=True) as tx:
                 user = USERS.to_api(await self.users.get(user_id, tx=tx))
                 user["roles"] = await tx.fetch_all(USER_ROLES, (user["organizationId"],
                                                                 user_id))

@@ -65,7 +65,8 @@ class TagService:
     async def customer_tags(self, customer_id: UUID) -> list[dict[str, Any]]:
         """A customer's tags, cached for 5 minutes (404 for another organization's)."""
         async def load() -> list[dict[str, Any]]:
-            async with self.db.transaction(readonly=True, replica=True) as tx:
+            # A cache fill reads the primary: a lagging replica's row would be cached.
+            async with self.db.transaction(readonly=True) as tx:
                 customer = await self.customers.get(customer_id, tx=tx)
                 rows = await tx.fetch_all(CUSTOMER_TAGS, (customer["organization_id"],
                                                           customer_id))

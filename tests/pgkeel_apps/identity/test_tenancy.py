@@ -49,6 +49,26 @@ async def test_every_endpoint_hides_other_organizations(api: Api):
     assert unchanged == {"display_name": "user 0", "status": "active"}
 
 
+async def test_cached_reads_never_cross_organizations(api: Api):
+    """The owning organization fills the cache first; another organization asking for the
+    same ids must still get 404, never the cached value."""
+    a = await make_org(api)
+    b = await make_org(api)
+    token_a = await api.as_(a["slug"], "admin0")
+    token_b = await api.as_(b["slug"], "admin0")
+    victim = a["user0"]
+    urls = [f"/v1/users/{victim}", f"/api/admin/customers/{victim}/tags"]
+    hits = api.app.state.cache.stats().totals["hits"]
+    for url in urls:
+        for _ in range(2):   # a fill, then a hit
+            assert (await api.client.get(url, headers=token_a)).status_code == 200, url
+    assert api.app.state.cache.stats().totals["hits"] >= hits + len(urls)
+    for url in urls:
+        response = await api.client.get(url, headers=token_b)
+        assert response.status_code == 404, (url, response.text)
+        assert str(victim) not in response.text or response.json()["code"] == "not_found"
+
+
 async def test_a_cursor_cannot_cross_organizations(api: Api):
     token_1 = await api.as_("org-1")
     token_2 = await api.as_("org-2")

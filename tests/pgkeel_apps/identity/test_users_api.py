@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
@@ -176,6 +177,37 @@ async def test_admin_protection(api: Api):
                                    json={"status": "suspended"})
     assert plain.status_code == 200
     assert (plain.json()["status"], plain.json()["isActive"]) == ("suspended", False)
+
+
+async def test_the_last_active_admin_is_kept_one_request_at_a_time(api: Api):
+    """Sequentially: once one admin is left, neither suspending them nor taking their admin
+    role away is allowed -- asked by someone else, so the not-yourself rule does not apply."""
+    org = await make_org(api, admins=2, others=1)
+    manager_role = uuid.uuid4()
+    async with api.db.transaction() as tx:
+        await tx.execute("INSERT INTO identity.roles (id, organization_id, name, permissions) "
+                         "VALUES (%s, %s, 'MANAGER', '{USERS_READ,USERS_WRITE}')",
+                         (manager_role, org["id"]))
+        await tx.execute("INSERT INTO identity.user_roles (organization_id, user_id, role_id) "
+                         "VALUES (%s, %s, %s)", (org["id"], org["user0"], manager_role))
+    admin0 = await api.as_(org["slug"], "admin0")
+    manager = await api.as_(org["slug"], "user0")
+    first = await api.client.patch(f"/v1/users/{org['admin1']}/status", headers=admin0,
+                                   json={"status": "suspended"})
+    assert first.status_code == 200          # two active admins: one may go
+    suspend_last = await api.client.patch(f"/v1/users/{org['admin0']}/status",
+                                          headers=manager, json={"status": "suspended"})
+    assert suspend_last.status_code == 422, suspend_last.text
+    assert suspend_last.json()["details"]["rule"] == "last_active_admin"
+    demote_last = await api.client.delete(
+        f"/v1/users/{org['admin0']}/roles/{org['admin_role']}", headers=manager)
+    assert demote_last.status_code == 422, demote_last.text
+    assert demote_last.json()["details"]["rule"] == "last_active_admin"
+    active = await api.db.fetch_val(
+        "SELECT count(*) FROM identity.users u JOIN identity.user_roles r ON r.user_id = u.id "
+        "WHERE u.organization_id = %s AND u.is_active AND r.role_id = %s",
+        (org["id"], org["admin_role"]))
+    assert active == 1
 
 
 async def test_two_admins_deactivating_each_other_leaves_one(api: Api):
