@@ -180,8 +180,9 @@ async def test_admin_protection(api: Api):
 
 
 async def test_the_last_active_admin_is_kept_one_request_at_a_time(api: Api):
-    """Sequentially: once one admin is left, neither suspending them nor taking their admin
-    role away is allowed -- asked by someone else, so the not-yourself rule does not apply."""
+    """Sequentially: once the other admin is suspended, the one left can neither be demoted
+    nor suspended -- not by themself (the suspended admin no longer counts), and not by a
+    user below them (who may write users, but not act on an admin)."""
     org = await make_org(api, admins=2, others=1)
     manager_role = uuid.uuid4()
     async with api.db.transaction() as tx:
@@ -192,21 +193,23 @@ async def test_the_last_active_admin_is_kept_one_request_at_a_time(api: Api):
                          "VALUES (%s, %s, %s)", (org["id"], org["user0"], manager_role))
     admin0 = await api.as_(org["slug"], "admin0")
     manager = await api.as_(org["slug"], "user0")
+    last, admin_role = org["admin0"], org["admin_role"]
     first = await api.client.patch(f"/v1/users/{org['admin1']}/status", headers=admin0,
                                    json={"status": "suspended"})
     assert first.status_code == 200          # two active admins: one may go
-    suspend_last = await api.client.patch(f"/v1/users/{org['admin0']}/status",
-                                          headers=manager, json={"status": "suspended"})
-    assert suspend_last.status_code == 422, suspend_last.text
-    assert suspend_last.json()["details"]["rule"] == "last_active_admin"
-    demote_last = await api.client.delete(
-        f"/v1/users/{org['admin0']}/roles/{org['admin_role']}", headers=manager)
-    assert demote_last.status_code == 422, demote_last.text
-    assert demote_last.json()["details"]["rule"] == "last_active_admin"
+    own_role = await api.client.delete(f"/v1/users/{last}/roles/{admin_role}", headers=admin0)
+    assert own_role.status_code == 422, own_role.text
+    assert own_role.json()["details"]["rule"] == "last_active_admin"
+    for response in (
+            await api.client.patch(f"/v1/users/{last}/status", headers=manager,
+                                   json={"status": "suspended"}),
+            await api.client.delete(f"/v1/users/{last}/roles/{admin_role}", headers=manager)):
+        assert response.status_code == 403, response.text
+        assert response.json()["details"]["rule"] == "role_level"
     active = await api.db.fetch_val(
         "SELECT count(*) FROM identity.users u JOIN identity.user_roles r ON r.user_id = u.id "
         "WHERE u.organization_id = %s AND u.is_active AND r.role_id = %s",
-        (org["id"], org["admin_role"]))
+        (org["id"], admin_role))
     assert active == 1
 
 
