@@ -45,7 +45,7 @@ from pgkeel.audit.events import DEFAULT_REDACTED, FROM_CONTEXT, PreparedEvent, p
 from pgkeel.audit.metrics import DROPPED, FLUSH_ERRORS, FLUSH_SECONDS, FLUSHED, QUEUE_DEPTH, QUEUED
 from pgkeel.audit.record import record
 from pgkeel.config import Settings
-from pgkeel.db import Database, Transaction, current_context
+from pgkeel.db import Database, Transaction, current_context, use_context
 from pgkeel.errors import (
     AuditAppenderClosed,
     AuditQueueFull,
@@ -228,7 +228,10 @@ class AuditAppender:
                                 entity_id=entity_id, old=old, new=new, metadata=metadata,
                                 org_id=org_id, actor_id=actor_id, request_id=request_id,
                                 changed=changed, redact=self.redact)
-        return await self.db.run_in_tx(write)
+        # The transaction runs in the event's organization: the tenant policy admits only it.
+        org = current_context().org_id if org_id is FROM_CONTEXT else org_id
+        with use_context(org_id=org):
+            return await self.db.run_in_tx(write)
 
     def append_on_commit(self, tx: Transaction, **fields: Any) -> None:
         """Queue the event once `tx` commits (nothing if it rolls back). Organization, actor

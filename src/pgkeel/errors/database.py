@@ -166,8 +166,10 @@ _MESSAGES: dict[type[DatabaseError], tuple[str, str | None]] = {
 
 # "Key (org_id, email)=(...) already exists." -- only the column list is kept, never values.
 _KEY_COLUMNS = re.compile(r"^Key \((?P<cols>[^)]*)\)=")
-# "permission denied for table users": the object, for the operator's log line.
-_DENIED_OBJECT = re.compile(r"^permission denied for (?P<object>\w+ \S+)$")
+# "permission denied for table users", 'new row violates row-level security policy for table
+# "users"': the object, for the operator's log line.
+_DENIED_OBJECT = re.compile(r"^permission denied for (?P<object>\w+ \S+)$"
+                            r'|row-level security policy for (?P<rls>table "[^"]+")')
 
 
 def _fields_from_detail(detail: str | None) -> list[str]:
@@ -181,9 +183,9 @@ def _fields_from_detail(detail: str | None) -> list[str]:
 
 def _denied_object(diag: psycopg.errors.Diagnostic) -> str | None:
     """What a 42501 refused: "table users" from PostgreSQL's own message, else the table."""
-    match = _DENIED_OBJECT.match(diag.message_primary or "")
+    match = _DENIED_OBJECT.search(diag.message_primary or "")
     if match:
-        return match.group("object")
+        return match.group("object") or f"{match.group('rls')} (row-level security)"
     if diag.table_name:
         return ".".join(filter(None, (diag.schema_name, diag.table_name)))
     return None
