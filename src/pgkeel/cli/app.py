@@ -34,6 +34,7 @@ app.add_typer(security.app, name="security")
 app.add_typer(ops.app, name="ops")
 app.command()(ops.health)
 app.command()(ops.stats)
+app.command()(ops.advise)
 
 
 def _print_version(value: bool) -> None:

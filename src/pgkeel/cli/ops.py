@@ -1,4 +1,4 @@
-"""`pgkeel health`, `pgkeel stats` and `pgkeel ops install`.
+"""`pgkeel health`, `pgkeel stats`, `pgkeel advise` and `pgkeel ops install`.
 
 `health` exits as a Nagios plugin does: 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN (including when the
 checks cannot run at all, e.g. a bad setting or the ops schema missing).
@@ -98,6 +98,37 @@ def stats(
     data = result.as_dict()
     data["tables"], data["indexes"] = data["tables"][:limit], data["indexes"][:limit]
     emit(data, as_json, lambda: _print_stats(data))
+
+
+def advise(
+    unused_min_mb: Annotated[float, typer.Option(
+        min=0, help="Call an index unused only from this size, in MB (PgHero: 10).")] = 10.0,
+    seq_min_rows: Annotated[int, typer.Option(
+        min=0, help="Sequential scans: at least this many rows read per scan.")] = 10_000,
+    seq_min_scans: Annotated[int, typer.Option(
+        min=1, help="Sequential scans: at least this many scans.")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Invalid, duplicate and unused indexes, foreign keys without an index, tables scanned
+    sequentially a lot: each with the SQL to run (pgkeel never runs it)."""
+    async def go(db: Database, _: Settings) -> list[ops.Advice]:
+        return await ops.advise(db, unused_index_min_bytes=int(unused_min_mb * 1024 * 1024),
+                                seq_scan_min_rows=seq_min_rows,
+                                seq_scan_min_count=seq_min_scans)
+
+    with reported_errors(as_json):
+        found = run(_online(go))
+
+    def human() -> None:
+        if not found:
+            console.print("no advice: nothing to change")
+            return
+        for item in found:
+            console.print(f"[bold]{item.kind}[/] {item.object} ({item.table_name}): "
+                          f"{item.reason}", highlight=False)
+            console.print(f"  {item.sql}", markup=False, highlight=False, soft_wrap=True)
+
+    emit([item.as_dict() for item in found], as_json, human)
 
 
 def _print_stats(data: dict[str, Any]) -> None:
