@@ -18,6 +18,7 @@ from pgkeel.errors import (
     CommitOutcomeUnknown,
     ConfigError,
     Conflict,
+    DatabaseError,
     DatabaseUnavailable,
     PermissionDenied,
     PgkeelError,
@@ -57,6 +58,10 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                429: "too_many_requests"}
 
 
+_INTERNAL = frozenset({"constraint", "table", "sqlstate", "schema"})
+"""Details of a translated database error that name database objects: logged, not sent."""
+
+
 def status_for(exc: PgkeelError) -> int:
     for cls in type(exc).__mro__:
         if cls in HTTP_STATUS:
@@ -77,6 +82,9 @@ def error_response(exc: PgkeelError) -> Response:
     if isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
     body = exc.to_dict()
+    if isinstance(exc, DatabaseError) and exc.sqlstate is not None:
+        # The client learns which fields clashed, never the database's names for things.
+        body["details"] = {k: v for k, v in body["details"].items() if k not in _INTERNAL}
     if status >= 500 and not isinstance(exc, DatabaseUnavailable | CommitOutcomeUnknown |
                                         QueryTimeout | RateLimiterUnavailable):
         # An internal failure: say so, and keep its details in the log only.

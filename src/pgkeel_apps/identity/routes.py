@@ -21,7 +21,7 @@ from pgkeel.web import (
 )
 from pgkeel_apps.identity.auth import LoginGuard, SessionAuthenticator
 from pgkeel_apps.identity.service import IdentityService
-from pgkeel_apps.identity.tables import USERS
+from pgkeel_apps.identity.tables import ROLES, USERS
 from pgkeel_apps.permissions import Auditor, Authenticated, Reader, Writer
 
 router = APIRouter(tags=["identity"], route_class=IdempotentRoute)
@@ -208,7 +208,7 @@ async def remove_role(user_id: UUID, role_id: UUID, _: Writer, service: Service)
 
 @router.get("/v1/roles", summary="The organization's roles")
 async def list_roles(_: Reader, service: Service) -> Response:
-    return OrjsonResponse({"items": await service.list_roles()})
+    return OrjsonResponse({"items": [ROLES.to_api(r) for r in await service.list_roles()]})
 
 
 @router.get("/v1/audit-logs", summary="The organization's audit log (list grammar)",

@@ -9,7 +9,7 @@ from uuid import UUID
 from pgkeel import audit, outbox
 from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
-from pgkeel.errors import NotFound
+from pgkeel.errors import Conflict, NotFound
 from pgkeel.repo import CursorCodec, ListQuery, Page, Repository
 from pgkeel_apps.identity.tables import USERS
 from pgkeel_apps.tags.tables import ASSIGNMENTS, TAGS
@@ -85,8 +85,13 @@ class TagService:
             if not tag["is_active"]:
                 raise NotFound("No tag with that id.", details={"resource": "tag",
                                                                 "id": str(tag_id)})
-            row = await self.assignments.create({"customer_id": customer_id, "tag_id": tag_id,
-                                                 "assigned_by": admin}, tx=tx)
+            try:
+                row = await self.assignments.create(
+                    {"customer_id": customer_id, "tag_id": tag_id, "assigned_by": admin}, tx=tx)
+            except Conflict as exc:  # the report's 409 names its API constraint, not the table
+                raise Conflict("That tag is already assigned to this customer.",
+                               details={"constraint": "customerId_tagId",
+                                        "fields": ["customerId", "tagId"]}) from exc
             await audit.record(
                 tx, action="CUSTOMER_TAG_ASSIGNED", entity_type="CustomerTagAssignment",
                 entity_id=row["id"], new={"customerId": str(customer_id),
