@@ -7,6 +7,7 @@ connection strings are only ever shown through `redact_dsn`, so passwords never 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -71,6 +72,12 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr | None = None
     """HMAC key for keyset cursors (>= 16 bytes). Required in production; elsewhere a random
     per-process key is used."""
+    cursor_secret_previous: SecretStr | None = None
+    """Earlier CURSOR_SECRET values (comma-separated) whose cursors stay valid during a
+    rotation, until CURSOR_SECRET_PREVIOUS_UNTIL."""
+    cursor_secret_previous_until: datetime | None = None
+    """When the previous cursor secrets stop being accepted (ISO 8601, with a time zone);
+    unset: for as long as they are configured."""
     pgkeel_home: Path = Path(".pgkeel")
     """Where embedded servers keep their data."""
     migrations_dir: Path = Path("migrations")

@@ -4,6 +4,11 @@ A cursor carries the sort-key values of the row it points after, the direction, 
 the sort, filters, search and tenant. A cursor that was tampered with, is from another version,
 or is replayed with different filters or by another tenant is rejected with a 400 -- never
 silently reinterpreted.
+
+The secret can rotate: each cursor names the key that signed it (`i`, the first 8 hex digits of
+the key's SHA-256), new cursors are signed with `CURSOR_SECRET`, and cursors signed with one of
+`CURSOR_SECRET_PREVIOUS` stay valid until `CURSOR_SECRET_PREVIOUS_UNTIL` (or for as long as the
+old secret stays configured, when that is unset). After that they answer 400 like any forgery.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -44,20 +50,49 @@ def _invalid(reason: str) -> InvalidParameter:
                             hint="Start again from the first page (omit cursor).")
 
 
-class CursorCodec:
-    """Encodes and verifies cursors with one secret (`CURSOR_SECRET`)."""
+def key_id(secret: bytes) -> str:
+    """The id a cursor carries for the key that signed it (reveals nothing of the key)."""
+    return hashlib.sha256(secret).hexdigest()[:8]
 
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) < 16:
-            raise ConfigError("CURSOR_SECRET must be at least 16 bytes.")
+
+class CursorCodec:
+    """Encodes cursors with the current secret; verifies them with it or, during a rotation's
+    grace period, with a previous one."""
+
+    def __init__(self, secret: bytes, *, previous: Sequence[bytes] = (),
+                 previous_until: datetime | None = None) -> None:
+        if len(secret) < 16 or any(len(old) < 16 for old in previous):
+            raise ConfigError("CURSOR_SECRET (and each previous secret) must be at least "
+                              "16 bytes.")
         self._secret = secret
+        self._kid = key_id(secret)
+        self._previous = {key_id(old): old for old in previous}
+        self._previous_until = previous_until
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CursorCodec:
-        """CURSOR_SECRET's codec, or an ephemeral one outside production."""
+        """CURSOR_SECRET's codec (with CURSOR_SECRET_PREVIOUS for a rotation), or an
+        ephemeral one outside production."""
         if settings.cursor_secret is None:
             return cls.ephemeral()
-        return cls(settings.cursor_secret.get_secret_value().encode())
+        previous = settings.cursor_secret_previous
+        olds = ([part.strip().encode() for part in previous.get_secret_value().split(",")
+                 if part.strip()] if previous is not None else [])
+        return cls(settings.cursor_secret.get_secret_value().encode(), previous=olds,
+                   previous_until=settings.cursor_secret_previous_until)
+
+    def _key(self, kid: Any) -> bytes | None:
+        """The secret for key id `kid` (no id: the current one), or None when it is unknown
+        or its grace period is over."""
+        if kid is None or kid == self._kid:
+            return self._secret
+        old = self._previous.get(kid) if isinstance(kid, str) else None
+        if old is None:
+            return None
+        until = self._previous_until
+        if until is not None and datetime.now(UTC) >= until:
+            return None
+        return old
 
     @classmethod
     def ephemeral(cls) -> CursorCodec:
@@ -73,7 +108,7 @@ class CursorCodec:
 
     def encode(self, values: Sequence[Any], *, backward: bool, binding: str) -> str:
         payload = orjson.dumps({"v": VERSION, "k": list(values), "d": "p" if backward else "n",
-                                "b": binding}, default=str)
+                                "b": binding, "i": self._kid}, default=str)
         signature = hmac.digest(self._secret, payload, "sha256")[:_SIGNATURE_BYTES]
         return f"{_b64(payload)}.{_b64(signature)}"
 
@@ -83,13 +118,18 @@ class CursorCodec:
         try:
             body, signature = token.split(".")
             payload, given = _unb64(body), _unb64(signature)
+            data = orjson.loads(payload)
         except ValueError:
             raise _invalid("malformed") from None
-        expected = hmac.digest(self._secret, payload, "sha256")[:_SIGNATURE_BYTES]
+        if not isinstance(data, dict):
+            raise _invalid("malformed")
+        secret = self._key(data.get("i"))
+        if secret is None:
+            raise _invalid("signed with an unknown or retired key")
+        expected = hmac.digest(secret, payload, "sha256")[:_SIGNATURE_BYTES]
         if not hmac.compare_digest(given, expected):
             raise _invalid("bad signature")
-        data = orjson.loads(payload)
-        if not isinstance(data, dict) or data.get("v") != VERSION:
+        if data.get("v") != VERSION:
             raise _invalid("unsupported version")
         if data.get("b") != binding:
             raise InvalidParameter(
