@@ -12,8 +12,9 @@ from tests.pgkeel_apps.conftest import PASSWORD, Api, make_org
 
 
 def _same(body: dict) -> dict:
-    """An error body without its request id (which differs per request by design)."""
-    details = {k: v for k, v in body["details"].items() if k != "request_id"}
+    """An error body without its request id (which differs per request by design) and the id
+    it echoes back (the caller's own input)."""
+    details = {k: v for k, v in body["details"].items() if k not in ("request_id", "id")}
     return {**body, "details": details}
 
 
@@ -125,8 +126,9 @@ async def test_sql_injection_through_every_list_parameter(api: Api, path):
         for payload in PAYLOADS:
             response = await api.client.get(path, params={name: payload}, headers=admin)
             assert response.status_code in (200, 400), (name, payload, response.text)
-            for leak in ("SELECT", "syntax error", "psycopg", "Traceback", "pg_"):
-                assert leak not in response.text or response.status_code == 200, (name, payload)
+            text = response.text.replace(payload, "")  # a 400 may echo the value it refused
+            for leak in ("syntax error", "psycopg", "Traceback", "sqlstate", "relation "):
+                assert leak not in text, (name, payload)
             if response.status_code == 200:
                 body = response.json()
                 assert all(item.get("organizationId", None) in (None, body["items"][0].get(
