@@ -24,6 +24,7 @@ from pgkeel.security import Principal
 from pgkeel.web import (
     OrjsonResponse,
     RequestIdMiddleware,
+    RequestLimitsMiddleware,
     SecurityHeadersMiddleware,
     error_response,
     health_router,
@@ -34,6 +35,9 @@ from pgkeel_apps import identity, tags
 from pgkeel_apps.settings import AuthSettings, DemoSettings
 
 log = logging.getLogger("pgkeel_apps")
+
+AUTH_MAX_BODY = 8 * 1024
+"""Bytes of body the authentication endpoints accept (a login is well under 2 KiB)."""
 
 APPS = (identity, tags)
 """The reference service's apps, each with its own SCHEMA and MIGRATIONS."""
@@ -126,6 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_url="/openapi.json" if docs else None)
     install_error_handlers(app)
     app.add_exception_handler(Forbidden, audited_denial)
+    # Small bodies for the anonymous endpoints, 1 MiB elsewhere; inside RequestIdMiddleware so
+    # a 413 / 431 carries the request id.
+    app.add_middleware(RequestLimitsMiddleware, limits={"/v1/auth/": AUTH_MAX_BODY})
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     token = auth.metrics_token.get_secret_value() if auth.metrics_token else None

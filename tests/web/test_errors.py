@@ -15,7 +15,7 @@ pytestmark = pytest.mark.smoke
 CASES = {
     "conflict": (errors.Conflict(details={"constraint": "users_email_key",
                                           "fields": ["email"]}), 409),
-    "reference": (errors.ReferenceNotFound(), 404),
+    "reference": (errors.ReferenceNotFound(), 409),
     "validation": (errors.ValidationFailed(), 422),
     "tx-conflict": (errors.TransactionConflict(), 409),
     "timeout": (errors.QueryTimeout(), 504),

@@ -198,7 +198,7 @@ class Transaction:
                     await cursor.execute(query, params)
                 if commit and not implicit:
                     await self._conn.execute("COMMIT")
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeEncodeError) as exc:
             if is_connection_lost(exc) and self._on_connection_lost:
                 self._on_connection_lost()
             error = translate(exc)
@@ -293,7 +293,7 @@ class Transaction:
         """Await a driver call, translating its errors."""
         try:
             return await operation
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeEncodeError) as exc:
             if is_connection_lost(exc) and self._on_connection_lost:
                 self._on_connection_lost()
             raise translate(exc) from exc

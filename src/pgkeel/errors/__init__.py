@@ -66,10 +66,12 @@ gets a new module, star-imported below), and to the tree.
         ├── Conflict                     23505 unique violation (constraint, fields)
         │   └── VersionConflict          optimistic lock: the row changed since it was read
         ├── ReferenceNotFound            23503 foreign key violation
-        ├── ValidationFailed             23502, 23514, 22P02, 22001 and the rest of class 22
+        ├── ValidationFailed             23502, 23514, 22P02, 22001 and the rest of class 22,
+        │                                and values the driver cannot send (NUL, surrogates)
         ├── TransactionConflict          40001 / 40P01 (after retries are exhausted)
         ├── QueryTimeout                 57014 statement timeout or cancel
         ├── PermissionDenied             42501 (a server misconfiguration: HTTP 500)
+        ├── DriverError                  the driver refused a query before sending it (a bug)
         ├── DatabaseUnavailable          class 08, 57P01-57P03, 53300, pool timeouts
         │   └── PoolExhausted            no pooled connection was free in time
         └── CommitOutcomeUnknown         the connection broke during COMMIT: never retried

@@ -24,6 +24,7 @@ __all__ = [
     "TransactionConflict",
     "QueryTimeout",
     "PermissionDenied",
+    "DriverError",
     "DatabaseUnavailable",
     "PoolExhausted",
     "CommitOutcomeUnknown",
@@ -101,6 +102,12 @@ class PermissionDenied(DatabaseError):
     never the client's fault (HTTP 500; `details.object` names what was refused)."""
 
     code = "permission_denied"
+
+
+class DriverError(DatabaseError):
+    """The database driver refused the query before sending it (a bug in the calling code)."""
+
+    code = "driver_error"
 
 
 class DatabaseUnavailable(DatabaseError):
@@ -206,23 +213,42 @@ def is_connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.InterfaceError)
 
 
-def translate(exc: BaseException) -> PgkeelError:
-    """Map a driver or pool exception to its pgkeel error (callers `raise ... from exc`)."""
-    if isinstance(exc, PgkeelError):
-        return exc
+_UNSENDABLE = ("A value cannot be stored: it contains a NUL character or cannot be encoded.",
+               "Remove NUL characters and lone surrogates from text values.")
+
+
+def _client_side(exc: BaseException) -> PgkeelError:
+    """An error the pool or driver raised without reaching the server (no SQLSTATE)."""
     if isinstance(exc, psycopg_pool.PoolTimeout):
         return PoolExhausted(hint="Retry in a few seconds, or raise DB_POOL_MAX_SIZE.")
     if isinstance(exc, psycopg_pool.PoolClosed):
         return DatabaseUnavailable("The connection pool is closed.")
+    if isinstance(exc, UnicodeEncodeError | psycopg.DataError):
+        # A value it cannot send: a NUL, a lone surrogate.
+        return ValidationFailed(_UNSENDABLE[0], details={"reason": "unsendable_value"},
+                                hint=_UNSENDABLE[1])
+    if is_connection_lost(exc):
+        return DatabaseUnavailable(_MESSAGES[DatabaseUnavailable][0], details={"sqlstate": None},
+                                   hint=_MESSAGES[DatabaseUnavailable][1])
+    # ProgrammingError, NotSupportedError, ...: a query the driver refused to send (wrong
+    # number of parameters, a type it cannot adapt). Its message is logged, never sent.
+    return DriverError("The database driver refused the query before sending it.",
+                       details={"error": type(exc).__name__})
+
+
+def translate(exc: BaseException) -> PgkeelError:
+    """Map a driver or pool exception to its pgkeel error (callers `raise ... from exc`)."""
+    if isinstance(exc, PgkeelError):
+        return exc
+    if isinstance(exc, psycopg_pool.PoolTimeout | psycopg_pool.PoolClosed | UnicodeEncodeError
+                  ) or (isinstance(exc, psycopg.Error) and exc.sqlstate is None):
+        return _client_side(exc)
     if not isinstance(exc, psycopg.Error):
         return PgkeelError(str(exc) or type(exc).__name__)
 
     state = exc.sqlstate
-    cls: type[DatabaseError] | None = None
-    if state is not None:
-        cls = _BY_SQLSTATE.get(state) or _BY_CLASS.get(state[:2])
-    elif is_connection_lost(exc):
-        cls = DatabaseUnavailable
+    assert state is not None
+    cls = _BY_SQLSTATE.get(state) or _BY_CLASS.get(state[:2])
     if cls is None:
         # Unclassified: keep the SQLSTATE, never the server's message (it can quote SQL or data).
         name = type(exc).__name__ if isinstance(exc, pg_errors.Error) else "Error"

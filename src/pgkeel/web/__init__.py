@@ -1,7 +1,8 @@
 """FastAPI integration.
 
     app = FastAPI(lifespan=pgkeel_lifespan())
-    install_error_handlers(app)            # {code, message, details, hint} bodies
+    install_error_handlers(app)            # {code, message, details, hint} bodies, documented
+    app.add_middleware(RequestLimitsMiddleware)   # 413 / 431 before anything parses
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)   # nosniff, Referrer-Policy, no-store
     app.include_router(health_router())    # /health, /health/ready, /metrics
@@ -11,20 +12,36 @@ Rate limits (Redis sliding windows, lockouts with backoff, 429 + Retry-After):
     limiter = SlidingWindowLimiter(redis, name="signup", limit=5, window_s=60)
     @app.post("/signup", dependencies=[Depends(rate_limit(limiter))])
 
-    @app.get("/things")
-    async def things(db: DbDep): ...
+    class ThingCreate(ApiModel):            # unknown fields and NUL characters: 422
+        name: Name = Field(max_length=100)
+
+    @app.post("/things")
+    async def things(body: ThingCreate, db: DbDep): ...
 
     router = APIRouter(route_class=IdempotentRoute)    # Idempotency-Key on chosen routes
     @router.post("/things")
     async def create(idem: IdempotencyKey): ...        # write through idem.tx
 
-List endpoints take `list_query(table)` (the list grammar as a dependency) and
-`list_openapi(table)` (its parameters in the OpenAPI schema); `requires(permission)` and
-`authenticate` guard routes with bearer tokens.
+List endpoints take `list_query(table)` (the list grammar as a dependency, its parameters
+documented in OpenAPI); `requires(permission)` and `authenticate` guard routes with bearer
+tokens. Every route's error statuses are documented with `ErrorBody` (`pgkeel.web.contract`).
 """
 
 from pgkeel.web.auth import authenticate, requires
-from pgkeel.web.errors import HTTP_STATUS, error_response, install_error_handlers, status_for
+from pgkeel.web.contract import (
+    ErrorBody,
+    declares_errors,
+    declares_parameters,
+    document_errors,
+    error_responses,
+)
+from pgkeel.web.errors import (
+    HTTP_STATUS,
+    error_body,
+    error_response,
+    install_error_handlers,
+    status_for,
+)
 from pgkeel.web.health import health_router
 from pgkeel.web.idempotency import (
     REPLAYED_HEADER,
@@ -34,6 +51,8 @@ from pgkeel.web.idempotency import (
     IdempotentRoute,
     idempotent,
 )
+from pgkeel.web.inputs import ApiModel, Email, Name, Secret, Text
+from pgkeel.web.limits import RequestLimitsMiddleware
 from pgkeel.web.listing import list_openapi, list_query
 from pgkeel.web.ratelimit import (
     Decision,
@@ -50,6 +69,7 @@ from pgkeel.web.security_headers import SecurityHeadersMiddleware
 from pgkeel.web.services import DbDep, ServicesDep, get_db, get_services, pgkeel_lifespan
 
 __all__ = [
+    "ApiModel",
     "DbDep",
     "Decision",
     "Lockout",
@@ -58,6 +78,8 @@ __all__ = [
     "SlidingWindowLimiter",
     "client_ip",
     "rate_limit",
+    "Email",
+    "ErrorBody",
     "HTTP_STATUS",
     "REPLAYED_HEADER",
     "Idempotency",
@@ -65,6 +87,7 @@ __all__ = [
     "IdempotencyKeyRequired",
     "IdempotentRoute",
     "idempotent",
+    "Name",
     "OrjsonResponse",
     "authenticate",
     "list_openapi",
@@ -72,8 +95,16 @@ __all__ = [
     "requires",
     "RequestIdMiddleware",
     "SecurityHeadersMiddleware",
+    "RequestLimitsMiddleware",
+    "Secret",
     "ServicesDep",
+    "Text",
+    "declares_errors",
+    "declares_parameters",
+    "document_errors",
+    "error_body",
     "error_response",
+    "error_responses",
     "get_db",
     "get_services",
     "health_router",

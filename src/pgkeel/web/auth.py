@@ -12,18 +12,25 @@ scope to the caller's organization and audit rows name the actor.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pgkeel.db import use_context
 from pgkeel.errors import Forbidden, Unauthorized, UsageError
 from pgkeel.security import Authenticator, Principal
+from pgkeel.web.contract import declares_errors
 
 __all__ = ["authenticate", "requires"]
 
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# Only documents the scheme in OpenAPI (components.securitySchemes); the header is read below.
+_BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
+                     description="A token from POST /v1/auth/login.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 
 
+@declares_errors(401, 503)
 async def authenticate(request: Request) -> Principal:
     """The caller's principal, from `Authorization: Bearer <token>` (401 otherwise)."""
     authenticator: Authenticator | None = getattr(request.app.state, "pgkeel_authenticator",
@@ -43,10 +50,11 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-def requires(*permissions: str) -> Callable[[Request], AsyncIterator[Principal]]:
+def requires(*permissions: str) -> Callable[..., AsyncIterator[Principal]]:
     """A dependency that authenticates, checks `permissions`, and scopes the request."""
 
-    async def dependency(request: Request) -> AsyncIterator[Principal]:
+    @declares_errors(401, 403, 503)
+    async def dependency(request: Request, _: Credentials) -> AsyncIterator[Principal]:
         principal = await authenticate(request)
         request.state.principal = principal  # also for error handlers (an audited 403)
         missing = sorted(set(permissions) - principal.permissions)

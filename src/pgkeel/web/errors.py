@@ -10,8 +10,10 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import Scope
 
 from pgkeel.db.context import current_context
 from pgkeel.errors import (
@@ -20,6 +22,7 @@ from pgkeel.errors import (
     Conflict,
     DatabaseError,
     DatabaseUnavailable,
+    DriverError,
     PermissionDenied,
     PgkeelError,
     QueryTimeout,
@@ -29,16 +32,17 @@ from pgkeel.errors import (
     UsageError,
     ValidationFailed,
 )
+from pgkeel.web.contract import all_routes, document_errors
 from pgkeel.web.responses import OrjsonResponse
 
-__all__ = ["HTTP_STATUS", "RETRY_AFTER_S", "error_response", "install_error_handlers",
-           "status_for"]
+__all__ = ["HTTP_STATUS", "MAX_PROBLEMS", "RETRY_AFTER_S", "error_body", "error_response",
+           "install_error_handlers", "status_for"]
 
 log = logging.getLogger("pgkeel.web")
 
 HTTP_STATUS: dict[type[PgkeelError], int] = {
     Conflict: 409,
-    ReferenceNotFound: 404,
+    ReferenceNotFound: 409,  # the body names a row that is missing: the URL's own resource exists
     ValidationFailed: 422,
     TransactionConflict: 409,
     QueryTimeout: 504,
@@ -53,9 +57,15 @@ HTTP_STATUS: dict[type[PgkeelError], int] = {
 RETRY_AFTER_S = 2
 """Sent as Retry-After with 503 DatabaseUnavailable."""
 
+MAX_PROBLEMS = 20
+"""A 422 lists at most this many problems (`details.truncated` says when there were more)."""
+
+CHALLENGE = "Bearer"
+"""`WWW-Authenticate` on every 401."""
+
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 422: "validation_failed",
-               429: "too_many_requests"}
+               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+               422: "validation_failed", 429: "too_many_requests", 431: "headers_too_large"}
 
 
 _INTERNAL = frozenset({"constraint", "table", "sqlstate", "schema"})
@@ -81,12 +91,17 @@ def error_response(exc: PgkeelError) -> Response:
     retry_after = getattr(exc, "retry_after_s", None)
     if isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
+    if status == 401:
+        headers["WWW-Authenticate"] = CHALLENGE
     body = exc.to_dict()
     if isinstance(exc, DatabaseError) and exc.sqlstate is not None:
         # The client learns which fields clashed, never the database's names for things.
         body["details"] = {k: v for k, v in body["details"].items() if k not in _INTERNAL}
-    if status >= 500 and not isinstance(exc, DatabaseUnavailable | CommitOutcomeUnknown |
-                                        QueryTimeout | RateLimiterUnavailable):
+    if isinstance(exc, DriverError):
+        # A bug, but a known kind: its code says which; the driver's message is logged only.
+        log.error("%s: %s (caused by %r)", type(exc).__name__, exc.message, exc.__cause__)
+    elif status >= 500 and not isinstance(exc, DatabaseUnavailable | CommitOutcomeUnknown |
+                                          QueryTimeout | RateLimiterUnavailable):
         # An internal failure: say so, and keep its details in the log only.
         log.error("%s: %s %s", type(exc).__name__, exc.message, exc.details)
         body = {"code": "internal_error", "message": "Internal server error.",
@@ -97,10 +112,16 @@ def error_response(exc: PgkeelError) -> Response:
     return OrjsonResponse(body, status_code=status, headers=headers)
 
 
-def _body(status: int, code: str, message: str, details: dict[str, object] | None = None,
-          hint: str | None = None) -> Response:
-    return OrjsonResponse({"code": code, "message": message, "details": details or {},
-                           "hint": hint}, status_code=status)
+def error_body(status: int, code: str, message: str, details: dict[str, object] | None = None,
+               hint: str | None = None) -> Response:
+    """A `{code, message, details, hint}` response (with the request id in `details`)."""
+    details = dict(details or {})
+    request_id = current_context().request_id
+    if request_id:
+        details["request_id"] = request_id
+    return OrjsonResponse({"code": code, "message": message, "details": details, "hint": hint},
+                          status_code=status, headers={"WWW-Authenticate": CHALLENGE}
+                          if status == 401 else None)
 
 
 async def _pgkeel_error(request: Request, exc: Exception) -> Response:
@@ -110,29 +131,52 @@ async def _pgkeel_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
     problems = [{"field": ".".join(str(p) for p in err.get("loc", ())[1:]) or None,
-                 "problem": err.get("msg")} for err in exc.errors()]
-    return _body(422, "validation_failed", "The request is not valid.",
-                 {"problems": problems}, "Fix the listed fields.")
+                 "problem": err.get("msg")} for err in errors[:MAX_PROBLEMS]]
+    details: dict[str, object] = {"problems": problems}
+    if len(errors) > MAX_PROBLEMS:
+        details |= {"truncated": True, "total": len(errors)}
+    return error_body(422, "validation_failed", "The request is not valid.", details,
+                      "Fix the listed fields.")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "Request failed."
-    response = _body(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message)
-    if exc.headers:
-        response.headers.update(exc.headers)
+    details: dict[str, object] = {}
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Every method the path answers to, not only those of the first route that matched.
+        allowed = allowed_methods(request.app, request.scope)
+        headers["Allow"] = ", ".join(allowed)
+        details["allowed"] = allowed
+    response = error_body(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"),
+                          message, details)
+    response.headers.update(headers)
     return response
+
+
+def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
+    """The methods of every route matching `scope`'s path."""
+    methods: set[str] = set()
+    for route in all_routes(app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(scope["path"]):
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _body(500, "internal_error", "Internal server error.")
+    return error_body(500, "internal_error", "Internal server error.")
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Make every error response of `app` a `{code, message, details, hint}` body."""
+    """Make every error response of `app` a `{code, message, details, hint}` body, and
+    document each route's error statuses in its OpenAPI (`pgkeel.web.contract`)."""
     app.add_exception_handler(PgkeelError, _pgkeel_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    document_errors(app)

@@ -3,12 +3,16 @@ context; the client's own X-Request-ID is kept beside it, never in its place."""
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pgkeel.db.context import use_context
+from pgkeel.web.responses import OrjsonResponse
+
+log = logging.getLogger("pgkeel.web")
 
 HEADER = "x-request-id"
 CLIENT_HEADER = "x-client-request-id"
@@ -21,7 +25,10 @@ class RequestIdMiddleware:
 
     A client cannot choose that id (so it cannot forge the correlation of audit rows); a
     well-formed X-Request-ID it sends is kept as `client_request_id` (audit rows record it in
-    their metadata) and echoed as X-Client-Request-ID."""
+    their metadata) and echoed as X-Client-Request-ID.
+
+    An exception that escapes the app (even one raised while an error response was being
+    written) becomes a 500 `internal_error` that still carries the id."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -37,11 +44,25 @@ class RequestIdMiddleware:
         if client_id:
             added.append((CLIENT_HEADER.encode(), client_id.encode()))
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], *added]
             await send(message)
 
         with use_context(request_id=request_id, client_request_id=client_id, inherit=False):
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                if started:
+                    raise
+                log.exception("unhandled error on %s %s (request %s)", scope.get("method"),
+                              scope.get("path"), request_id)
+                response = OrjsonResponse(
+                    {"code": "internal_error", "message": "Internal server error.",
+                     "details": {"request_id": request_id}, "hint": None}, status_code=500)
+                await response(scope, receive, send_with_id)

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import Field
 
 from pgkeel.audit import AUDIT_LOG, AppenderDep
 from pgkeel.errors import InvalidParameter, Unauthorized
 from pgkeel.repo import ListQuery
 from pgkeel.web import (
+    ApiModel,
+    Email,
     IdempotencyKey,
     IdempotentRoute,
+    Name,
     OrjsonResponse,
+    Secret,
     client_ip,
-    list_openapi,
+    declares_errors,
+    declares_parameters,
+    error_responses,
     list_query,
 )
 from pgkeel_apps.identity.auth import LoginGuard, SessionAuthenticator
@@ -26,39 +33,39 @@ from pgkeel_apps.permissions import Auditor, Authenticated, Reader, Writer
 
 router = APIRouter(tags=["identity"], route_class=IdempotentRoute)
 
-EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+MAX_VERSION = 2**31 - 1
+"""users.version is an integer column."""
+IF_MATCH = r'^(W/)?"?[1-9][0-9]{0,8}"?$'
+"""A version in If-Match, bare or quoted (held below users.version's maximum)."""
 
 
-class Login(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    organization: str = Field(min_length=1, max_length=63)
-    email: str = Field(min_length=3, max_length=254)
-    password: str = Field(min_length=1, max_length=1024)
+class Login(ApiModel):
+    # Taken as typed (the email is normalised, not validated: a login never says why it failed).
+    organization: Name = Field(min_length=1, max_length=63)
+    email: Name = Field(min_length=3, max_length=254)
+    password: Secret = Field(min_length=1, max_length=1024)
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: str = Field(pattern=EMAIL, max_length=254)
-    displayName: str = Field(min_length=1, max_length=200)
-    password: str | None = Field(None, min_length=8, max_length=1024)
+class UserCreate(ApiModel):
+    email: Email = Field(max_length=254)
+    displayName: Name = Field(min_length=1, max_length=200)
+    password: Secret | None = Field(None, min_length=8, max_length=1024)
     status: Literal["active", "suspended", "invited"] = "active"
     roleIds: list[UUID] = Field(default_factory=list, max_length=20)
 
 
-class UserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: str | None = Field(None, pattern=EMAIL, max_length=254)
-    displayName: str | None = Field(None, min_length=1, max_length=200)
-    version: int | None = Field(None, ge=1, description="Expected version (or If-Match).")
+class UserUpdate(ApiModel):
+    email: Email | None = Field(None, max_length=254)
+    displayName: Name | None = Field(None, min_length=1, max_length=200)
+    version: int | None = Field(None, ge=1, le=MAX_VERSION,
+                                description="Expected version (or If-Match).")
 
 
-class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StatusChange(ApiModel):
     status: Literal["active", "suspended", "invited"]
 
 
-class RoleAssign(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RoleAssign(ApiModel):
     roleId: UUID
 
 
@@ -70,6 +77,11 @@ def identity(request: Request) -> IdentityService:
 Service = Annotated[IdentityService, Depends(identity)]
 
 
+@declares_errors(400)
+@declares_parameters([{"name": "days", "in": "query", "required": False,
+                       "schema": {"type": "integer", "minimum": 1, "maximum": 365,
+                                  "default": 30},
+                       "description": "How many days back, 1 to 365 (default 30)."}])
 def days_param(request: Request) -> int:
     """`days` (1-365, default 30), rejected with a 400 like every list parameter."""
     text = request.query_params.get("days", "30")
@@ -86,6 +98,26 @@ def days_param(request: Request) -> int:
 Days = Annotated[int, Depends(days_param)]
 
 
+@declares_errors(400)
+@declares_parameters([{"name": "If-Match", "in": "header", "required": False,
+                       "schema": {"type": "string", "pattern": IF_MATCH},
+                       "description": "The expected version (as an alternative to `version`): "
+                                      "12, \"12\" or W/\"12\"."}])
+def if_match_param(request: Request) -> int | None:
+    """The version in `If-Match`, if sent (400 unless it is 1 to 999,999,999)."""
+    text = request.headers.get("if-match")
+    if text is None:
+        return None
+    if not re.fullmatch(IF_MATCH, text):
+        raise InvalidParameter("If-Match must be the user's version number.",
+                               details={"parameter": "If-Match"},
+                               hint='Send the version from the last read, e.g. If-Match: "3".')
+    return int(text.removeprefix("W/").strip('"'))
+
+
+IfMatch = Annotated[int | None, Depends(if_match_param)]
+
+
 def user_out(row: dict[str, Any]) -> dict[str, Any]:
     out = USERS.to_api(row)
     if "roles" in row:
@@ -93,7 +125,8 @@ def user_out(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.post("/v1/auth/login", summary="Log in: a bearer token for the organization's user")
+@router.post("/v1/auth/login", summary="Log in: a bearer token for the organization's user",
+             responses=error_responses(401, 429, 503))
 async def login(body: Login, request: Request, appender: AppenderDep) -> Response:
     """Rate-limited per client IP and per organization + email; repeated failures lock the
     account out with backoff (429 with Retry-After). Every outcome is audited."""
@@ -121,7 +154,9 @@ async def login(body: Login, request: Request, appender: AppenderDep) -> Respons
     await appender.append_durable(action="users.login", entity_type="User",
                                   entity_id=attempt.user_id, org_id=attempt.org_id,
                                   actor_id=attempt.user_id, metadata={"ip": client_ip(request)})
-    return OrjsonResponse(attempt.session, headers={"Cache-Control": "no-store"})
+    # A bearer token: never to be stored by a browser or a proxy.
+    return OrjsonResponse(attempt.session, headers={"Cache-Control": "no-store",
+                                                    "Pragma": "no-cache"})
 
 
 @router.post("/v1/auth/logout", status_code=204, summary="Log out: end this token's session")
@@ -134,10 +169,9 @@ async def logout(request: Request, principal: Authenticated, appender: AppenderD
     return Response(status_code=204)
 
 
-class PasswordChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    currentPassword: str = Field(min_length=1, max_length=1024)
-    newPassword: str = Field(min_length=1, max_length=1024)
+class PasswordChange(ApiModel):
+    currentPassword: Secret = Field(min_length=1, max_length=1024)
+    newPassword: Secret = Field(min_length=1, max_length=1024)
 
 
 @router.post("/v1/auth/password", status_code=204,
@@ -147,8 +181,7 @@ async def change_password(body: PasswordChange, _: Authenticated, service: Servi
     return Response(status_code=204)
 
 
-@router.get("/v1/users", summary="List users (paging, filters, sort, search, keyset)",
-            openapi_extra=list_openapi(USERS))
+@router.get("/v1/users", summary="List users (paging, filters, sort, search, keyset)")
 async def list_users(_: Reader, service: Service,
                      query: Annotated[ListQuery, Depends(list_query(USERS))]) -> Response:
     page = await service.list_users(query)
@@ -167,19 +200,14 @@ async def create_user(body: UserCreate, _: Writer, service: Service,
     user = await service.create_user(
         {"email": body.email, "display_name": body.displayName, "status": body.status,
          "is_active": body.status == "active"}, body.password, body.roleIds, tx=idem.tx)
-    return OrjsonResponse(user_out(user), status_code=201)
+    return OrjsonResponse(user_out(user), status_code=201,
+                          headers={"Location": f"/v1/users/{user['id']}"})
 
 
 @router.patch("/v1/users/{user_id}", summary="Update a user (audited, optimistic lock)")
 async def update_user(user_id: UUID, body: UserUpdate, _: Writer, service: Service,
-                      if_match: Annotated[str | None, Header()] = None) -> Response:
-    version = body.version
-    if if_match is not None:
-        try:
-            version = int(if_match.strip().strip('"').removeprefix("W/").strip('"'))
-        except ValueError:
-            raise InvalidParameter("If-Match must be the user's version number.",
-                                   details={"parameter": "If-Match"}) from None
+                      if_match: IfMatch) -> Response:
+    version = body.version if if_match is None else if_match
     changes = {k: v for k, v in (("email", body.email), ("display_name", body.displayName))
                if v is not None}
     return OrjsonResponse(user_out(await service.update_user(user_id, changes, version)))
@@ -211,8 +239,7 @@ async def list_roles(_: Reader, service: Service) -> Response:
     return OrjsonResponse({"items": [ROLES.to_api(r) for r in await service.list_roles()]})
 
 
-@router.get("/v1/audit-logs", summary="The organization's audit log (list grammar)",
-            openapi_extra=list_openapi(AUDIT_LOG))
+@router.get("/v1/audit-logs", summary="The organization's audit log (list grammar)")
 async def audit_logs(_: Auditor, service: Service,
                      query: Annotated[ListQuery, Depends(list_query(AUDIT_LOG))]) -> Response:
     page = await service.list_audit_events(query)

@@ -12,7 +12,7 @@ from pgkeel import audit, outbox
 from pgkeel.audit import AUDIT_LOG, AuditLog
 from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
-from pgkeel.errors import Forbidden, RuleViolation
+from pgkeel.errors import Forbidden, NotFound, ReferenceNotFound, RuleViolation
 from pgkeel.repo import CursorCodec, ListQuery, Page, Repository
 from pgkeel.security import (
     MIN_PASSWORD_CHARS,
@@ -177,7 +177,7 @@ class IdentityService:
         async def work(tx: Transaction) -> dict[str, Any]:
             user = await self.users.create(row, tx=tx)
             for role_id in role_ids:
-                role = await self.roles.get(role_id, tx=tx)
+                role = await self._role_in_body(tx, role_id, "roleIds")
                 await self._at_or_below_caller(tx, user["organization_id"],
                                                role_names=[role["name"]])
                 await tx.execute(ASSIGN_ROLE, (user["organization_id"], user["id"], role_id,
@@ -236,7 +236,7 @@ class IdentityService:
         """Assign a role; True if it changed anything (assigning twice is a no-op)."""
         async def work(tx: Transaction) -> bool:
             user = await self.users.get(user_id, tx=tx)
-            role = await self.roles.get(role_id, tx=tx)
+            role = await self._role_in_body(tx, role_id, "roleId")
             await self._at_or_below_caller(tx, user["organization_id"], user_id=user_id,
                                            role_names=[role["name"]])
             if not role["is_active"]:
@@ -291,6 +291,17 @@ class IdentityService:
                                entity_id=me, metadata={"sessions_ended": ended})
             self.cache.invalidate_on_commit(tx, self.user_key(me))
         await self.db.run_in_tx(work)
+
+    async def _role_in_body(self, tx: Transaction, role_id: UUID, field: str
+                            ) -> dict[str, Any]:
+        """A role named in a request body. One that does not exist is a 409
+        `reference_not_found` naming the field: a 404 would say that the URL's own resource
+        is missing."""
+        try:
+            return await self.roles.get(role_id, tx=tx)
+        except NotFound:
+            raise ReferenceNotFound("No role with that id in this organization.",
+                                    details={"fields": [field]}) from None
 
     async def _keep_an_admin(self, tx: Transaction, org: Any, user_id: UUID,
                              role_id: UUID | None) -> None:

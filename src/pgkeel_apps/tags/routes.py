@@ -6,10 +6,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from pgkeel.repo import ListQuery
-from pgkeel.web import OrjsonResponse, list_openapi, list_query
+from pgkeel.web import ApiModel, Name, OrjsonResponse, Text, list_query
 from pgkeel_apps.permissions import Reader, Writer
 from pgkeel_apps.tags.service import TagService
 from pgkeel_apps.tags.tables import ASSIGNMENTS, TAGS
@@ -19,23 +19,20 @@ router = APIRouter(tags=["tags"])
 HEX_COLOR = r"^#[0-9A-Fa-f]{6}$"
 
 
-class AssignTag(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AssignTag(ApiModel):
     tagId: UUID
 
 
-class TagCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=50)
-    color: str = Field(pattern=HEX_COLOR)
-    description: str | None = Field(None, max_length=500)
+class TagCreate(ApiModel):
+    name: Name = Field(min_length=1, max_length=50)
+    color: str = Field(pattern=HEX_COLOR, max_length=7)
+    description: Text | None = Field(None, max_length=500)
 
 
-class TagUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=50)
-    color: str | None = Field(None, pattern=HEX_COLOR)
-    description: str | None = Field(None, max_length=500)
+class TagUpdate(ApiModel):
+    name: Name | None = Field(None, min_length=1, max_length=50)
+    color: str | None = Field(None, pattern=HEX_COLOR, max_length=7)
+    description: Text | None = Field(None, max_length=500)
     isActive: bool | None = None
 
 
@@ -71,7 +68,7 @@ async def remove_tag(customer_id: UUID, tag_id: UUID, _: Writer,
     return Response(status_code=204)
 
 
-@router.get("/api/admin/tags", summary="List tags", openapi_extra=list_openapi(TAGS))
+@router.get("/api/admin/tags", summary="List tags")
 async def list_tags(_: Reader, service: Service,
                     query: Annotated[ListQuery, Depends(list_query(TAGS))]) -> Response:
     page = await service.list_tags(query)
@@ -82,7 +79,8 @@ async def list_tags(_: Reader, service: Service,
 async def create_tag(body: TagCreate, _: Writer, service: Service) -> Response:
     row = await service.create_tag({"name": body.name, "color": body.color,
                                     "description": body.description})
-    return OrjsonResponse(TAGS.to_api(row), status_code=201)
+    return OrjsonResponse(TAGS.to_api(row), status_code=201,
+                          headers={"Location": f"/api/admin/tags/{row['id']}"})
 
 
 @router.get("/api/admin/tags/{tag_id}", summary="One tag")

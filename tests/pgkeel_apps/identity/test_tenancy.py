@@ -18,23 +18,28 @@ async def test_every_endpoint_hides_other_organizations(api: Api):
     token_a = await api.as_(a["slug"], "admin0")
     victim, victim_role = b["user0"], b["viewer_role"]
     missing = uuid.uuid4()
+    # A missing resource in the URL is a 404; one named in the body, a 409.
     probes = [
-        ("GET", f"/v1/users/{victim}", None),
-        ("PATCH", f"/v1/users/{victim}", {"displayName": "pwned"}),
-        ("PATCH", f"/v1/users/{victim}/status", {"status": "suspended"}),
-        ("POST", f"/v1/users/{victim}/roles", {"roleId": str(victim_role)}),
-        ("DELETE", f"/v1/users/{victim}/roles/{victim_role}", None),
-        ("POST", f"/v1/users/{a['user0']}/roles", {"roleId": str(victim_role)}),
+        ("GET", f"/v1/users/{victim}", None, 404, "not_found"),
+        ("PATCH", f"/v1/users/{victim}", {"displayName": "pwned"}, 404, "not_found"),
+        ("PATCH", f"/v1/users/{victim}/status", {"status": "suspended"}, 404, "not_found"),
+        ("POST", f"/v1/users/{victim}/roles", {"roleId": str(victim_role)}, 404, "not_found"),
+        ("DELETE", f"/v1/users/{victim}/roles/{victim_role}", None, 404, "not_found"),
+        ("POST", f"/v1/users/{a['user0']}/roles", {"roleId": str(victim_role)}, 409,
+         "reference_not_found"),
     ]
-    for method, url, body in probes:
+    for method, url, body, status, code in probes:
         response = await api.client.request(method, url, headers=token_a, json=body)
-        assert response.status_code == 404, (method, url, response.text)
+        assert response.status_code == status, (method, url, response.text)
         # indistinguishable from a row that does not exist at all
+        twin_body = body and {k: str(missing) if v == str(victim_role) else v
+                              for k, v in body.items()}
         twin = await api.client.request(method, url.replace(str(victim), str(missing))
                                         .replace(str(victim_role), str(missing)),
-                                        headers=token_a, json=body)
-        assert twin.status_code == 404
-        assert response.json()["code"] == twin.json()["code"] == "not_found"
+                                        headers=token_a, json=twin_body)
+        assert twin.status_code == status
+        assert response.json()["code"] == twin.json()["code"] == code
+        assert response.json()["message"] == twin.json()["message"]
 
     listed = (await api.client.get("/v1/users?pageSize=100", headers=token_a)).json()
     assert str(victim) not in {u["id"] for u in listed["items"]}
