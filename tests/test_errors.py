@@ -11,6 +11,7 @@ from pgkeel.errors import (
     Conflict,
     DatabaseError,
     DatabaseUnavailable,
+    DriverError,
     PermissionDenied,
     PgkeelError,
     QueryTimeout,
@@ -141,3 +142,29 @@ def test_translate_passes_pgkeel_errors_through():
 
 class _Rollback(Exception):
     pass
+
+
+# -- errors the driver raises before anything reaches the server (no SQLSTATE) ---------------
+
+@pytest.mark.parametrize(("query", "params", "cls", "code"), [
+    ("SELECT %s::text", ("a\x00b",), ValidationFailed, "validation_failed"),       # NUL
+    ("SELECT %s::text", ("a\ud800b",), ValidationFailed, "validation_failed"),     # surrogate
+    ("SELECT %s, %s", (1,), DriverError, "driver_error"),                          # arity
+    ("SELECT %s", (object(),), DriverError, "driver_error"),                       # no adapter
+])
+async def test_client_side_driver_errors_are_translated(pgkeel_db: Database, query, params,
+                                                        cls, code):
+    with pytest.raises(cls) as caught:
+        await pgkeel_db.fetch_val(query, params)
+    assert caught.value.code == code
+    assert "\x00" not in caught.value.message and "placeholder" not in caught.value.message
+    # The pool is still usable afterwards.
+    assert await pgkeel_db.fetch_val("SELECT 1") == 1
+
+
+def test_translate_without_sqlstate():
+    assert isinstance(translate(psycopg.DataError("NUL")), ValidationFailed)
+    assert isinstance(translate(psycopg.ProgrammingError("bad")), DriverError)
+    assert isinstance(translate(psycopg.NotSupportedError("bad")), DriverError)
+    assert isinstance(translate(psycopg.InterfaceError("closed")), DatabaseUnavailable)
+    assert isinstance(translate(psycopg.OperationalError("gone")), DatabaseUnavailable)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -122,3 +123,57 @@ async def test_the_request_id_is_the_servers_and_the_clients_is_kept_apart(clien
     refused = await client.get("/raise/reference", headers={"X-Request-ID": "bad id;DROP"})
     assert "x-client-request-id" not in refused.headers
     assert len(refused.headers["x-request-id"]) == 32
+
+
+async def test_a_500_from_a_failing_error_response_still_carries_the_request_id():
+    app = make_app()
+
+    class Unprintable:
+        """A detail no JSON encoder can write: the error handler itself fails."""
+
+        def __str__(self) -> str:
+            raise RuntimeError("cannot print")
+
+    @app.get("/unrenderable")
+    async def unrenderable() -> None:
+        raise errors.Conflict(details={"value": Unprintable()})
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        response = await c.get("/unrenderable", headers={"X-Request-ID": "req-500"})
+        crash = await c.get("/crash")
+    assert response.status_code == 500
+    request_id = response.headers["x-request-id"]
+    assert response.json() == {"code": "internal_error", "message": "Internal server error.",
+                               "details": {"request_id": request_id}, "hint": None}
+    assert crash.status_code == 500
+    assert crash.json()["details"]["request_id"] == crash.headers["x-request-id"]
+
+
+async def test_integers_beyond_64_bits_render(client):
+    app = make_app()
+
+    @app.get("/big")
+    async def big() -> None:
+        raise errors.VersionConflict(details={"expected_version": 2**70})
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        response = await c.get("/big")
+    assert response.status_code == 409
+    assert response.json()["details"]["expected_version"] == 2**70
+
+
+async def test_driver_errors_keep_their_code(client):
+    app = make_app()
+
+    @app.get("/driver")
+    async def driver() -> None:
+        raise errors.translate(psycopg.ProgrammingError("the query has 2 placeholders"))
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        response = await c.get("/driver")
+    assert response.status_code == 500
+    assert response.json()["code"] == "driver_error"
+    assert "placeholders" not in response.text

@@ -25,13 +25,13 @@ class AssignTag(ApiModel):
 
 class TagCreate(ApiModel):
     name: Name = Field(min_length=1, max_length=50)
-    color: str = Field(pattern=HEX_COLOR, max_length=7)
+    color: str = Field(pattern=HEX_COLOR, max_length=7, examples=["#1E90FF"])
     description: Text | None = Field(None, max_length=500)
 
 
 class TagUpdate(ApiModel):
     name: Name | None = Field(None, min_length=1, max_length=50)
-    color: str | None = Field(None, pattern=HEX_COLOR, max_length=7)
+    color: str | None = Field(None, pattern=HEX_COLOR, max_length=7, examples=["#1E90FF"])
     description: Text | None = Field(None, max_length=500)
     isActive: bool | None = None
 
