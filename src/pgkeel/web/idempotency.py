@@ -236,11 +236,10 @@ def _spec_of(dependant: Dependant) -> _Spec | None:
 
 
 def _error(description: str, example: str) -> dict[str, Any]:
-    schema = {"type": "object", "required": ["code", "message", "details", "hint"],
-              "properties": {"code": {"type": "string", "example": example},
-                             "message": {"type": "string"}, "details": {"type": "object"},
-                             "hint": {"type": ["string", "null"]}}}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+    # ErrorBody is added to the components by pgkeel.web.contract (install_error_handlers).
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ErrorBody"},
+        "example": {"code": example, "message": description, "details": {}, "hint": None}}}}
 
 
 def openapi_for(spec: _Spec) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:

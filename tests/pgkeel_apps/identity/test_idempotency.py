@@ -75,8 +75,8 @@ async def test_the_key_is_optional_and_checked(api: Api):
 
 async def test_a_failed_create_is_rolled_back_stored_and_replayed(api: Api):
     org = await make_org(api)
-    body = {**new_user(), "roleIds": [str(uuid.uuid4())]}  # no such role: 404 after the INSERT
-    await post_twice(api, org, body, 404)
+    body = {**new_user(), "roleIds": [str(uuid.uuid4())]}  # no such role: 409 after the INSERT
+    await post_twice(api, org, body, 409)
     assert await users_with(api, org["id"], body["email"]) == 0
 
 
