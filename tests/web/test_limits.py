@@ -78,3 +78,21 @@ async def test_oversized_headers_are_431(limited, headers):
     assert response.status_code == 431
     assert response.json()["code"] == "headers_too_large"
     assert seen == []
+
+
+def test_a_rate_limited_route_documents_429():
+    from fastapi import Depends
+
+    from pgkeel.web import SlidingWindowLimiter, rate_limit
+
+    app = FastAPI()
+    install_error_handlers(app)
+    limiter = SlidingWindowLimiter(None, name="form", limit=5, window_s=60)
+
+    @app.post("/form", dependencies=[Depends(rate_limit(limiter))])
+    async def form() -> dict[str, bool]:
+        return {"ok": True}
+
+    responses = app.openapi()["paths"]["/form"]["post"]["responses"]
+    assert {"429", "503"} <= set(responses)
+    assert "Retry-After" in responses["429"]["headers"]

@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from pgkeel.errors import RateLimited, RateLimiterUnavailable
+from pgkeel.web.contract import declares_errors
 
 __all__ = ["Decision", "Lockout", "LockoutResult", "OnUnavailable", "SlidingWindowLimiter",
            "client_ip", "rate_limit"]
@@ -236,12 +237,15 @@ def client_ip(request: Request) -> str:
 def rate_limit(limiter: SlidingWindowLimiter | Callable[[Request], SlidingWindowLimiter],
                key: Callable[[Request], str] = client_ip) -> Callable[[Request], Any]:
     """A FastAPI dependency: one hit per request under `key(request)`; 429 when refused.
-    `limiter` may be a callable that finds it on the request (e.g. on `app.state`)."""
+    `limiter` may be a callable that finds it on the request (e.g. on `app.state`). Routes
+    using it document 429 (and 503, for a limiter that fails closed) in OpenAPI."""
 
+    @declares_errors(429, 503)
     async def dependency(request: Request) -> Decision:
         found = limiter(request) if callable(limiter) and not isinstance(
             limiter, SlidingWindowLimiter) else limiter
         assert isinstance(found, SlidingWindowLimiter)
         return await found.check(key(request))
 
+    dependency.__name__ = "rate_limit"
     return dependency
