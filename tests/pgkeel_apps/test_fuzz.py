@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from pgkeel.testing.databases import create_database, drop_database
-from tests.pgkeel_apps.conftest import PASSWORD
+from tests.pgkeel_apps.conftest import PASSWORD, TEST_ENV
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -54,9 +54,14 @@ def known_ids(database_url: str) -> dict[str, list[str]]:
 
 
 def write_config(path: Path, ids: dict[str, list[str]]) -> Path:
-    """The checked-in configuration plus dictionaries of existing ids for the path
-    parameters (drawn most of the time; generated ids still test the 404s)."""
-    lines = [CONFIG.read_text(), ""]
+    """The checked-in configuration, plus: a real login (schemathesis logs in again whenever
+    its token stops working, as after POST /v1/auth/logout), and dictionaries of existing ids
+    for the path parameters (drawn most of the time; generated ids still test the 404s)."""
+    login = {"organization": "org-1", "email": "admin@org-1.example", "password": PASSWORD}
+    lines = [CONFIG.read_text(), "",
+             "[auth.dynamic.openapi.bearer]", 'path = "/v1/auth/login"',
+             f"payload = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in login.items())} }}",
+             'extract_selector = "/token"', "retry_on = [401]", ""]
     for name, values in ids.items():
         lines.append(f"[dictionaries.{name}]\nvalues = {json.dumps(values)}\n")
     lines.append("[parameters]")
@@ -68,8 +73,8 @@ def write_config(path: Path, ids: dict[str, list[str]]) -> Path:
 
 
 def test_schemathesis_finds_nothing(live_server, fuzz_database, tmp_path):
-    server = live_server({"DATABASE_URL": fuzz_database, "DEMO_SEED": "true", "DEMO_ORGS": "2",
-                          "DEMO_USERS": "20", "DEMO_PASSWORD": PASSWORD})
+    server = live_server({**TEST_ENV, "DATABASE_URL": fuzz_database, "DEMO_ORGS": "2",
+                          "DEMO_USERS": "20"})
     login = httpx.post(f"{server.base_url}/v1/auth/login", json={
         "organization": "org-1", "email": "admin@org-1.example", "password": PASSWORD})
     assert login.status_code == 200, login.text
@@ -88,7 +93,6 @@ def test_schemathesis_finds_nothing(live_server, fuzz_database, tmp_path):
 
     st = Path(sys.executable).with_name("st")
     command = [str(st), "--config-file", str(config), "run", f"{server.base_url}/openapi.json",
-               "--header", f"Authorization: Bearer {login.json()['token']}",
                "--phases", "examples,coverage,fuzzing,stateful",
                "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "1",
                "--generation-database", "none", "--request-timeout", "30", "--no-color",
@@ -97,7 +101,8 @@ def test_schemathesis_finds_nothing(live_server, fuzz_database, tmp_path):
     # safe in threads ("AST constructor recursion depth mismatch").
     run = subprocess.run(command, capture_output=True, text=True, timeout=840, check=False,
                          cwd=tmp_path,  # its cache (.schemathesis/) stays out of the tree
-                         env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)})
+                         env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS),
+                              "PGKEEL_FUZZ_PASSWORD": PASSWORD})
     reports = list((tmp_path / "report").glob("*.json"))
     assert reports, run.stdout[-5000:] + run.stderr[-3000:]
     report = json.loads(reports[0].read_text())
@@ -109,4 +114,12 @@ def test_schemathesis_finds_nothing(live_server, fuzz_database, tmp_path):
     ran = {name for name, phase in report["phases"].items() if phase["status"] == "success"}
     assert {"coverage", "fuzzing", "stateful"} <= ran, report["phases"]
     assert report["test_cases"]["generated"] > 500
+    # It stayed logged in (logging in again after logout or a password change) and got past
+    # authentication and validation: real rows were listed, read and written.
+    assert not report["auth"]["reauth_broke"], report["auth"]
+    accepted = {op: sum(phase.get("accepted", 0) for phase in rates.values())
+                for op, rates in report["valid_rates"].items()}
+    for operation in ("GET /v1/users", "GET /v1/users/{user_id}", "POST /api/admin/tags",
+                      "PATCH /api/admin/tags/{tag_id}"):
+        assert accepted.get(operation, 0) > 0, (operation, accepted)
     assert "unhandled error" not in server.output()
