@@ -49,7 +49,7 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnu
 WHERE i.indrelid = to_regclass(%s) AND ic.relname = %s
 """
 """The columns of a unique index (or the index behind a unique constraint), by name."""
-_CODECS: dict[bytes | None, CursorCodec] = {}
+_CODECS: dict[tuple[str | None, str | None, Any], CursorCodec] = {}
 
 
 def default_codec(settings: Settings | None = None) -> CursorCodec:
@@ -58,11 +58,13 @@ def default_codec(settings: Settings | None = None) -> CursorCodec:
     key per process, so cursors then work in this process only."""
     if settings is None:
         settings = load_settings()
-    secret = settings.cursor_secret
-    raw = None if secret is None else secret.get_secret_value().encode()
-    codec = _CODECS.get(raw)
+    secret, previous = settings.cursor_secret, settings.cursor_secret_previous
+    key = (None if secret is None else secret.get_secret_value(),
+           None if previous is None else previous.get_secret_value(),
+           settings.cursor_secret_previous_until)  # a rotation is part of the codec
+    codec = _CODECS.get(key)
     if codec is None:
-        codec = _CODECS[raw] = CursorCodec.from_settings(settings)
+        codec = _CODECS[key] = CursorCodec.from_settings(settings)
     return codec
 
 
