@@ -154,9 +154,11 @@ def _error_entry(status: int) -> dict[str, Any]:
 
 
 def _merge_parameters(operation: dict[str, Any], extra: Iterable[dict[str, Any]]) -> None:
-    params: list[dict[str, Any]] = operation.setdefault("parameters", [])
+    params: list[dict[str, Any]] = operation.get("parameters", [])
     known = {(p.get("name"), p.get("in")) for p in params}
-    params.extend(p for p in extra if (p["name"], p["in"]) not in known)
+    added = [p for p in extra if (p["name"], p["in"]) not in known]
+    if added:
+        operation["parameters"] = [*params, *added]
 
 
 def _document(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
