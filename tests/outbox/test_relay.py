@@ -147,3 +147,14 @@ async def test_a_batch_of_only_blocked_events_does_not_end_the_drain(db: Databas
     assert await Relay(db, sink, batch_size=2, listen=False).drain() == 1
     assert _ns(sink) == [3]
     assert (await outbox.stats(db)).parked == 2
+
+
+async def test_a_gap_inside_a_keys_candidates_holds_the_rest_back(db: Database) -> None:
+    # Priority lets the key's 1st and 3rd events into one batch without the 2nd: the 3rd must
+    # wait for the 2nd, however the claim ranks them.
+    await _add(db, [_event(1, key="k", priority=5), _event(2, key="k"),
+                    _event(3, key="k", priority=5)])
+    sink = InProcessSink()
+    relay = Relay(db, sink, batch_size=2, blocked_delay=0.0, listen=False)
+    await relay.drain()
+    assert _ns(sink) == [1, 2, 3]

@@ -11,66 +11,61 @@ SET_LEASE: LiteralString = (
 
 # Claim a batch: lock it for the claiming transaction, which lasts while the relay publishes.
 # Candidates are due pending events, highest priority first, then oldest due time, locked with
-# SKIP LOCKED so concurrent relays never wait on one another. A candidate with a partition key
-# is claimed only when it and every candidate before it in that key sit exactly where the key's
-# unpublished events are (compared position by position): the claimed run starts at the key's
-# head and has no gap, so a key's event is never claimed while an earlier one is unpublished --
-# backing off, dead, or locked by another relay. The other candidates are pushed back instead:
-# to the head's due time when the head backs off, to 'infinity' (parked until a replay) behind a
-# dead head, and by %(blocked_delay)s seconds otherwise, so they do not crowd the next batch.
-# Every candidate is returned (`ok` tells claimed from pushed back), so that a batch of only
-# blocked events still counts as progress.
+# SKIP LOCKED so concurrent relays never wait on one another; they carry every column the relay
+# sends, so no claimed row is looked up twice. A candidate with a partition key is claimed
+# only when the key's run of candidates starts at the key's head and has no gap: no unpublished
+# event of the key lies before its first candidate or between two of its candidates (one probe
+# of the key-order index each). So a key's event is never claimed while an earlier one is
+# unpublished -- backing off, dead, or locked by another relay. The other candidates are pushed
+# back instead: to the head's due time when the head backs off, to 'infinity' (parked until a
+# replay) behind a dead head, and by %(blocked_delay)s seconds otherwise, so they do not crowd
+# the next batch. Every candidate is returned (`ok` tells claimed from pushed back), so that a
+# batch of only blocked events still counts as progress.
 CLAIM: LiteralString = """
 WITH candidates AS MATERIALIZED (
-    SELECT id, partition_key, seq
+    SELECT id, id::text AS id_text, partition_key, seq, priority, next_attempt_at, event_type,
+           aggregate_type, aggregate_id, payload, headers, org_id, created_at, attempts,
+           max_attempts
     FROM outbox.outbox_events
     WHERE status = 'pending' AND next_attempt_at <= now()
     ORDER BY priority DESC, next_attempt_at, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-), ranked AS (
-    SELECT id, partition_key, seq,
-           row_number() OVER (PARTITION BY partition_key ORDER BY seq) AS rank
+), ranked AS MATERIALIZED (
+    SELECT id, partition_key, seq, row_number() OVER w AS rank, lag(seq) OVER w AS previous
     FROM candidates
     WHERE partition_key IS NOT NULL
-), keys AS (
-    SELECT partition_key, count(*) AS n FROM ranked GROUP BY partition_key
-), heads AS (
-    SELECT k.partition_key, h.seq, h.status, h.next_attempt_at,
-           row_number() OVER (PARTITION BY k.partition_key ORDER BY h.seq) AS rank
-    FROM keys k
-    CROSS JOIN LATERAL (
-        SELECT p.seq, p.status, p.next_attempt_at
-        FROM outbox.outbox_events p
-        WHERE p.partition_key = k.partition_key AND p.status <> 'published'
-        ORDER BY p.seq
-        LIMIT k.n
-    ) h
+    WINDOW w AS (PARTITION BY partition_key ORDER BY seq)
 ), verdicts AS MATERIALIZED (
-    SELECT r.id, r.rank,
-           bool_and(h.seq IS NOT DISTINCT FROM r.seq)
-               OVER (PARTITION BY r.partition_key ORDER BY r.rank) AS ok,
-           CASE WHEN first.status = 'dead' THEN 'infinity'::timestamptz
-                ELSE greatest(now() + %(blocked_delay)s * interval '1 second',
-                              CASE WHEN first.status = 'pending'
-                                   THEN first.next_attempt_at END)
-           END AS wait_until
+    SELECT id, partition_key, rank,
+           bool_and(NOT EXISTS (
+               SELECT FROM outbox.outbox_events p
+               WHERE p.partition_key = r.partition_key AND p.status <> 'published'
+                 AND p.seq < r.seq AND (r.previous IS NULL OR p.seq > r.previous)
+           )) OVER (PARTITION BY partition_key ORDER BY rank) AS ok
     FROM ranked r
-    LEFT JOIN heads h ON h.partition_key = r.partition_key AND h.rank = r.rank
-    LEFT JOIN heads first ON first.partition_key = r.partition_key AND first.rank = 1
-    UNION ALL
-    SELECT id, 1, true, NULL FROM candidates WHERE partition_key IS NULL
 ), pushed_back AS (
     UPDATE outbox.outbox_events e
-    SET next_attempt_at = v.wait_until
+    SET next_attempt_at = (
+        SELECT CASE WHEN head.status = 'dead' THEN 'infinity'::timestamptz
+                    ELSE greatest(now() + %(blocked_delay)s * interval '1 second',
+                                  CASE WHEN head.status = 'pending'
+                                       THEN head.next_attempt_at END)
+               END
+        FROM outbox.outbox_events head
+        WHERE head.partition_key = v.partition_key AND head.status <> 'published'
+        ORDER BY head.seq
+        LIMIT 1)
     FROM verdicts v
     WHERE e.id = v.id AND NOT v.ok
 )
-SELECT v.ok, v.rank, e.id, e.id::text, e.event_type, e.aggregate_type, e.aggregate_id,
-       CASE WHEN v.ok THEN e.payload::text END, CASE WHEN v.ok THEN e.headers::text END,
-       e.partition_key, e.org_id, e.created_at, e.attempts, e.max_attempts
-FROM verdicts v
-JOIN outbox.outbox_events e ON e.id = v.id"""
+SELECT coalesce(v.ok, true), coalesce(v.rank, 1), c.id, c.id_text, c.event_type, c.aggregate_type,
+       c.aggregate_id, CASE WHEN v.ok IS NOT FALSE THEN c.payload::text END,
+       CASE WHEN v.ok IS NOT FALSE THEN c.headers::text END, c.partition_key, c.org_id,
+       c.created_at, c.attempts, c.max_attempts
+FROM candidates c
+LEFT JOIN verdicts v ON v.id = c.id
+ORDER BY c.priority DESC, c.next_attempt_at, c.seq"""
 
 MARK_PUBLISHED: LiteralString = """
 WITH marked AS (
