@@ -3,10 +3,9 @@ public API."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
@@ -32,17 +31,18 @@ from pgkeel.web import (
     pgkeel_lifespan,
 )
 from pgkeel_apps import identity, tags
-from pgkeel_apps.settings import AuthSettings, DemoSettings
+from pgkeel_apps.app import AppContext
+from pgkeel_apps.settings import AuthSettings
 
 log = logging.getLogger("pgkeel_apps")
 
 AUTH_MAX_BODY = 8 * 1024
 """Bytes of body the authentication endpoints accept (a login is well under 2 KiB)."""
 
-APPS = (identity, tags)
-"""The reference service's apps, each with its own SCHEMA and MIGRATIONS."""
+APPS = (identity.APP, tags.APP)
+"""The reference service's apps, in start-up order. Adding an app is one entry here."""
 
-SCHEMAS = (audit.SCHEMA, idempotency.SCHEMA, outbox.SCHEMA, *(app.SCHEMA for app in APPS))
+SCHEMAS = (audit.SCHEMA, idempotency.SCHEMA, outbox.SCHEMA, *(app.schema for app in APPS))
 """Every schema the service uses: what `pgkeel db roles --schema ...` grants."""
 
 
@@ -52,49 +52,40 @@ async def migrate(owner: Database, settings: Settings) -> None:
     await audit.install(owner)
     await outbox.install(owner)
     await idempotency.install(owner)
-    for app_module in APPS:
-        await Migrator.from_settings(owner, settings, directory=app_module.MIGRATIONS,
-                                     schema=app_module.SCHEMA).up()
+    for app in APPS:
+        await Migrator.from_settings(owner, settings, directory=app.migrations,
+                                     schema=app.schema).up()
 
 
 @asynccontextmanager
 async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
-    """Apply every migration set and load sample data (as the schema owner,
-    MIGRATION_DATABASE_URL), check the declarations, wire services (as the app role,
-    DATABASE_URL)."""
+    """Apply every migration set and run each app's `prepare` (sample data; as the schema
+    owner, MIGRATION_DATABASE_URL), check the declarations, then start each app (as the app
+    role, DATABASE_URL)."""
     db = services.db
     codec = CursorCodec.from_settings(services.settings)
     async with open_migration_database(services.settings) as owner:
         await migrate(owner, services.settings)
         # Seeding, and looking for demo accounts, cross organizations: the schema owner's job.
-        demo = DemoSettings()
-        if demo.seeds(services.settings.app_env):
-            await identity.load_sample_data(owner, organizations=demo.demo_orgs,
-                                            users=demo.demo_users, password=demo.demo_password)
-        if services.settings.is_production:
-            await identity.refuse_demo_accounts(owner)
-    tables = [*identity.TABLES, *tags.TABLES]
+        for reference_app in APPS:
+            await reference_app.prepare(owner, services.settings)
+    tables = [table for reference_app in APPS for table in reference_app.tables]
     for advice in await Registry(db, tables, cursor_codec=codec).check():
         log.warning("%s: %s%s", advice.table, advice.message,
                     f" -- {advice.fix}" if advice.fix else "")
-    auth = AuthSettings()
-    # The relay publishes the service's outbox events (user.created, customer_tag.*) to Redis
-    # Streams (or OUTBOX_SINK_URL) from inside the service, woken by each commit.
+    # The relay publishes the service's outbox events (user.created, customer_tag.*, ...) to
+    # Redis Streams (or OUTBOX_SINK_URL) from inside the service, woken by each commit.
     relay = outbox.Relay.from_settings(db, outbox.sink_from_settings(services.settings),
                                        services.settings)
     # The cache opens its own client: short timeouts, no retries -- its breaker handles outages.
     async with (Cache.from_settings(services.settings) as cache,
                 AuditAppender.from_settings(db, services.settings) as appender,
-                outbox.run_relay(relay)):
+                outbox.run_relay(relay), AsyncExitStack() as started):
         app.state.audit_appender = appender
         app.state.cache = cache
-        app.state.identity = identity.IdentityService(
-            db, cache, cursor_codec=codec, password_min_chars=auth.password_min_chars)
-        app.state.tags = tags.TagService(db, cache, cursor_codec=codec)
-        app.state.pgkeel_authenticator = identity.SessionAuthenticator(
-            db, ttl=dt.timedelta(seconds=auth.session_ttl_s))
-        app.state.login_guard = identity.LoginGuard(services.redis, auth,
-                                                    prefix=services.settings.cache_prefix)
+        context = AppContext(app=app, services=services, cache=cache, cursor_codec=codec)
+        for reference_app in APPS:
+            await started.enter_async_context(reference_app.start(context))
         yield
 
 
@@ -138,6 +129,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     token = auth.metrics_token.get_secret_value() if auth.metrics_token else None
     app.include_router(health_router(metrics=auth.metrics_open(settings.app_env),
                                      metrics_token=token))
-    app.include_router(identity.router)
-    app.include_router(tags.router)
+    for reference_app in APPS:
+        app.include_router(reference_app.router)
     return app
