@@ -316,7 +316,11 @@ class Transaction:
             if is_connection_lost(exc) or exc.sqlstate in {"08007", "40003"}:
                 if self._on_connection_lost:
                     self._on_connection_lost()
-                raise CommitOutcomeUnknown(sqlstate=exc.sqlstate) from exc
+                raise CommitOutcomeUnknown(
+                    "The connection was lost during COMMIT; the change may or may not be "
+                    "applied.", sqlstate=exc.sqlstate,
+                    hint="Repeat it only with the same idempotency key, or check whether "
+                         "the change is present first.") from exc
             raise translate(exc) from exc
 
     async def _rollback(self) -> None:

@@ -104,12 +104,17 @@ class EmbeddedPostgres:
             status = self.status()
             return ServerStatus(**{**status.__dict__, "started_here": True})
 
-    def stop(self, timeout_s: float = 60.0) -> bool:
-        """Stop the server (fast shutdown); False when it was not running."""
+    def stop(self, timeout_s: float = 60.0, *, mode: str = "fast") -> bool:
+        """Stop the server; False when it was not running. `mode` is pg_ctl's: "fast"
+        (roll back and disconnect), "smart" (wait for clients) or "immediate" (no clean
+        shutdown: a crash, recovered at the next start)."""
+        if mode not in ("smart", "fast", "immediate"):
+            raise EmbeddedServerError(f"Unknown shutdown mode {mode!r}.",
+                                      hint="Use smart, fast or immediate.")
         with file_lock(self.root / ".lock", timeout_s):
             if not self.status().running:
                 return False
-            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w",
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w",
                       "-t", str(int(timeout_s)), "stop", timeout_s=timeout_s + 5)
             return True
 

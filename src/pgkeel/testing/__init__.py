@@ -8,11 +8,16 @@ Session fixtures:  pgkeel_servers, pgkeel_database_url, pgkeel_redis_url, pgkeel
                    pgkeel_settings
 Module fixture:    pgkeel_streaming_replica (a private primary and a streaming standby whose
                    replay can be paused: `pgkeel.testing.replica.StreamingReplica`)
+Fault injection:  TcpProxy (cut connections, or a COMMIT, between a service and its server),
+                   ValkeyProcess (a Valkey/Redis server of the test's own, to kill and restart)
 Function fixtures: pgkeel_db (an open Database), pgkeel_redis (redis.asyncio client),
                    pgkeel_schema (a fresh schema, dropped afterwards)
 """
 
 from pgkeel.testing.databases import create_database, database_url, drop_database
+from pgkeel.testing.proxy import TcpProxy
 from pgkeel.testing.replica import StreamingReplica
+from pgkeel.testing.valkey import ValkeyProcess
 
-__all__ = ["StreamingReplica", "create_database", "database_url", "drop_database"]
+__all__ = ["StreamingReplica", "TcpProxy", "ValkeyProcess", "create_database", "database_url",
+           "drop_database"]

@@ -55,7 +55,7 @@ HTTP_STATUS: dict[type[PgkeelError], int] = {
 """Most specific class wins (looked up along the exception's MRO)."""
 
 RETRY_AFTER_S = 2
-"""Sent as Retry-After with 503 DatabaseUnavailable."""
+"""Sent as Retry-After with every 503 (DatabaseUnavailable, CommitOutcomeUnknown, ...)."""
 
 MAX_PROBLEMS = 20
 """A 422 lists at most this many problems (`details.truncated` says when there were more)."""
@@ -86,7 +86,7 @@ def error_response(exc: PgkeelError) -> Response:
     """The HTTP response for a pgkeel error."""
     status = status_for(exc)
     headers = {}
-    if isinstance(exc, DatabaseUnavailable | RateLimiterUnavailable):
+    if status == 503:
         headers["Retry-After"] = str(RETRY_AFTER_S)
     retry_after = getattr(exc, "retry_after_s", None)
     if isinstance(retry_after, int):
