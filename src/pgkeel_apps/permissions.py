@@ -12,11 +12,21 @@ from pgkeel.web import requires
 USERS_READ: Final = "USERS_READ"
 USERS_WRITE: Final = "USERS_WRITE"
 AUDIT_READ: Final = "AUDIT_READ"
+CATALOG_WRITE: Final = "CATALOG_WRITE"
+"""Manage the product catalog: products, categories, images, review moderation."""
 
 PUBLIC_WRITE_ROUTES: Final = frozenset({
     ("POST", "/v1/auth/login"),   # exchanges a password for a token: no token exists yet
     ("POST", "/v1/auth/logout"),  # any caller may end its own session
     ("POST", "/v1/auth/password"),  # ... and change its own password
+    # A customer's own cart (keyed by the caller's user id: no other cart is reachable) ...
+    ("POST", "/v1/cart/items"),
+    ("PATCH", "/v1/cart/items/{product_id}"),
+    ("DELETE", "/v1/cart/items/{product_id}"),
+    ("DELETE", "/v1/cart"),
+    # ... and the caller's own review of a product (written as the caller, shown once a
+    # CATALOG_WRITE holder approves it).
+    ("POST", "/v1/products/{product_id}/reviews"),
 })
 """The (method, path) write routes that need no write permission: they take no bearer token,
 or act only on the caller's own session and password. Every other POST, PUT, PATCH and DELETE
@@ -28,3 +38,4 @@ Authenticated = Annotated[Principal, Depends(requires())]
 Reader = Annotated[Principal, Depends(requires(USERS_READ))]
 Writer = Annotated[Principal, Depends(requires(USERS_WRITE))]
 Auditor = Annotated[Principal, Depends(requires(AUDIT_READ))]
+CatalogAdmin = Annotated[Principal, Depends(requires(CATALOG_WRITE))]

@@ -43,7 +43,7 @@ def sample(schema: dict[str, Any], components: dict[str, Any]) -> Any:
     if kind == "string":
         return {"email": f"nul-{uuid.uuid4().hex[:8]}@example.com",
                 "uuid": str(uuid.uuid4())}.get(schema.get("format", ""), "plain")
-    if kind == "integer":
+    if kind in ("integer", "number"):
         return schema.get("minimum", 1)
     if kind == "boolean":
         return True
@@ -79,6 +79,17 @@ def cases(openapi: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], s
                     yield method, path, {**base, name: [value]}, name
 
 
+def _has_text(operation: dict[str, Any], openapi: dict[str, Any]) -> bool:
+    """Whether a write route's body has a string (or array) field: a body of numbers and
+    booleans only (a quantity, a moderation flag) has nowhere to put a NUL."""
+    components = openapi["components"]["schemas"]
+    body = resolve(operation["requestBody"]["content"]["application/json"]["schema"],
+                   components)
+    return any(string_schema(resolve(prop, components)) is not None
+               or resolve(prop, components).get("type") == "array"
+               for prop in body["properties"].values())
+
+
 async def test_a_nul_in_any_string_field_of_any_write_route_is_a_422(api: Api):
     admin = await api.as_("org-1")
     openapi = api.app.openapi()
@@ -95,6 +106,6 @@ async def test_a_nul_in_any_string_field_of_any_write_route_is_a_422(api: Api):
             method, path, payload)
         tried.add((method, path))
     bodies = {(m, p) for p, ops in openapi["paths"].items() for m, op in ops.items()
-              if m in WRITES and "requestBody" in op}
-    assert tried == bodies  # every write route with a body has at least one string field
+              if m in WRITES and "requestBody" in op and _has_text(op, openapi)}
+    assert tried == bodies  # every write route with a string field in its body was tried
     assert ("post", "/v1/auth/login") in tried and ("post", "/v1/users") in tried

@@ -16,7 +16,7 @@ from typing import Any
 
 from psycopg import sql
 
-from pgkeel.repo.fields import Field, Op, Search
+from pgkeel.repo.fields import Field, FieldType, Op, Search
 from pgkeel.repo.query import Filter, SortKey
 from pgkeel.repo.table import Table
 
@@ -150,7 +150,10 @@ class Compiler:
         terms: list[sql.Composable] = []
         config = sql.Literal(self.table.search_config)
         for item in self.table.searchable:
-            if item.search is Search.FTS:
+            if item.search is Search.FTS and item.type is FieldType.TSVECTOR:
+                terms.append(sql.SQL("{col} @@ websearch_to_tsquery({c}, %s)")
+                             .format(c=config, col=col(item)))
+            elif item.search is Search.FTS:
                 terms.append(sql.SQL("to_tsvector({c}, {col}) @@ websearch_to_tsquery({c}, %s)")
                              .format(c=config, col=col(item)))
             else:

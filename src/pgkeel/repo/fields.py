@@ -36,6 +36,9 @@ class FieldType(StrEnum):
     JSONB = "jsonb"
     TEXT_ARRAY = "text[]"
     BYTEA = "bytea"
+    TSVECTOR = "tsvector"
+    """A (generated) full-text document: matched by `q` as it is (`Search.FTS`), so its
+    weights and GIN index apply; never selected, filtered or sorted."""
 
 
 class Op(StrEnum):
@@ -94,6 +97,9 @@ class Field:
     def __post_init__(self) -> None:
         if not self.api_name:
             object.__setattr__(self, "api_name", camel(self.name))
+        if self.type is FieldType.TSVECTOR and (self.filter or self.sort or (
+                self.search not in (None, Search.FTS))):
+            raise ValueError(f"tsvector field {self.name!r} can only be searched (Search.FTS)")
         if self.sensitive and (self.filter or self.sort or self.search):
             raise ValueError(f"sensitive field {self.name!r} cannot be filterable, "
                              "sortable or searchable")

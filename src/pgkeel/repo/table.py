@@ -79,7 +79,8 @@ class Table:
                 raise ValueError(f"{self.qualified}: default sort {key!r} is not a column")
 
         self.ident = sql.Identifier(schema, name)
-        self.selectable = tuple(f for f in self.fields if not f.sensitive)
+        self.selectable = tuple(f for f in self.fields
+                                if not f.sensitive and f.type is not FieldType.TSVECTOR)
         self.sortable = {f.api_name: f for f in self.fields if f.sort}
         self.filterable = {f.api_name: f for f in self.fields if f.filter}
         self.searchable = tuple(f for f in self.fields if f.search)

@@ -21,8 +21,8 @@ from pgkeel.errors import ConfigError
 from pgkeel.security import hash_password
 
 ROLE_PERMISSIONS = {
-    "SUPER_ADMIN": ["USERS_READ", "USERS_WRITE", "AUDIT_READ", "ROLES_WRITE"],
-    "ADMIN": ["USERS_READ", "USERS_WRITE", "AUDIT_READ"],
+    "SUPER_ADMIN": ["USERS_READ", "USERS_WRITE", "AUDIT_READ", "ROLES_WRITE", "CATALOG_WRITE"],
+    "ADMIN": ["USERS_READ", "USERS_WRITE", "AUDIT_READ", "CATALOG_WRITE"],
     "VIEWER": ["USERS_READ"],
 }
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret",

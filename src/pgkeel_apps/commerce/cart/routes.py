@@ -1,0 +1,67 @@
+"""`/v1/cart`: the caller's own cart (any user of the organization; no other cart is
+reachable, the key is the caller's user id)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import Field
+
+from pgkeel.web import ApiModel, OrjsonResponse
+from pgkeel_apps.commerce.cart.service import CartService
+from pgkeel_apps.permissions import Authenticated
+
+router = APIRouter(tags=["cart"])
+
+MAX_QUANTITY = 999
+"""The body's bound; the cart's own limit (CART_MAX_QUANTITY) is checked by the scripts."""
+
+
+class CartAdd(ApiModel):
+    productId: UUID
+    quantity: int = Field(1, ge=1, le=MAX_QUANTITY)
+
+
+class CartQuantity(ApiModel):
+    quantity: int = Field(ge=0, le=MAX_QUANTITY, description="0 removes the product.")
+
+
+def cart_service(request: Request) -> CartService:
+    service: CartService = request.app.state.cart
+    return service
+
+
+Carts = Annotated[CartService, Depends(cart_service)]
+
+
+@router.get("/v1/cart", summary="Your cart, with its totals")
+async def get_cart(me: Authenticated, carts: Carts) -> Response:
+    return OrjsonResponse((await carts.get(me.org_id, me.user_id)).to_api())
+
+
+@router.post("/v1/cart/items", summary="Add a product to your cart (atomic; at its current "
+                                       "price)")
+async def add_item(body: CartAdd, me: Authenticated, carts: Carts) -> Response:
+    cart = await carts.add(me.org_id, me.user_id, body.productId, body.quantity)
+    return OrjsonResponse(cart.to_api())
+
+
+@router.patch("/v1/cart/items/{product_id}", summary="Set a product's quantity (0 removes it)")
+async def update_item(product_id: UUID, body: CartQuantity, me: Authenticated,
+                      carts: Carts) -> Response:
+    cart = await carts.update(me.org_id, me.user_id, product_id, body.quantity)
+    return OrjsonResponse(cart.to_api())
+
+
+@router.delete("/v1/cart/items/{product_id}", summary="Remove a product from your cart")
+async def remove_item(product_id: UUID, me: Authenticated, carts: Carts) -> Response:
+    cart = await carts.remove(me.org_id, me.user_id, product_id)
+    return OrjsonResponse(cart.to_api())
+
+
+@router.delete("/v1/cart", status_code=204, summary="Empty your cart")
+async def clear_cart(me: Authenticated, carts: Carts) -> Response:
+    await carts.clear(me.org_id, me.user_id)
+    return Response(status_code=204)

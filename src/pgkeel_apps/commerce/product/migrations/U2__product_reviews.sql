@@ -1,0 +1,2 @@
+DROP TABLE product_reviews;
+DROP FUNCTION product_reviews_rating();

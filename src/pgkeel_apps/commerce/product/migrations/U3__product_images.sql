@@ -1,0 +1,2 @@
+DROP TABLE product_images;
+DROP FUNCTION product_images_primary_check();
