@@ -227,7 +227,25 @@ class Settings(BaseSettings):
     ops_audit_queue_crit_pct: float = Field(90.0, ge=0)
     """CRIT when a service's audit appender queue is this full."""
 
-    @field_validator("database_replica_urls", mode="before")
+    maintain_lock_timeout_s: float = Field(1.0, gt=0)
+    """`pgkeel maintain`: the longest any maintenance statement waits for a lock (and so the
+    longest a writer can queue behind it); a table not locked in time waits for the next run."""
+    maintain_poll_s: float = Field(30.0, gt=0)
+    """`pgkeel maintain --loop`: seconds between two looks at which jobs are due."""
+    maintain_jobs: Annotated[tuple[str, ...], NoDecode] = ()
+    """Apps' job registries, as comma-separated module:attribute paths (e.g. myapp.jobs:JOBS)."""
+    maintain_tables_every_s: float = Field(3_600.0, ge=0)
+    """Interval of the ANALYZE, VACUUM and invalid-index jobs."""
+    maintain_cleanup_every_s: float = Field(600.0, ge=0)
+    """Interval of the outbox prune and idempotency reap jobs."""
+    maintain_analyze_min_rows: int = Field(50, ge=0)
+    """ANALYZE a table once this many rows plus 10% of its rows changed since its last analyze."""
+    maintain_vacuum_min_rows: int = Field(50, ge=0)
+    """VACUUM a table once it has this many dead rows plus 20% of its live rows."""
+    maintain_audit_retention_days: int = Field(0, ge=0)
+    """Drop audit partitions older than this many days (0: keep the audit log forever)."""
+
+    @field_validator("database_replica_urls", "maintain_jobs", mode="before")
     @classmethod
     def _split_replicas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -13,6 +13,7 @@ from pgkeel.cli import (
     config,
     db,
     idempotency,
+    maintain,
     migrate,
     ops,
     outbox,
@@ -35,6 +36,7 @@ app.add_typer(ops.app, name="ops")
 app.command()(ops.health)
 app.command()(ops.stats)
 app.command()(ops.advise)
+app.command()(maintain.maintain)
 
 
 def _print_version(value: bool) -> None:

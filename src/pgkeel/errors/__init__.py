@@ -61,7 +61,8 @@ gets a new module, star-imported below), and to the tree.
     │   ├── IdempotencyKeyInFlight       a request with this key is still running (409)
     │   └── IdempotencyNotInstalled      the idempotency schema is missing
     ├── OpsError                         an operations command could not do what was asked
-    │   └── OpsNotInstalled              the ops schema is missing (`pgkeel ops install`)
+    │   ├── OpsNotInstalled              the ops schema is missing (`pgkeel ops install`)
+    │   └── MaintenanceFailed            a maintenance statement failed (details: which)
     └── DatabaseError                    anything that came back from PostgreSQL
         ├── Conflict                     23505 unique violation (constraint, fields)
         │   └── VersionConflict          optimistic lock: the row changed since it was read

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pgkeel.errors.base import PgkeelError
 
-__all__ = ["OpsError", "OpsNotInstalled"]
+__all__ = ["MaintenanceFailed", "OpsError", "OpsNotInstalled"]
 
 
 class OpsError(PgkeelError):
@@ -21,3 +21,10 @@ class OpsNotInstalled(OpsError):
 
     code = "ops_not_installed"
     http_status: ClassVar[int] = 503
+
+
+class MaintenanceFailed(OpsError):
+    """A maintenance job's statement failed (e.g. a REINDEX that meets duplicate rows);
+    `details` lists what failed and what was done."""
+
+    code = "maintenance_failed"

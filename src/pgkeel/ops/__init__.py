@@ -9,10 +9,27 @@ Public API:
     DatabaseStats, SlowQueries                                             (`.stats`)
     advise, Advice                          index and table advice with its SQL (`.advise`)
     SCHEMA, MIGRATIONS, install                     the library migration set (`.schema`)
+    JobRegistry, Job, JobContext, JobFn, Skipped, refresh_view, load_registry
+                                    maintenance jobs, the apps' and the library's (`.jobs`)
+    library_jobs                    ANALYZE, VACUUM, invalid indexes, outbox, idempotency,
+                                    audit partitions and retention (`.library_jobs`)
+    run_jobs, job_states, JobRun, Maintainer, run_maintenance
+                                    run them once, or on schedule with one leader (`.maintain`)
 """
 
 from pgkeel.ops.advise import Advice, advise
 from pgkeel.ops.health import Check, HealthReport, State, check_database, check_health, thresholds
+from pgkeel.ops.jobs import (
+    Job,
+    JobContext,
+    JobFn,
+    JobRegistry,
+    Skipped,
+    load_registry,
+    refresh_view,
+)
+from pgkeel.ops.library_jobs import library_jobs
+from pgkeel.ops.maintain import JobRun, Maintainer, job_states, run_jobs, run_maintenance
 from pgkeel.ops.schema import MIGRATIONS, SCHEMA, install
 from pgkeel.ops.stats import (
     DatabaseStats,
@@ -31,6 +48,13 @@ __all__ = [
     "Check",
     "DatabaseStats",
     "HealthReport",
+    "Job",
+    "JobContext",
+    "JobFn",
+    "JobRegistry",
+    "JobRun",
+    "Maintainer",
+    "Skipped",
     "SlowQueries",
     "State",
     "advise",
@@ -40,6 +64,12 @@ __all__ = [
     "database_stats",
     "index_usage",
     "install",
+    "job_states",
+    "library_jobs",
+    "load_registry",
+    "refresh_view",
+    "run_jobs",
+    "run_maintenance",
     "slow_queries",
     "table_statistics",
     "thresholds",
