@@ -230,6 +230,9 @@ class Settings(BaseSettings):
     maintain_lock_timeout_s: float = Field(1.0, gt=0)
     """`pgkeel maintain`: the longest any maintenance statement waits for a lock (and so the
     longest a writer can queue behind it); a table not locked in time waits for the next run."""
+    maintain_in_service: bool = False
+    """Run the maintenance loop inside the service too (the reference service does; one copy
+    leads); otherwise run `pgkeel maintain --loop` or cron `pgkeel maintain`."""
     maintain_poll_s: float = Field(30.0, gt=0)
     """`pgkeel maintain --loop`: seconds between two looks at which jobs are due."""
     maintain_jobs: Annotated[tuple[str, ...], NoDecode] = ()

@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from pgkeel.cache import Cache
 from pgkeel.config import Settings
 from pgkeel.db import Database
+from pgkeel.ops import JobRegistry
 from pgkeel.repo import CursorCodec
 from pgkeel.runtime import Services
 
@@ -72,3 +73,6 @@ class ReferenceApp:
     router: APIRouter
     prepare: Prepare = _nothing_to_prepare
     start: Start = _nothing_to_start
+    jobs: JobRegistry | None = None
+    """The app's maintenance jobs (`pgkeel.ops.JobRegistry`): `pgkeel maintain` runs them,
+    and so does the service when MAINTAIN_IN_SERVICE is set."""

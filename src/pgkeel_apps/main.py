@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from pgkeel import audit, idempotency, outbox
+from pgkeel import audit, idempotency, ops, outbox
 from pgkeel.audit import AuditAppender
 from pgkeel.cache import Cache
 from pgkeel.config import Settings, load_settings
@@ -43,19 +43,41 @@ AUTH_MAX_BODY = 8 * 1024
 APPS = (identity.APP, tags.APP, product.APP)
 """The reference service's apps, in start-up order. Adding an app is one entry here."""
 
-SCHEMAS = (audit.SCHEMA, idempotency.SCHEMA, outbox.SCHEMA, *(app.schema for app in APPS))
+SCHEMAS = (audit.SCHEMA, idempotency.SCHEMA, outbox.SCHEMA, ops.SCHEMA,
+           *(app.schema for app in APPS))
 """Every schema the service uses: what `pgkeel db roles --schema ...` grants."""
 
 
 async def migrate(owner: Database, settings: Settings) -> None:
-    """Apply the library migration sets (audit, outbox, idempotency) and every app's,
+    """Apply the library migration sets (audit, outbox, idempotency, ops) and every app's,
     connected as the schema owner."""
     await audit.install(owner)
     await outbox.install(owner)
     await idempotency.install(owner)
+    await ops.install(owner)
     for app in APPS:
         await Migrator.from_settings(owner, settings, directory=app.migrations,
                                      schema=app.schema).up()
+
+
+def jobs(settings: Settings) -> ops.JobRegistry:
+    """The maintenance jobs of every app (`MAINTAIN_JOBS=pgkeel_apps.main:jobs` makes
+    `pgkeel maintain` run them next to the library's)."""
+    return ops.JobRegistry().include(*(app.jobs for app in APPS if app.jobs is not None))
+
+
+@asynccontextmanager
+async def _maintenance(settings: Settings) -> AsyncIterator[None]:
+    """With MAINTAIN_IN_SERVICE, the maintenance loop of the library's and the apps' jobs,
+    as the schema owner (VACUUM, ANALYZE and partition drops need ownership); every copy of
+    the service runs one and an advisory lock elects the one that runs the jobs."""
+    if not settings.maintain_in_service:
+        yield
+        return
+    registry = ops.library_jobs(settings).include(jobs(settings))
+    async with (open_migration_database(settings) as owner,
+                ops.run_maintenance(owner, registry, settings)):
+        yield
 
 
 @asynccontextmanager
@@ -81,7 +103,8 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
     # The cache opens its own client: short timeouts, no retries -- its breaker handles outages.
     async with (Cache.from_settings(services.settings) as cache,
                 AuditAppender.from_settings(db, services.settings) as appender,
-                outbox.run_relay(relay), AsyncExitStack() as started):
+                outbox.run_relay(relay), _maintenance(services.settings),
+                AsyncExitStack() as started):
         app.state.audit_appender = appender
         app.state.cache = cache
         context = AppContext(app=app, services=services, cache=cache, cursor_codec=codec)
