@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any, LiteralString
 from uuid import UUID
 
+from psycopg.types.json import Jsonb
+
 from pgkeel import audit
 from pgkeel.cache import TTL, Cache, CacheKey
 from pgkeel.db import Database, Transaction, current_context
@@ -43,6 +45,14 @@ SELECT EXISTS (SELECT 1 FROM product.product_images WHERE organization_id = %s A
 PRODUCT_DETAILS = "product-details"
 """Cache tag on every product detail of an organization: a category rename or move reaches
 every product page that shows the category path, in one generation bump."""
+
+
+def _jsonb(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with the metadata document wrapped for its jsonb column."""
+    out = dict(values)
+    if isinstance(out.get("metadata"), dict):
+        out["metadata"] = Jsonb(out["metadata"])
+    return out
 
 
 def _audited(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,7 +109,7 @@ class CatalogService:
 
     async def create_product(self, values: Mapping[str, Any]) -> dict[str, Any]:
         async def work(tx: Transaction) -> dict[str, Any]:
-            row = await self.products.create(values, tx=tx)
+            row = await self.products.create(_jsonb(values), tx=tx)
             await audit.record(tx, action="PRODUCT_CREATED", entity_type="Product",
                                entity_id=row["id"], new=_audited(row))
             self.cache.invalidate_on_commit(tx, self.details_key(row["id"]))
@@ -112,7 +122,7 @@ class CatalogService:
         invalidated after commit."""
         async def work(tx: Transaction) -> dict[str, Any]:
             old = await self.products.get(product_id, tx=tx)
-            row = await self.products.update(product_id, changes,
+            row = await self.products.update(product_id, _jsonb(changes),
                                              expected_version=expected_version, tx=tx)
             await audit.record(tx, action="PRODUCT_UPDATED", entity_type="Product",
                                entity_id=product_id, old=_audited(old), new=_audited(row))
