@@ -16,7 +16,8 @@ from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from pgkeel.errors import Conflict, InvalidParameter, NotFound, RuleViolation
-from pgkeel_apps.commerce.cart import CartKeys, CartService, CartSettings
+from pgkeel.ops import JobContext
+from pgkeel_apps.commerce.cart import JOBS, CartKeys, CartService, CartSettings
 from pgkeel_apps.commerce.cart import scripts as cart_scripts
 
 from ..conftest import Api
@@ -267,3 +268,18 @@ async def test_customers_reach_only_their_own_cart(api: Api):
                                     json={"productId": str(other["products"][0])},
                                     headers=alice)
     assert refused.status_code == 404
+
+
+async def test_the_maintenance_job_cleans_every_organization(api: Api):
+    org = await catalog_org(api)
+    carts: CartService = api.app.state.cart
+    await carts.add(org["id"], org["user0"], org["products"][0], 1)
+    keys = carts.keys(org["id"], org["user0"])
+    old_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000) - 40 * DAY_MS
+    await redis_of(api).hset(keys.cart, "updatedAt", old_ms)
+    await redis_of(api).zadd(keys.index, {str(org["user0"]): old_ms})
+    job = JOBS.get("commerce.cleanup_expired_carts")
+    result = await job.fn(JobContext(db=api.db, settings=api.app.state.pgkeel.settings,
+                                     lock_timeout_s=5.0))
+    assert result["deleted"] >= 1
+    assert await redis_of(api).exists(keys.cart) == 0

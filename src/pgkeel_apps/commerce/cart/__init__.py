@@ -9,6 +9,7 @@ Public API:
     CartSettings         CART_* TTLs and limits
     router               `/v1/cart` (the caller's own cart)
     start_carts          wires `app.state.cart` for the service's lifetime
+    JOBS                 `commerce.cleanup_expired_carts` for `pgkeel maintain`
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from pgkeel_apps.app import AppContext
+from pgkeel_apps.commerce.cart.jobs import JOBS
 from pgkeel_apps.commerce.cart.model import Cart, CartItem
 from pgkeel_apps.commerce.cart.routes import router
 from pgkeel_apps.commerce.cart.service import CartKeys, CartService
@@ -31,5 +33,5 @@ async def start_carts(ctx: AppContext) -> AsyncIterator[None]:
     yield
 
 
-__all__ = ["Cart", "CartItem", "CartKeys", "CartService", "CartSettings", "router",
+__all__ = ["JOBS", "Cart", "CartItem", "CartKeys", "CartService", "CartSettings", "router",
            "start_carts"]

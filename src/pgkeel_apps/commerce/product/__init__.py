@@ -60,7 +60,7 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
 
 
 APP = ReferenceApp(name="product", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
-                   router=router, prepare=prepare, start=start)
+                   router=router, prepare=prepare, start=start, jobs=cart.JOBS)
 
 __all__ = ["APP", "CATEGORIES", "IMAGES", "MIGRATIONS", "PRODUCTS", "REVIEWS", "SCHEMA",
            "TABLES", "CatalogService", "load_sample_catalog", "router"]
