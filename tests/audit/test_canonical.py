@@ -32,6 +32,15 @@ def test_canonical_form_in_python_is_pinned():
     assert canonical({**ROW, "actor_id": None}, SEQ) == EXPECTED.replace(b"5:alice", b"-")
 
 
+def test_format_2_appends_the_event_id():
+    """Rows chained since event ids exist hash their event id as one more field; rows chained
+    before (format 1) hash exactly what they always did."""
+    event_id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+    row = {**ROW, "event_id": event_id}
+    assert canonical(row, SEQ, 1) == EXPECTED
+    assert canonical(row, SEQ, 2) == EXPECTED + b"36:" + event_id.encode()
+
+
 async def test_canonical_form_in_sql_is_pinned(pgkeel_db: Database, audit: AuditLog):
     text = await pgkeel_db.fetch_val(
         "SELECT audit.canonical_text(%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::text[],"
@@ -56,6 +65,7 @@ TAMPERS = {
     "request_id": "'req-2'",
     "txid": "txid + 1",
     "created_at": "created_at - interval '1 microsecond'",
+    "event_id": "audit.uuid_v7()",
 }
 
 
@@ -65,16 +75,16 @@ async def test_changing_any_hashed_column_is_reported(audit: AuditLog, pgkeel_db
                                                       column: str):
     with use_context(actor_id="alice", request_id="req-1"):
         async with pgkeel_db.transaction() as tx:
-            audit_id = await audit.record(tx, action="users.update", entity_type="User",
+            event_id = await audit.record(tx, action="users.update", entity_type="User",
                                           entity_id="42", org_id=org, old={"a": 1},
                                           new={"a": 2}, metadata={"ip": "10.0.0.1"},
                                           changed=["a"])
     assert (await audit.verify(org_id=org)).ok
     with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
-        stored = conn.execute(
-            "SELECT actor_id, request_id, txid IS NOT NULL FROM audit.audit_log WHERE id = %s",
-            (audit_id,)).fetchone()
-        assert stored == ("alice", "req-1", True), "every hashed column holds a value"
+        audit_id, *stored = conn.execute(
+            "SELECT id, actor_id, request_id, txid IS NOT NULL FROM audit.audit_log"
+            " WHERE event_id = %s", (event_id,)).fetchone()
+        assert stored == ["alice", "req-1", True], "every hashed column holds a value"
         conn.execute("SET session_replication_role = replica")   # as a superuser would
         conn.execute(f"UPDATE audit.audit_log SET {column} = {TAMPERS[column]} "
                      "WHERE id = %s", (audit_id,))

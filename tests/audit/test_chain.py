@@ -197,7 +197,8 @@ async def test_checkpoint_catches_a_recomputed_chain(audit, pgkeel_db, pgkeel_da
                         hash = sha256(prev || convert_to(audit.canonical_text(r.id,
                             r.organization_id, r.actor_id, r.action, r.entity_type,
                             r.entity_id, r.old_values, r.new_values, r.changed_fields,
-                            r.metadata, r.request_id, r.txid, r.created_at, r.seq), 'UTF8'))
+                            r.metadata, r.request_id, r.txid, r.created_at, r.seq)
+                            || audit.canonical_field(r.event_id::text), 'UTF8'))
                     WHERE organization_id = org AND seq = r.seq RETURNING hash INTO prev;
                 END LOOP;
             END $$""".replace("%s", "'" + org + "'"))

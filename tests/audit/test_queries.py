@@ -61,7 +61,7 @@ async def test_list_filters_and_offset_pages(audit, pgkeel_db, org):
     assert (page1.total, page1.total_pages, len(page1.items)) == (25, 3, 10)
     page3 = await counted(("page", "3"), ("pageSize", "10"))
     assert len(page3.items) == 5
-    everything = [e["id"] for p in ("1", "2", "3")
+    everything = [e["event_id"] for p in ("1", "2", "3")
                   for e in (await counted(("page", p), ("pageSize", "10"))).items]
     assert len(set(everything)) == 25
     created = [e["created_at"] for e in page1.items]
@@ -90,7 +90,7 @@ async def test_keyset_pages_walk_everything_once(audit, pgkeel_db, org):
                 + [("u", "b", "T", str(i), _days_ago(2)) for i in range(6)])
     seen, page = [], await _list(pgkeel_db, org, ("limit", "4"))
     while True:
-        seen += [e["id"] for e in page.items]
+        seen += [e["event_id"] for e in page.items]
         if page.next_cursor is None:
             break
         page = await _list(pgkeel_db, org, ("limit", "4"), ("cursor", page.next_cursor))

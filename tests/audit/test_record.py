@@ -48,7 +48,7 @@ async def test_audit_row_commits_and_rolls_back_with_the_change(audit, pgkeel_db
     assert await pgkeel_db.fetch_val(sql.SQL("SELECT status FROM {}").format(users)) == "active"
     assert await _count(pgkeel_db, org) == 1            # the audit row rolled back too
     trail = await audit.trail(org, "User", 1)
-    assert [event.id for event in trail] == [audit_id]
+    assert [event.event_id for event in trail] == [audit_id]
     assert (await audit.verify(org_id=org)).ok          # and it was chained at commit
 
 
@@ -67,9 +67,9 @@ async def test_context_fills_org_actor_and_request_id(audit, pgkeel_db, org):
             first = await record(tx, action="users.login", entity_type="User", entity_id=42)
             second = await record(tx, action="users.impersonate", entity_type="User",
                                   entity_id=43, actor_id="support-7", request_id=None)
-    rows = {r["id"]: r for r in await pgkeel_db.fetch_all(
-        "SELECT id, organization_id, actor_id, request_id, txid FROM audit.audit_log"
-        " WHERE id = ANY(%s)", ([first, second],))}
+    rows = {r["event_id"]: r for r in await pgkeel_db.fetch_all(
+        "SELECT event_id, organization_id, actor_id, request_id, txid FROM audit.audit_log"
+        " WHERE event_id = ANY(%s)", ([first, second],))}
     assert rows[first]["organization_id"] == org
     assert rows[first]["actor_id"] == "42"
     assert rows[first]["request_id"] == "req-abc"
@@ -92,7 +92,7 @@ async def test_changed_fields_redaction_and_json_values(audit, pgkeel_db, org):
                                       metadata={"reason": "support ticket 12"})
         old["status"] = "mutated after the call"   # must not change what was logged
     event = (await audit.trail(org, "User", "u-1"))[0]
-    assert event.id == audit_id
+    assert event.event_id == audit_id
     assert event.changed_fields == ["password_hash", "seen_at", "status"]
     assert event.old_values["password_hash"] == "[redacted]"
     assert event.new_values["password_hash"] == "[redacted]"

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, LiteralString
+from uuid import UUID
 
 import orjson
 
@@ -217,13 +218,14 @@ class AuditAppender:
         new: Any = None, metadata: Any = None, org_id: Any = FROM_CONTEXT,
         actor_id: Any = FROM_CONTEXT, request_id: Any = FROM_CONTEXT,
         changed: Iterable[str] | None = None,
-    ) -> int:
-        """Write one event now, in its own transaction, and return its id once committed.
+    ) -> UUID:
+        """Write one event now, in its own transaction, and return its event id once
+        committed.
 
         For events that must survive this process being killed (logins, security events):
         queued events are in memory until their batch commits. One transaction per event,
         so use it for the events that matter, not for every read."""
-        async def write(tx: Transaction) -> int:
+        async def write(tx: Transaction) -> UUID:
             return await record(tx, action=action, entity_type=entity_type,
                                 entity_id=entity_id, old=old, new=new, metadata=metadata,
                                 org_id=org_id, actor_id=actor_id, request_id=request_id,

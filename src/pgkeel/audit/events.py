@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Final
+from uuid import UUID
 
 import orjson
 
@@ -53,7 +54,6 @@ _MAX_NAME = 200
 class AuditEvent:
     """One row of `audit.audit_log`."""
 
-    id: int
     organization_id: str | None
     actor_id: str | None
     action: str
@@ -64,17 +64,24 @@ class AuditEvent:
     changed_fields: list[str] | None
     metadata: Any
     request_id: str | None
-    txid: int | None
     created_at: datetime
+    event_id: UUID
+    """The row's UUIDv7: the id to show an organization."""
+    id: int | None = None
+    """The platform-wide row number, for operators (None when read through an
+    organization's list, which never selects it)."""
+    txid: int | None = None
+    """The writing transaction's id (trigger rows), for operators; None likewise."""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AuditEvent:
-        return cls(**{name: row[name] for name in cls.__slots__})
+        return cls(**{name: row[name] for name in cls.__slots__ if name in row})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (created_at as ISO 8601)."""
         data = {name: getattr(self, name) for name in self.__slots__}
         data["created_at"] = self.created_at.isoformat()
+        data["event_id"] = str(self.event_id)
         return data
 
 

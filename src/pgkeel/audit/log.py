@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from pgkeel.audit import capture, queries, schema
 from pgkeel.audit import partitions as parts
@@ -56,8 +57,8 @@ class AuditLog:
         old: Any = None, new: Any = None, metadata: Any = None, org_id: Any = FROM_CONTEXT,
         actor_id: Any = FROM_CONTEXT, request_id: Any = FROM_CONTEXT,
         changed: Iterable[str] | None = None,
-    ) -> int:
-        """Write one audit row inside `tx` (see `pgkeel.audit.record`); returns its id."""
+    ) -> UUID:
+        """Write one audit row inside `tx` (see `pgkeel.audit.record`); returns its event id."""
         return await record(tx, action=action, entity_type=entity_type, entity_id=entity_id,
                             old=old, new=new, metadata=metadata, org_id=org_id,
                             actor_id=actor_id, request_id=request_id, changed=changed,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any, LiteralString
+from uuid import UUID
 
 from pgkeel.audit.events import DEFAULT_REDACTED, FROM_CONTEXT, prepare
 from pgkeel.db.transaction import Transaction
@@ -20,7 +21,7 @@ INSERT_EVENT: LiteralString = """
 INSERT INTO audit.audit_log (organization_id, actor_id, action, entity_type, entity_id,
                              old_values, new_values, changed_fields, metadata, request_id)
 VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::text[], %s::jsonb, %s)
-RETURNING id"""
+RETURNING event_id"""
 
 _MISSING = frozenset({"3F000", "42883"})  # undefined schema / function
 
@@ -49,8 +50,8 @@ async def record(
     request_id: Any = FROM_CONTEXT,
     changed: Iterable[str] | None = None,
     redact: Iterable[str] = DEFAULT_REDACTED,
-) -> int:
-    """Insert one audit row in `tx`; returns its id.
+) -> UUID:
+    """Insert one audit row in `tx`; returns its event id (a UUIDv7).
 
     `old` / `new` are JSON-able values (usually dicts of the entity's fields before and
     after); `changed_fields` is computed from them unless `changed` is given. Keys listed
@@ -62,7 +63,8 @@ async def record(
                     request_id=request_id, changed=changed, redact=redact,
                     context=tx.context)
     try:
-        return int(await tx.fetch_val(INSERT_EVENT, event.insert_params()))
+        event_id: UUID = await tx.fetch_val(INSERT_EVENT, event.insert_params())
+        return event_id
     except DatabaseError as exc:
         missing = not_installed(exc, table_missing=True)
         if missing is not None:

@@ -1,7 +1,8 @@
 """`verify`: recompute every organization's hash chain and report what does not add up.
 
 Each audit row has a chain position (`audit.chain`): seq, prev_hash and
-hash = sha256(prev_hash || canonical(row, seq)). The canonical text is rebuilt here, in
+hash = sha256(prev_hash || canonical(row, seq)), where rows chained since event ids exist
+(format 2) hash their event id too. The canonical text is rebuilt here, in
 Python, from the row's columns and hashed with hashlib -- not with the database's functions --
 so a tampered database function cannot vouch for tampered rows. What is found:
 
@@ -54,10 +55,10 @@ LAST_LINK: LiteralString = (
     "SELECT max(prev_seq) + 1 AS seq FROM audit.chain_links WHERE organization_id = %s")
 
 CHAIN_ROWS: LiteralString = """
-SELECT c.seq, c.prev_hash, c.hash, c.audit_id, a.id, a.organization_id, a.actor_id, a.action,
-       a.entity_type, a.entity_id, a.old_values::text AS old_text,
+SELECT c.seq, c.prev_hash, c.hash, c.audit_id, c.format, a.id, a.organization_id, a.actor_id,
+       a.action, a.entity_type, a.entity_id, a.old_values::text AS old_text,
        a.new_values::text AS new_text, to_jsonb(a.changed_fields)::text AS changed_text,
-       a.metadata::text AS metadata_text, a.request_id, a.txid, a.created_at
+       a.metadata::text AS metadata_text, a.request_id, a.txid, a.created_at, a.event_id
 FROM audit.chain AS c
 LEFT JOIN audit.audit_log AS a ON a.id = c.audit_id AND a.created_at = c.created_at
 WHERE c.organization_id = %s
@@ -145,22 +146,27 @@ def _field(value: str | None) -> bytes:
     return str(len(data)).encode() + b":" + data
 
 
-def canonical(row: dict[str, Any], seq: int) -> bytes:
-    """The canonical bytes of an audit row at position `seq` (format v1; the same text as
-    the SQL function `audit.canonical_text`). jsonb columns are taken as PostgreSQL's jsonb
-    text (`old_text`, `new_text`, `changed_text`, `metadata_text`)."""
+def canonical(row: dict[str, Any], seq: int, format: int = 1) -> bytes:
+    """The canonical bytes of an audit row at position `seq` (the same text as the SQL
+    function `audit.canonical_text`, followed in format 2 by the event id). jsonb columns are
+    taken as PostgreSQL's jsonb text (`old_text`, `new_text`, `changed_text`,
+    `metadata_text`)."""
     created: datetime = row["created_at"]
-    values = (str(row["id"]), row["organization_id"], row["actor_id"], row["action"],
+    values: tuple[str | None, ...] = (
+              str(row["id"]), row["organization_id"], row["actor_id"], row["action"],
               row["entity_type"], row["entity_id"], row["old_text"], row["new_text"],
               row["changed_text"], row["metadata_text"], row["request_id"],
               None if row["txid"] is None else str(row["txid"]),
               created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f"), str(seq))
+    if format >= 2:
+        event_id = row["event_id"]
+        values += (None if event_id is None else str(event_id),)
     return b"".join(_field(v) for v in values)
 
 
-def row_hash(prev_hash: bytes, row: dict[str, Any], seq: int) -> bytes:
-    """sha256(prev_hash || canonical(row, seq))."""
-    return hashlib.sha256(prev_hash + canonical(row, seq)).digest()
+def row_hash(prev_hash: bytes, row: dict[str, Any], seq: int, format: int = 1) -> bytes:
+    """sha256(prev_hash || canonical(row, seq, format))."""
+    return hashlib.sha256(prev_hash + canonical(row, seq, format)).digest()
 
 
 def _missing_runs(start: int, stop: int, pruned: set[int]) -> Iterator[tuple[int, int]]:
@@ -221,7 +227,8 @@ class _Walk:
         for row in rows:
             linked = self.prev is None or bytes(row["prev_hash"]) == self.prev
             if linked and row["id"] is not None and \
-                    row_hash(bytes(row["prev_hash"]), row, seq) == bytes(row["hash"]):
+                    row_hash(bytes(row["prev_hash"]), row, seq,
+                             row["format"]) == bytes(row["hash"]):
                 return row
         return rows[0]
 
@@ -233,7 +240,7 @@ class _Walk:
         if row["id"] is None:
             self.add("deleted", "the audit row of this chain position is gone",
                      audit_id=row["audit_id"], seq=seq)
-        elif row_hash(bytes(row["prev_hash"]), row, seq) != bytes(row["hash"]):
+        elif row_hash(bytes(row["prev_hash"]), row, seq, row["format"]) != bytes(row["hash"]):
             self.add("edited", "the row's content does not match its hash",
                      audit_id=row["id"], seq=seq)
 

@@ -33,6 +33,8 @@ __all__ = ["AppliedMigration", "Executor", "RunSettings"]
 
 _RETRYABLE = frozenset({"55P03", "40P01", "40001"})
 _IN_TRANSACTION_BLOCK = "25001"
+_INVALID_TRANSACTION_TERMINATION = "2D000"  # a procedure that COMMITs, CALLed in a block
+_RUN_ALONE = frozenset({_IN_TRANSACTION_BLOCK, _INVALID_TRANSACTION_TERMINATION})
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ class Executor:
                         await self.history.update_progress(self.conn, progress)
                 return attempts
             except psycopg.Error as exc:
-                if exc.sqlstate == _IN_TRANSACTION_BLOCK and not alone:
+                if exc.sqlstate in _RUN_ALONE and not alone:
                     alone, attempts = True, attempts - 1
                     continue
                 if alone:
