@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, LiteralString
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import psycopg
@@ -92,6 +93,31 @@ def ensure_database(admin_url: str, name: str) -> str:
         if exists is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return database_url(admin_url, name)
+
+
+APP_ROLE = "pgkeel_bench_app"
+"""The role the row-level-security scenarios connect as: LOGIN, NOBYPASSRLS, not a superuser,
+SELECT on the identity tables -- what the reference service serves as. Superusers (what the
+other scenarios connect as) are never subject to row-level security."""
+
+
+def ensure_app_role(url: str) -> str:
+    """Create the bench's app role on `url`'s server if missing, grant it SELECT on the
+    identity schema of `url`'s database, and return `url` connecting as it."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                              (APP_ROLE,)).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS").format(
+                sql.Identifier(APP_ROLE)))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA identity TO {0};"
+                             " GRANT SELECT ON ALL TABLES IN SCHEMA identity TO {0}").format(
+                                 sql.Identifier(APP_ROLE)))
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{APP_ROLE}@{host}"))
 
 
 async def _manifest(db: Database) -> dict[str, Any] | None:

@@ -84,6 +84,7 @@ class Database:
         slow_query_ms: float = 300.0,
         trace: bool = False,
         trace_params: bool = False,
+        always_send_context: bool = False,
     ) -> None:
         self.url = redact_dsn(url)
         self.settings: Settings | None = None
@@ -93,6 +94,10 @@ class Database:
         self.connect_timeout_s = connect_timeout_s
         self.pool_timeout_s = pool_timeout_s
         self.retry = retry or RetryPolicy()
+        self.always_send_context = always_send_context
+        """Send the request context with every read, as writes always do: for databases whose
+        own functions or views read `pgkeel.org_id` where row-level security does not."""
+        self._reads_context: dict[str, bool] = {}
         self.observer = QueryObserver(slow_ms=slow_query_ms, trace=trace,
                                       trace_params=trace_params)
         connect_kwargs: dict[str, Any] = {
@@ -109,7 +114,7 @@ class Database:
             return AsyncConnectionPool(
                 conninfo, min_size=min(min_size, size), max_size=size, kwargs=connect_kwargs,
                 open=False, timeout=pool_timeout_s, name=pool_name,
-                reconnect_timeout=reconnect_timeout_s)
+                reconnect_timeout=reconnect_timeout_s, configure=self._configure)
 
         self._primary = make_pool(url, name, max_size)
         self._replicas = ReplicaSet(
@@ -192,21 +197,24 @@ class Database:
         async with self._connection(replica=replica) as (pool, conn):
             tx = Transaction(
                 conn, context=context, isolation=isolation, readonly=readonly or replica,
-                statement_timeout_ms=(self.statement_timeout_ms if timeout is None
-                                      else round(timeout * 1000)),
+                statement_timeout_ms=None if timeout is None else round(timeout * 1000),
                 lock_timeout_ms=None if lock_timeout is None else round(lock_timeout * 1000),
                 on_connection_lost=lambda: self._connection_lost(pool), observer=self.observer)
             tx.pool_name = pool.name
             try:
-                yield tx
-            except BaseException:
-                await tx._rollback()
-                raise
-            try:
-                await tx._commit()
-            except CommitOutcomeUnknown:
-                await tx._run_commit_callbacks(outcome_unknown=True)
-                raise
+                try:
+                    yield tx
+                except BaseException:
+                    await tx._rollback()
+                    raise
+                try:
+                    await tx._commit()
+                except CommitOutcomeUnknown:
+                    await tx._run_commit_callbacks(outcome_unknown=True)
+                    raise
+            finally:
+                if tx.session_changed:
+                    await self._reset_session(conn)
         if tx.wrote and context.scope is not None:
             context.scope.wrote = True
         await tx._run_commit_callbacks()
@@ -303,6 +311,27 @@ class Database:
         when `replica=True`) it is a single network round trip including COMMIT."""
         return await self._read(lambda tx: tx.fetch_batch(statements, commit=True), replica,
                                 readonly or replica)
+
+    async def read_compiled(self, statements: Sequence[Statement], *, replica: bool = False,
+                            context: bool = True) -> list[list[Any]]:
+        """Compiled SELECTs (repository reads) in one round trip, as one implicit
+        transaction. `context=False` -- the database reads no context for these tables
+        (`reads_context`) -- sends the reads alone; `always_send_context` restores
+        `read_batch(readonly=True)` for every read."""
+        if self.always_send_context:
+            return await self.read_batch(statements, replica=replica, readonly=True)
+        return await self._read(lambda tx: tx.read_compiled(statements, context=context),
+                                replica, True)
+
+    async def reads_context(self, table: str) -> bool:
+        """Whether reading `table` (schema-qualified) makes the database read the request
+        context: row-level security is on and this role is subject to it. Asked of the
+        catalog once per table; a table the catalog does not know counts as yes."""
+        known = self._reads_context.get(table)
+        if known is None:
+            value = await self.fetch_val(_queries.READS_CONTEXT, (table,), readonly=True)
+            known = self._reads_context[table] = value is not False
+        return known or self.always_send_context
 
     async def _read(self, fn: Callable[[Transaction], Awaitable[T]], replica: bool,
                     readonly: bool) -> T:
@@ -412,6 +441,22 @@ class Database:
             raise PoolExhausted(
                 details={"pool": pool.name, "timeout_s": self.pool_timeout_s},
                 hint="Retry in a few seconds, or raise DB_POOL_MAX_SIZE.") from None
+
+    async def _configure(self, conn: AsyncConnection[Any]) -> None:
+        """A new pooled connection's defaults: the statement timeout, set for the session
+        once so that transactions keeping it need not send it."""
+        await conn.execute(_queries.CONFIGURE_SESSION, (str(self.statement_timeout_ms),))
+
+    async def _reset_session(self, conn: AsyncConnection[Any]) -> None:
+        """Back to the connection's defaults after a transaction ran SET or RESET, which may
+        have changed a session setting; a connection that cannot be reset is discarded."""
+        if conn.closed:
+            return
+        try:
+            await conn.execute(_queries.RESET_SESSION)
+            await self._configure(conn)
+        except psycopg.Error:
+            await conn.close()
 
     def _connection_lost(self, pool: Pool) -> None:
         """A connection died. A replica is skipped for a while; and the pool tests its idle

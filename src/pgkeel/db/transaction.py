@@ -50,6 +50,9 @@ _READ_TAGS = frozenset({"SELECT", "SHOW", "EXPLAIN", "FETCH", "SET", "VALUES", "
 is not seen; mark such transactions with `Database.transaction(...)` as usual)."""
 
 
+_SESSION_TAGS = frozenset({"SET", "RESET"})
+
+
 class Isolation(StrEnum):
     READ_COMMITTED = "read committed"
     REPEATABLE_READ = "repeatable read"
@@ -82,7 +85,7 @@ class Transaction:
         context: DbContext,
         isolation: Isolation | None = None,
         readonly: bool = False,
-        statement_timeout_ms: int = 0,
+        statement_timeout_ms: int | None = None,
         lock_timeout_ms: int | None = None,
         on_connection_lost: Callable[[], None] | None = None,
         observer: QueryObserver | None = None,
@@ -97,7 +100,7 @@ class Transaction:
         self._begin = _begin_statement(isolation, readonly)
         settings = context.settings()
         self._settings_params: tuple[str | None, ...] = (
-            str(statement_timeout_ms),
+            None if statement_timeout_ms is None else str(statement_timeout_ms),
             None if lock_timeout_ms is None else str(lock_timeout_ms),
             settings["pgkeel.org_id"],
             settings["pgkeel.actor_id"],
@@ -108,6 +111,10 @@ class Transaction:
         self._finished = False
         self.wrote = False
         """True once a statement's command tag shows a write (drives read-your-writes)."""
+        self.session_changed = False
+        """True once a statement's command tag was SET or RESET: it may have changed a
+        session setting that would outlive the transaction, so the connection is reset to
+        its defaults before it goes back to the pool."""
         self._callbacks: list[tuple[CommitCallback, bool]] = []
 
     # -- queries ---------------------------------------------------------------------------
@@ -211,6 +218,45 @@ class Transaction:
             self._note_write(cursor)
         return [await self._guard(cursor.fetchall()) for cursor in cursors]
 
+    async def read_compiled(self, statements: Sequence[Statement], *,
+                            context: bool) -> list[list[Any]]:
+        """A one-shot read of compiled SELECTs (repository reads): the whole transaction.
+
+        The SELECTs are read-only by construction, so `transaction_read_only` is not sent;
+        the timeouts are the connection's defaults. With `context` (the table's row-level
+        security reads it) the context travels in the same pipeline, ahead of the reads, as
+        the pipeline's implicit transaction, so it ends with them; without it a single read
+        is one plain statement.
+        """
+        if self._begun or self._finished or self._isolation is not None:
+            raise UsageError("read_compiled() is a whole transaction of its own.")
+        self._begun = self._finished = True
+        conn = self._conn
+        started = time.perf_counter()
+        try:
+            if not context and len(statements) == 1:
+                query, params, row_factory = statements[0]
+                cursor = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+                await cursor.execute(query, params)
+                cursors = [cursor]
+            else:
+                cursors = [conn.cursor(row_factory=rf) if rf else conn.cursor()
+                           for _, _, rf in statements]
+                async with conn.pipeline():
+                    if context:
+                        await conn.execute(_queries.SET_CONTEXT, self._settings_params[2:])
+                    for cursor, (query, params, _) in zip(cursors, statements, strict=True):
+                        await cursor.execute(query, params)
+            rows = [await cursor.fetchall() for cursor in cursors]
+        except (psycopg.Error, UnicodeEncodeError) as exc:
+            if is_connection_lost(exc) and self._on_connection_lost:
+                self._on_connection_lost()
+            error = translate(exc)
+            self._observe_batch(statements, started, error.code)
+            raise error from exc
+        self._observe_batch(statements, started, None)
+        return rows
+
     async def execute_many(self, query: Query, params_seq: Sequence[Params]) -> None:
         """Run one statement for each parameter set, pipelined."""
         await self.begin()
@@ -265,8 +311,10 @@ class Transaction:
                 self._observer.record(query, params, elapsed, error=error, pool=self.pool_name)
 
     def _note_write(self, cursor: AsyncCursor[Any]) -> None:
+        tag = (cursor.statusmessage or "").split(" ", 1)[0]
+        if tag in _SESSION_TAGS:
+            self.session_changed = True
         if not self.wrote and not self.readonly:
-            tag = (cursor.statusmessage or "").split(" ", 1)[0]
             self.wrote = tag not in _READ_TAGS
 
     async def _send_begin(

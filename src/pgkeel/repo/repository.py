@@ -302,7 +302,8 @@ class Repository(Generic[R]):
                     replica: bool) -> builtins.list[builtins.list[Any]]:
         if tx is not None:
             return await tx.fetch_batch(statements)
-        return await self.db.read_batch(statements, replica=replica, readonly=True)
+        context = await self.db.reads_context(self.table.qualified)
+        return await self.db.read_compiled(statements, replica=replica, context=context)
 
     async def _write(self, statement: bytes, params: Sequence[Any],
                      tx: Transaction | None) -> builtins.list[Any]:
