@@ -15,6 +15,7 @@ anything is read from Redis again. See docs/cache.md for the guarantees and thei
 
 from __future__ import annotations
 
+import itertools
 import os
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -56,6 +57,8 @@ __all__ = ["Cache"]
 
 T = TypeVar("T")
 TagLike = str | Tag
+_RENDERED_KEYS = 4096
+"""Rendered store keys kept per cache (a hit then renders nothing); cleared when full."""
 
 
 @dataclass
@@ -78,6 +81,11 @@ class Cache:
                                    self.keyspace.stats_key)
         self._reads = ReadPath(backend, self._guard, self.options, self._recorder)
         self._flight = SingleFlight()
+        self._rendered: dict[tuple[CacheKey, tuple[TagLike, ...]], StoreKey] = {}
+        self._plans: dict[tuple[Any, ...], FillPlan] = {}
+        # Lease tokens: unique per process and call without a system call per read.
+        self._token_prefix = os.urandom(6).hex()
+        self._token_count = itertools.count()
         self._batches: weakref.WeakKeyDictionary[Transaction, _TxBatch] = (
             weakref.WeakKeyDictionary())
 
@@ -190,11 +198,19 @@ class Cache:
         `stale_ok=True`, returns the invalidated value at once). A loader result of None is
         cached for `negative_ttl`. Loader errors propagate; Redis errors never do.
         """
-        store_key = self.keyspace.store_key(cache_key, self._tags(cache_key.org, tags))
-        plan = FillPlan(ttl=ttl, negative_ttl=negative_ttl, stale_ok=stale_ok,
-                        codec=codec or self.codec)
-        result: T = await self._flight.run(store_key.value, lambda: self._reads.fetch(
-            store_key, loader, plan, os.urandom(8).hex()))
+        store_key = self._store_key(cache_key, tags)
+        plan_key = (ttl, negative_ttl, stale_ok, codec)
+        plan = self._plans.get(plan_key)
+        if plan is None:
+            plan = FillPlan(ttl=ttl, negative_ttl=negative_ttl, stale_ok=stale_ok,
+                            codec=codec or self.codec)
+            if len(self._plans) < 256:
+                self._plans[plan_key] = plan
+        token = f"{self._token_prefix}{next(self._token_count):x}"
+        reads = self._reads
+        result: T = await self._flight.run_first(
+            store_key.value, lambda: reads.start(store_key, plan, token),
+            lambda outcome: reads.finish(store_key, loader, plan, token, outcome))
         return result
 
     def cached(self, resource: str, **options: Any) -> Decorator:
@@ -283,6 +299,21 @@ class Cache:
             await self.backend.aclose()
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _store_key(self, cache_key: CacheKey, tags: Iterable[TagLike]) -> StoreKey:
+        """The rendered key, from a bounded memo: rendering is pure in (key, tags)."""
+        named = tags if isinstance(tags, tuple) else tuple(self._tags(cache_key.org, tags))
+        memo = (cache_key, named)
+        try:
+            found = self._rendered.get(memo)
+        except TypeError:   # an unhashable id part: render it every time
+            return self.keyspace.store_key(cache_key, self._tags(cache_key.org, named))
+        if found is None:
+            found = self.keyspace.store_key(cache_key, self._tags(cache_key.org, named))
+            if len(self._rendered) >= _RENDERED_KEYS:
+                self._rendered.clear()
+            self._rendered[memo] = found
+        return found
 
     def _tags(self, org: Any, tags: Iterable[TagLike]) -> tuple[Tag, ...]:
         if isinstance(tags, str):

@@ -62,11 +62,15 @@ class Recorder:
     """Counts events for Prometheus and accumulates deltas for the Redis totals."""
 
     def __init__(self) -> None:
+        self._children: dict[tuple[str, str], Any] = {}
         self.local: Tally[tuple[str, str]] = Tally()
         self._unflushed: Tally[str] = Tally()
 
     def add(self, resource: str, event: str, amount: int = 1) -> None:
-        _COUNTERS[event].labels(resource).inc(amount)
+        child = self._children.get((resource, event))
+        if child is None:
+            child = self._children[resource, event] = _COUNTERS[event].labels(resource)
+        child.inc(amount)
         self.local[(resource, event)] += amount
         self._unflushed[f"{resource}:{event}"] += amount
 

@@ -61,13 +61,38 @@ class ReadPath:
         self.guard = guard
         self.options = options
         self.recorder = recorder
+        self._mode = LeaseMode.ON_MISS if options.leases else LeaseMode.NONE
+        self._lease_ttl_ms = to_ms(options.lease_ttl_s)
 
     async def fetch(self, key: StoreKey, loader: Loader[T], plan: FillPlan,
                     token: str) -> T:
-        mode = LeaseMode.ON_MISS if self.options.leases else LeaseMode.NONE
+        done, outcome = await self.start(key, plan, token)
+        if done:
+            value: T = outcome
+            return value
+        return await self.finish(key, loader, plan, token, outcome)
+
+    async def start(self, key: StoreKey, plan: FillPlan, token: str) -> tuple[bool, Any]:
+        """The read: (True, value) for a plain hit, else (False, what `finish` needs: the
+        read's result, or None when the backend is unavailable)."""
         try:
-            result = await self._read(key, mode, token)
+            result = await self._read(key, self._mode, token)
         except Unavailable:
+            return False, None
+        if result.is_hit and result.value:
+            try:
+                decoded = decode(result.value, plan.codec)
+            except UndecodableValue:
+                return False, result
+            if not self._refresh_due(decoded):
+                self._count(key, "hits")
+                return True, decoded.value
+        return False, result
+
+    async def finish(self, key: StoreKey, loader: Loader[T], plan: FillPlan, token: str,
+                     result: ReadResult | None) -> T:
+        """Everything after a read that was not a plain hit."""
+        if result is None:
             return await self._load(key, loader)
         if result.is_hit:
             decoded = self.decode(key, result.value or b"", plan.codec)
@@ -96,7 +121,7 @@ class ReadPath:
     # -- the branches ------------------------------------------------------------------------
 
     async def _read(self, key: StoreKey, mode: LeaseMode, token: str) -> ReadResult:
-        ttl_ms = to_ms(self.options.lease_ttl_s)
+        ttl_ms = self._lease_ttl_ms
         return await self.guard.call(lambda: self.backend.read(key, mode, token, ttl_ms))
 
     async def _load_and_fill(self, key: StoreKey, loader: Loader[T], plan: FillPlan,
