@@ -7,7 +7,13 @@ Contenders:
 - `asyncpg`      asyncpg's pool, `$n` SQL, Records.
 - `sqlalchemy`   SQLAlchemy 2 ORM on asyncpg, `async_sessionmaker`, `select(User)`: what its
                  users write.
+- `sqlalchemy_core` SQLAlchemy 2 Core on the same engine in autocommit:
+                 `connection.execute(select(...))`, no ORM and no BEGIN/ROLLBACK framing.
 - `pgkeel`       `Repository`, `audit.record`, `AuditAppender`, `Cache` under `use_context`.
+
+The `_rls` scenarios connect as a role subject to row-level security (the bench's app role):
+raw psycopg sends `set_config('pgkeel.org_id', ...)` and the query in one pipeline (its
+cheapest safe shape, measured in `bench/ab.py`), pgkeel its repository read.
 
 Every contender reads the same rows in the same order (operation i picks organization and id
 i of a shared sample), and every SQL contender sends the statement pgkeel compiles.
@@ -49,11 +55,14 @@ from sqlalchemy.ext.asyncio import (
 
 from bench import sql as S
 from bench.config import Profile
+from bench.dataset import ensure_app_role
 from bench.models import AuditLog, BulkUser, User
 from bench.timing import Contender, Scenario
 from pgkeel import audit
 from pgkeel.audit import AuditAppender
 from pgkeel.cache import Cache, CacheOptions, RedisBackend
+from pgkeel.cache.keys import KeySpace
+from pgkeel.cache.tiered import TieredBackend
 from pgkeel.db import Database, use_context
 from pgkeel.repo import CountMode, ListQuery, Repository, Table, parse_list_params
 from pgkeel.repo.compiler import Compiler, Where
@@ -90,6 +99,11 @@ class Env:
     redis: aioredis.Redis
     cache: Cache
     appender: AuditAppender
+    core: AsyncEngine
+    app_raw: AsyncConnectionPool[AsyncConnection[dict[str, Any]]]
+    app_db: Database
+    app_users: Repository[dict[str, Any]]
+    l1_cache: Cache
     orgs: list[uuid.UUID] = field(default_factory=list)
     actors: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     ids: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
@@ -109,6 +123,9 @@ class Env:
         return self.ids[i % len(self.ids)]
 
     async def aclose(self) -> None:
+        await self.l1_cache.aclose()
+        await self.app_db.close()
+        await self.app_raw.close()
         await self.appender.close()
         await self.cache.aclose()
         await self.redis.aclose()
@@ -136,9 +153,23 @@ async def open_env(url: str, redis_url: str, profile: Profile) -> Env:
                   CacheOptions(prefix=f"{CACHE_PREFIX}{nonce}:", default_ttl_s=CACHE_TTL_S))
     appender = AuditAppender(db)
     await appender.start()
+    app_url = ensure_app_role(url)
+    app_raw: AsyncConnectionPool[AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
+        app_url, min_size=2, max_size=POOL_SIZE, open=False,
+        kwargs={"autocommit": True, "row_factory": dict_row})
+    await app_raw.open(wait=True)
+    app_db = Database(app_url, min_size=2, max_size=POOL_SIZE)
+    await app_db.open()
+    keyspace = KeySpace(f"{CACHE_PREFIX}{nonce}:l1:")
+    l2 = RedisBackend(aioredis.Redis.from_url(redis_url), owns_client=True,
+                      publish_channel=keyspace.channel, origin=nonce)
+    l1_cache = Cache(TieredBackend(l2, channel=keyspace.channel, origin=nonce,
+                                   l1_ttl_s=CACHE_TTL_S),
+                     CacheOptions(prefix=keyspace.prefix, default_ttl_s=CACHE_TTL_S))
     env = Env(profile, url, redis_url, raw, apg, engine, sessions, db,
               Repository(db, USERS), Repository(db, BULK_USERS), client, cache, appender,
-              nonce=nonce)
+              engine.execution_options(isolation_level="AUTOCOMMIT"), app_raw, app_db,
+              Repository(app_db, USERS), l1_cache, nonce=nonce)
     await _sample(env)
     return env
 
@@ -232,19 +263,55 @@ def get_by_id(env: Env) -> Scenario:
                 select(User).where(User.organization_id == org, User.deleted_at.is_(None),
                                    User.id == uid))
 
+    async def core(i: int) -> object:
+        org, uid = env.row(i)
+        async with env.core.connect() as conn:
+            result = await conn.execute(
+                select(USER_T).where(USER_T.c.organization_id == org,
+                                     USER_T.c.deleted_at.is_(None), USER_T.c.id == uid))
+            return result.mappings().one_or_none()
+
     async def keel(i: int) -> object:
         org, uid = env.row(i)
         with use_context(org_id=org):
             return await env.users.get(uid)
 
     return Scenario("get_by_id", "One user by primary key, tenant-scoped, not soft-deleted.",
-                    _four(raw, apg, orm, keel))
+                    [*_four(raw, apg, orm, keel), Contender("sqlalchemy_core", core)])
+
+
+def get_by_id_rls(env: Env) -> Scenario:
+    async def raw(i: int) -> object:
+        org, uid = env.row(i)
+        async with env.app_raw.connection() as conn:
+            async with conn.pipeline():
+                await conn.execute(SET_ORG, (str(org),))
+                cur = await conn.execute(S.GET_USER, (org, uid))
+            return await cur.fetchone()
+
+    async def keel(i: int) -> object:
+        org, uid = env.row(i)
+        with use_context(org_id=org):
+            return await env.app_users.get(uid)
+
+    return Scenario("get_by_id_rls", "get_by_id as a role subject to row-level security.",
+                    [Contender("raw_psycopg", raw), Contender("pgkeel", keel)])
 
 
 # -- lists -------------------------------------------------------------------------------------
 
 def _orm_where(org: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
     return (User.organization_id == org, User.deleted_at.is_(None), User.is_active == true())
+
+
+USER_T = User.__table__
+SET_ORG = "SELECT set_config('pgkeel.org_id', %s, true)"
+
+
+def _core_list(org: uuid.UUID) -> Select[Any]:
+    return (select(USER_T).where(USER_T.c.organization_id == org,
+                                 USER_T.c.deleted_at.is_(None), USER_T.c.is_active == true())
+            .order_by(USER_T.c.created_at.desc(), USER_T.c.id.desc()))
 
 
 def _orm_list(org: uuid.UUID) -> Select[User]:
@@ -271,14 +338,41 @@ def list_offset(env: Env, name: str, page: int, description: str) -> Scenario:
             result = await session.scalars(_orm_list(env.org(i)).limit(PAGE_SIZE).offset(offset))
             return result.all()
 
+    async def core(i: int) -> object:
+        async with env.core.connect() as conn:
+            result = await conn.execute(_core_list(env.org(i)).limit(PAGE_SIZE).offset(offset))
+            return result.mappings().all()
+
     async def keel(i: int) -> object:
         with use_context(org_id=env.org(i)):
             return await env.users.list(query)
 
-    return Scenario(name, description, _four(raw, apg, orm, keel))
+    return Scenario(name, description, [*_four(raw, apg, orm, keel),
+                                        Contender("sqlalchemy_core", core)])
 
 
-def list_keyset(env: Env) -> Scenario:
+def list_offset_rls(env: Env) -> Scenario:
+    query = _params(("isActive", "true"), ("page", "1"), ("pageSize", str(PAGE_SIZE)),
+                    ("count", "none"))
+
+    async def raw(i: int) -> object:
+        org = env.org(i)
+        async with env.app_raw.connection() as conn:
+            async with conn.pipeline():
+                await conn.execute(SET_ORG, (str(org),))
+                cur = await conn.execute(S.LIST_OFFSET, (org, True, PAGE_SIZE, 0))
+            return await cur.fetchall()
+
+    async def keel(i: int) -> object:
+        with use_context(org_id=env.org(i)):
+            return await env.app_users.list(query)
+
+    return Scenario("list_offset_page1_rls", "list_offset_page1 as a role subject to "
+                    "row-level security.", [Contender("raw_psycopg", raw),
+                                            Contender("pgkeel", keel)])
+
+
+def list_keyset(env: Env) -> list[Scenario]:
     keyset_sql = S.dollar(S.LIST_KEYSET)
     queries = [_params(("isActive", "true"), ("limit", str(PAGE_SIZE)), ("cursor", cursor))
                for _, cursor, _, _ in env.keyset]
@@ -304,13 +398,39 @@ def list_keyset(env: Env) -> Scenario:
                 .limit(PAGE_SIZE + 1))
             return result.all()
 
+    async def core(i: int) -> object:
+        org, _, created, uid = at(i)
+        async with env.core.connect() as conn:
+            result = await conn.execute(
+                _core_list(org).where(tuple_(USER_T.c.created_at, USER_T.c.id)
+                                      < tuple_(created, uid)).limit(PAGE_SIZE + 1))
+            return result.mappings().all()
+
     async def keel(i: int) -> object:
         org = at(i)[0]
         with use_context(org_id=org):
             return await env.users.list(queries[i % len(queries)])
 
-    return Scenario("list_keyset", "20 active users after a cursor in the middle of the "
-                    "organization's list (sort -createdAt, id).", _four(raw, apg, orm, keel))
+    async def raw_rls(i: int) -> object:
+        org, _, created, uid = at(i)
+        async with env.app_raw.connection() as conn:
+            async with conn.pipeline():
+                await conn.execute(SET_ORG, (str(org),))
+                cur = await conn.execute(S.LIST_KEYSET, (org, True, created, uid,
+                                                         PAGE_SIZE + 1))
+            return await cur.fetchall()
+
+    async def keel_rls(i: int) -> object:
+        org = at(i)[0]
+        with use_context(org_id=org):
+            return await env.app_users.list(queries[i % len(queries)])
+
+    return [Scenario("list_keyset", "20 active users after a cursor in the middle of the "
+                     "organization's list (sort -createdAt, id).",
+                     [*_four(raw, apg, orm, keel), Contender("sqlalchemy_core", core)]),
+            Scenario("list_keyset_rls", "list_keyset as a role subject to row-level "
+                     "security.", [Contender("raw_psycopg", raw_rls),
+                                   Contender("pgkeel", keel_rls)])]
 
 
 def _planned(plan: Any) -> int:
@@ -418,6 +538,7 @@ async def prefill_cache(env: Env, count: int) -> None:
         with use_context(org_id=org):
             user = await env.users.get(uid)
             await env.cache.set(env.cache.key("user", uid), user, ttl=CACHE_TTL_S)
+            await env.l1_cache.set(env.l1_cache.key("user", uid), user, ttl=CACHE_TTL_S)
         await env.redis.set(f"{env.raw_prefix}user:{uid}", orjson.dumps(user),
                             ex=CACHE_TTL_S)
 
@@ -437,6 +558,24 @@ def cache_hit(env: Env, keys: int) -> Scenario:
 
     return Scenario("cache_hit", "A cached user: raw Redis GET + orjson decode vs "
                     "pgkeel Cache.get_or_set (hit).",
+                    [Contender("raw_psycopg", raw), Contender("pgkeel", keel)])
+
+
+def cache_hit_l1(env: Env, keys: int) -> Scenario:
+    async def raw(i: int) -> object:
+        _, uid = env.row(i % keys)
+        data = await env.redis.get(f"{env.raw_prefix}user:{uid}")
+        assert data is not None
+        return orjson.loads(data)
+
+    async def keel(i: int) -> object:
+        org, uid = env.row(i % keys)
+        with use_context(org_id=org):
+            return await env.l1_cache.get_or_set(env.l1_cache.key("user", uid),
+                                                 lambda: env.users.get(uid), ttl=CACHE_TTL_S)
+
+    return Scenario("cache_hit_l1", "A cached user held in the two-tier cache's in-process "
+                    "L1: raw Redis GET + orjson decode vs pgkeel Cache.get_or_set (L1 hit).",
                     [Contender("raw_psycopg", raw), Contender("pgkeel", keel)])
 
 
@@ -631,15 +770,18 @@ def _four(raw: Callable[[int], Awaitable[object]], apg: Callable[[int], Awaitabl
 def build_scenarios(env: Env, *, cache_keys: int) -> list[Scenario]:
     return [
         get_by_id(env),
+        get_by_id_rls(env),
         list_offset(env, "list_offset_page1", 1,
                     "Page 1 of 20 active users, sort -createdAt (filter + sort, no count)."),
+        list_offset_rls(env),
         list_offset(env, "list_offset_deep", env.deep_page,
                     f"Page {env.deep_page} of 20 active users (a deep OFFSET), no count."),
-        list_keyset(env),
+        *list_keyset(env),
         list_count(env, CountMode.EXACT),
         list_count(env, CountMode.PLANNED),
         list_count(env, CountMode.ESTIMATED),
         cache_hit(env, cache_keys),
+        cache_hit_l1(env, cache_keys),
         cache_miss(env),
         create_with_audit(env),
         audit_append(env),
@@ -653,7 +795,7 @@ async def cleanup(env: Env) -> None:
                          (f"bench-%-{env.nonce}-%",))
     async with env.raw.connection() as conn:
         await conn.execute("TRUNCATE bench.bulk_users")
-    for prefix in (env.cache.options.prefix, env.raw_prefix):
+    for prefix in (env.cache.options.prefix, env.l1_cache.options.prefix, env.raw_prefix):
         keys = [k async for k in env.redis.scan_iter(match=f"{prefix}*", count=1000)]
         for start in range(0, len(keys), 1000):
             await env.redis.delete(*keys[start:start + 1000])

@@ -24,7 +24,11 @@ from pgkeel.testing.databases import database_url, drop_database  # noqa: E402
 
 IN_PROCESS = {"get_by_id", "list_offset_page1", "list_offset_deep", "list_keyset",
               "list_count_exact", "list_count_planned", "list_count_estimated", "cache_hit",
-              "cache_miss", "create_with_audit", "audit_append", "bulk_insert"}
+              "cache_miss", "create_with_audit", "audit_append", "bulk_insert", "get_by_id_rls",
+              "list_offset_page1_rls", "list_keyset_rls", "cache_hit_l1"}
+WITH_CORE = {"get_by_id", "list_offset_page1", "list_offset_deep", "list_keyset"}
+PAIRED = {"cache_hit", "cache_miss", "cache_hit_l1", "get_by_id_rls", "list_offset_page1_rls",
+          "list_keyset_rls"}
 PAIRS = {"outbox_add": {"raw_psycopg", "pgkeel"}, "outbox_relay": {"pgkeel", "procrastinate"},
           "idempotent_create_user": {"pgkeel", "pgkeel_no_key"}}
 
@@ -62,9 +66,12 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
     assert {c for _, c in seen} == set(CONTENDERS)
     for scenario, contenders in PAIRS.items():
         assert {c for s, c in seen if s == scenario} == contenders
-    for scenario in IN_PROCESS - {"cache_hit", "cache_miss"}:
-        assert {c for s, c in seen if s == scenario} == {"raw_psycopg", "asyncpg", "sqlalchemy",
-                                                        "pgkeel"}
+    for scenario in IN_PROCESS - PAIRED:
+        assert {c for s, c in seen if s == scenario} == {
+            "raw_psycopg", "asyncpg", "sqlalchemy", "pgkeel",
+            *(["sqlalchemy_core"] if scenario in WITH_CORE else [])}
+    for scenario in PAIRED:
+        assert {c for s, c in seen if s == scenario} == {"raw_psycopg", "pgkeel"}
     for scenario in HTTP_SCENARIOS:
         assert {c for s, c in seen if s == scenario} == {"pgkeel", "fastapi_sqlalchemy"}
     for row in results:
