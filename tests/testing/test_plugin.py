@@ -47,3 +47,24 @@ def test_plugin_creates_and_drops_its_database(pytester: pytest.Pytester, admin_
 def test_each_test_gets_its_own_schema(pgkeel_schema: str, sync_conn):
     assert pgkeel_schema.startswith("t_")
     sync_conn.execute(f'CREATE TABLE "{pgkeel_schema}".x (id int)')
+
+
+def test_stale_databases_are_dropped_and_live_ones_kept(pgkeel_servers) -> None:
+    """Databases of a prefix of this test's own (so no other run's are touched): one nobody is
+    in is dropped once older than the cut-off, one with a live session is kept."""
+    import secrets
+
+    from pgkeel.testing.databases import create_database, drop_database, drop_stale_databases
+
+    admin = pgkeel_servers.settings.database_url
+    prefix = f"pgkeel_stale_{secrets.token_hex(3)}"
+    idle, busy = create_database(admin, prefix), create_database(admin, prefix)
+    try:
+        assert drop_stale_databases(admin, prefix) == []          # both younger than a day
+        with psycopg.connect(busy) as conn:
+            dropped = drop_stale_databases(admin, prefix, older_than_s=0)
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert dropped == [psycopg.conninfo.conninfo_to_dict(idle)["dbname"]]
+    finally:
+        drop_database(admin, idle)
+        drop_database(admin, busy)

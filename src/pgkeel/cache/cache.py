@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pgkeel.cache.backend import CacheBackend, LeaseMode
 from pgkeel.cache.breaker import CircuitBreaker
+from pgkeel.cache.decorator import Decorator, cached
 from pgkeel.cache.envelope import MISS, Codec, JsonCodec, encode
 from pgkeel.cache.flight import SingleFlight
 from pgkeel.cache.guard import BackendGuard, Unavailable
@@ -49,7 +50,6 @@ from pgkeel.redis_client import connect_redis
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from pgkeel.cache.decorator import Decorator
     from pgkeel.config import Settings
     from pgkeel.db.transaction import Transaction
 
@@ -215,8 +215,6 @@ class Cache:
 
     def cached(self, resource: str, **options: Any) -> Decorator:
         """A decorator caching an async function's result; see `pgkeel.cache.decorator`."""
-        from pgkeel.cache.decorator import cached
-
         return cached(self, resource, **options)
 
     # -- writing and invalidating ------------------------------------------------------------

@@ -15,14 +15,11 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from pgkeel.cache.envelope import Codec, JsonCodec, TypedCodec
 from pgkeel.cache.keys import CONTEXT_ORG, CacheKey, KeyId, KeyPart, Tag, key
 from pgkeel.errors import UsageError
-
-if TYPE_CHECKING:
-    from pgkeel.cache.cache import Cache
 
 __all__ = ["IGNORED_PARAMETERS", "CachedFunction", "Decorator", "cached"]
 
@@ -33,6 +30,16 @@ IGNORED_PARAMETERS = frozenset({"self", "cls", "db", "tx", "conn", "database", "
                                 "repo"})
 
 
+class CacheReads(Protocol):
+    """What a cached function needs of its `pgkeel.cache.Cache` (which imports this module,
+    not the other way round)."""
+
+    async def get_or_set(self, cache_key: CacheKey, loader: Callable[[], Awaitable[T]], *,
+                         ttl: float | None = None, tags: Iterable[str | Tag] = (),
+                         negative_ttl: float | None = None, stale_ok: bool = False,
+                         codec: Codec | None = None) -> T: ...
+
+
 class Decorator(Protocol):
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> CachedFunction[P, T]: ...
 
@@ -40,7 +47,7 @@ class Decorator(Protocol):
 class CachedFunction(Generic[P, T]):
     """An async function whose results are cached; call it like the original."""
 
-    def __init__(self, cache: Cache, fn: Callable[P, Awaitable[T]], *, resource: str,
+    def __init__(self, cache: CacheReads, fn: Callable[P, Awaitable[T]], *, resource: str,
                  action: str | None, ttl: float | None,
                  tags: Iterable[str | Tag] | Callable[P, Iterable[str | Tag]],
                  negative_ttl: float | None, stale_ok: bool, codec: Codec | None,
@@ -104,7 +111,7 @@ def _codec_for(fn: Callable[..., Any]) -> Codec:
         return JsonCodec()
 
 
-def cached(cache: Cache, resource: str, *, action: str | None = None,
+def cached(cache: CacheReads, resource: str, *, action: str | None = None,
            ttl: float | None = None,
            tags: Iterable[str | Tag] | Callable[..., Iterable[str | Tag]] = (),
            negative_ttl: float | None = None, stale_ok: bool = False,

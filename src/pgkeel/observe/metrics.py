@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from pgkeel.db.database import Database
+
+class PoolSource(Protocol):
+    """What the pool collector reads (a `pgkeel.db.Database`; `observe` does not import `db`,
+    so the layers read one way: `db` -> `observe`)."""
+
+    def pool_stats(self) -> dict[str, dict[str, int]]: ...
 
 __all__ = ["REGISTRY", "REPO_DURATION", "REPO_ERRORS", "REPO_SLOW", "TX_RETRIES",
            "render_latest", "track_database"]
@@ -37,7 +41,7 @@ REPO_ERRORS = Counter(
     "pgkeel_repo_errors", "Repository calls that raised, by error code.",
     ["repo", "operation", "error"], registry=REGISTRY)
 
-_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
+_DATABASES: weakref.WeakSet[PoolSource] = weakref.WeakSet()
 
 # psycopg_pool stat key -> (metric suffix, help, is_counter, scale to base unit)
 _POOL_STATS: dict[str, tuple[str, str, bool, float]] = {
@@ -72,7 +76,7 @@ class _PoolCollector(Collector):
 REGISTRY.register(_PoolCollector())
 
 
-def track_database(database: Database) -> None:
+def track_database(database: PoolSource) -> None:
     """Include this database's pools in the metrics (held weakly)."""
     _DATABASES.add(database)
 

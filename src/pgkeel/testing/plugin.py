@@ -11,7 +11,7 @@ from psycopg import sql
 
 from pgkeel.config import AppEnv, Settings, load_settings
 from pgkeel.embedded import EmbeddedServers
-from pgkeel.testing.databases import create_database, drop_database
+from pgkeel.testing.databases import create_database, drop_database, drop_stale_databases
 from pgkeel.testing.replica import StreamingReplica, find_bin_dir
 
 
@@ -20,6 +20,9 @@ def pgkeel_servers() -> Iterator[EmbeddedServers]:
     """Settings with both URLs filled in: the configured servers, else embedded ones (which
     are stopped at the end of the session if this session started them)."""
     servers = EmbeddedServers.for_settings(load_settings(app_env=AppEnv.TEST))
+    admin_url = servers.settings.database_url
+    if admin_url is not None:   # what killed runs left behind (no session, over a day old)
+        drop_stale_databases(admin_url)
     try:
         yield servers
     finally:
