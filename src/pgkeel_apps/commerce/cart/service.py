@@ -16,7 +16,7 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -32,11 +32,14 @@ from pgkeel.errors import (
     RuleViolation,
     UsageError,
 )
-from pgkeel.repo import Repository
 from pgkeel_apps.commerce.cart import scripts
 from pgkeel_apps.commerce.cart.model import Cart, cents
 from pgkeel_apps.commerce.cart.settings import CartSettings
-from pgkeel_apps.commerce.product.tables import PRODUCTS
+
+PRODUCT: LiteralString = """
+SELECT name, price FROM product.products WHERE organization_id = %s AND id = %s AND is_active
+"""
+"""The catalog's name and price of an active product (read as its organization)."""
 
 CLEANUP_BATCH = 200
 """Carts one cleanup_expired_carts call checks."""
@@ -96,7 +99,7 @@ class CartService:
         self.redis = redis
         self.prefix = prefix
         self.settings = settings or CartSettings()
-        self.products: Repository[dict[str, Any]] = Repository(db, PRODUCTS, name="product")
+        self.db = db
         self._scripts: dict[str, AsyncScript] = {}
 
     def keys(self, org_id: UUID, user_id: UUID) -> CartKeys:
@@ -136,8 +139,8 @@ class CartService:
         """Add `quantity` units of an active product of the organization, at its current
         price (404 for an unknown or inactive product; 422 past the cart's limits)."""
         with use_context(org_id=org_id):
-            product = await self.products.find(product_id)
-        if product is None or not product["is_active"]:
+            product = await self.db.fetch_one(PRODUCT, (org_id, product_id), readonly=True)
+        if product is None:
             raise NotFound("No product with that id.", details={"resource": "product",
                                                                 "id": str(product_id)})
         s = self.settings
