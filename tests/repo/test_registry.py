@@ -82,3 +82,21 @@ async def test_check_warns_about_a_tenant_table_without_forced_rls(registry, syn
     assert [a.table for a in rls] == [table.qualified]
     sync_conn.execute(rls_sql(table))
     assert not [a for a in await registry.check() if "row-level security" in a.message]
+
+
+async def test_a_partial_index_on_live_rows_serves_lists_and_others_do_not(registry,
+                                                                          sync_conn):
+    """Lists read live rows only (`deleted_at IS NULL`): an index on exactly those serves
+    them; an index on some other subset does not."""
+    table = registry.repo("people").table
+
+    def wants_score_index(advice):
+        return any("(\"org_id\", \"score\")" in (a.fix or "") for a in advice)
+
+    assert wants_score_index(await registry.check())
+    sync_conn.execute(sql.SQL("CREATE INDEX people_score_active ON {} (org_id, score)"
+                              " WHERE active").format(table.ident))
+    assert wants_score_index(await registry.check())
+    sync_conn.execute(sql.SQL("CREATE INDEX people_score_live ON {} (org_id, score)"
+                              " WHERE deleted_at IS NULL").format(table.ident))
+    assert not wants_score_index(await registry.check())

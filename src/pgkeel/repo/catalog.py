@@ -29,14 +29,16 @@ FROM pg_attribute a
 WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
 """
 
-# Leading key columns of every valid, non-partial, non-expression index on the table.
+# Leading key columns of every valid, non-expression index on the table, with the predicate
+# of a partial index (NULL for a full one).
 INDEXES: LiteralString = """
 SELECT i.indexrelid::regclass::text AS name,
-       array_agg(a.attname ORDER BY k.ord) AS columns
+       array_agg(a.attname ORDER BY k.ord) AS columns,
+       pg_get_expr(i.indpred, i.indrelid) AS predicate
 FROM pg_index i
 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-WHERE i.indrelid = to_regclass(%s) AND i.indisvalid AND i.indpred IS NULL
+WHERE i.indrelid = to_regclass(%s) AND i.indisvalid
   AND k.ord <= i.indnkeyatts
 GROUP BY i.indexrelid
 """
@@ -101,7 +103,8 @@ async def check_tables(db: Database, tables: Iterable[Table]) -> list[Advice]:
             elif not field.nullable and not column["not_null"]:
                 advice.append(Advice(table.qualified, f"{field.name} is declared NOT NULL but "
                                      "the column allows NULL (keyset paging assumes it)."))
-        advice += _index_advice(table, [list(i["columns"]) for i in indexes])
+        advice += _index_advice(table, [list(i["columns"]) for i in indexes
+                                        if _serves_lists(table, i["predicate"])])
         rls = security[0] if security else None
         if table.tenant and rls and not (rls["enabled"] and rls["forced"] and rls["policies"]):
             advice.append(Advice(
@@ -113,6 +116,19 @@ async def check_tables(db: Database, tables: Iterable[Table]) -> list[Advice]:
                              + "; ".join(problems), details={"problems": problems},
                              hint="Apply the pending migrations, or fix the declaration.")
     return advice
+
+
+def _serves_lists(table: Table, predicate: str | None) -> bool:
+    """Whether an index with this predicate can serve the table's lists: a full index, or a
+    partial one on exactly the live rows (`<soft delete column> IS NULL`), which is what
+    every list reads unless it asks for deleted rows."""
+    if predicate is None:
+        return True
+    if table.soft_delete is None:
+        return False
+    column = sql.Identifier(table.soft_delete).as_string(None)
+    live = {f"({table.soft_delete} IS NULL)", f"({column} IS NULL)"}
+    return predicate in live
 
 
 def _index_advice(table: Table, indexes: list[list[str]]) -> list[Advice]:
