@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from pgkeel.cache import Cache
 from pgkeel.config import Settings, load_settings
 from pgkeel.db import Database
 from pgkeel.embedded import EmbeddedServers
@@ -27,12 +28,15 @@ __all__ = ["Services", "open_migration_database", "open_services"]
 
 @dataclass
 class Services:
-    """The open database, the Redis client (None for `memory://`) and the final settings."""
+    """The open database, the Redis client (None for `memory://`) and the final settings;
+    inside `pgkeel_lifespan`, also the open cache."""
 
     settings: Settings
     db: Database
     redis: Redis | None
     servers: EmbeddedServers
+    cache: Cache | None = None
+    """Set by `pgkeel_lifespan` (`open_services` alone opens no cache)."""
 
 
 @asynccontextmanager
@@ -42,7 +46,11 @@ async def open_services(settings: Settings | None = None) -> AsyncIterator[Servi
         resolved = servers.settings
         assert resolved.redis_url is not None
         db = Database.from_settings(resolved)
-        await db.open()
+        try:
+            await db.open()
+        except BaseException:
+            await db.close()
+            raise
         url = resolved.redis_url
         redis = None if is_memory_url(url) else connect_redis(url, timeout_s=0.5, retries=1)
         try:

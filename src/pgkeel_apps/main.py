@@ -12,7 +12,6 @@ from starlette.responses import Response
 
 from pgkeel import audit, idempotency, ops, outbox
 from pgkeel.audit import AuditAppender
-from pgkeel.cache import Cache
 from pgkeel.config import Settings, load_settings
 from pgkeel.db import Database
 from pgkeel.errors import Forbidden, PgkeelError
@@ -100,9 +99,9 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
     # Redis Streams (or OUTBOX_SINK_URL) from inside the service, woken by each commit.
     relay = outbox.Relay.from_settings(db, outbox.sink_from_settings(services.settings),
                                        services.settings)
-    # The cache opens its own client: short timeouts, no retries -- its breaker handles outages.
-    async with (Cache.from_settings(services.settings) as cache,
-                AuditAppender.from_settings(db, services.settings) as appender,
+    cache = services.cache  # opened by pgkeel_lifespan
+    assert cache is not None
+    async with (AuditAppender.from_settings(db, services.settings) as appender,
                 outbox.run_relay(relay), _maintenance(services.settings),
                 AsyncExitStack() as started):
         app.state.audit_appender = appender

@@ -34,15 +34,28 @@ def test_db_ping_human(pgkeel_database_url):
     assert result.stdout.startswith("ok: ")
 
 
-def test_unreachable_database_is_one_line_and_exit_1():
-    result = pgkeel("db", "ping",
-                    DATABASE_URL=f"postgresql://u:topsecret@127.0.0.1:{free_port()}/x",
+def test_unreachable_database_is_one_line_naming_the_cause_and_exit_1():
+    port = free_port()
+    result = pgkeel("db", "ping", DATABASE_URL=f"postgresql://u:topsecret@127.0.0.1:{port}/x",
                     DB_CONNECT_TIMEOUT_S="1")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("error: The database is unavailable.")
+    assert lines[0].startswith(f"error: Nothing accepts connections at 127.0.0.1:{port} "
+                               f"(connection refused; postgresql://u:***@127.0.0.1:{port}/x).")
+    assert "(hint: Check the host and port in DATABASE_URL" in lines[0]
     assert "topsecret" not in result.stderr + result.stdout
+
+
+def test_a_missing_database_is_named_by_db_ping(pgkeel_database_url):
+    from pgkeel.testing import database_url
+
+    result = pgkeel("db", "ping", "--json",
+                    DATABASE_URL=database_url(pgkeel_database_url, "newapp_tyr"))
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["details"]["cause"] == "database_missing"
+    assert error["message"].startswith("The database 'newapp_tyr' does not exist at ")
 
 
 def test_bad_setting_is_one_line_naming_the_variable():
@@ -59,6 +72,18 @@ def test_server_status_json(tmp_path):
     rows = json.loads(result.stdout)
     assert {row["server"] for row in rows} == {"postgres", "valkey"}
     assert all(row["running"] is False for row in rows)
+
+
+def test_a_table_piped_to_a_file_keeps_one_line_per_row(tmp_path):
+    home = tmp_path / ("a-rather-long-directory-name-" * 3)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run([sys.executable, "-m", "pgkeel", "server", "status"],
+                            capture_output=True, text=True, timeout=120,
+                            env={**env, "PGKEEL_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if "postgres" in line]
+    assert len(rows) == 1 and str(home.resolve() / "pg") in rows[0]
+    assert len(rows[0]) > 80
 
 
 def test_server_url_when_stopped_fails_cleanly(tmp_path):

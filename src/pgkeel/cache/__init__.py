@@ -7,6 +7,8 @@ Public API:
     TTL, jittered                        TTL tiers with +/-10% jitter
     MISS, Codec, JsonCodec, TypedCodec   the miss sentinel and value codecs
     CachedFunction                       what `cache.cached(...)` returns
+    cached, default_cache, current_cache `@cached("users")` at module level: bound lazily
+                                         to the cache open at call time (the lifespan's)
     CacheStats                           `cache.stats()`
     CacheBackend, MemoryBackend, RedisBackend, TieredBackend   the backends
     BreakerState                         the circuit breaker's states
@@ -17,7 +19,7 @@ See docs/cache.md for the guarantees (leases, generations, outages) and their li
 from pgkeel.cache.backend import CacheBackend
 from pgkeel.cache.breaker import BreakerState
 from pgkeel.cache.cache import Cache
-from pgkeel.cache.decorator import CachedFunction
+from pgkeel.cache.decorator import CachedFunction, cached, current_cache, default_cache
 from pgkeel.cache.envelope import MISS, Codec, JsonCodec, Missing, TypedCodec
 from pgkeel.cache.keys import GLOBAL, CacheKey, KeySpace, Tag, key, tag
 from pgkeel.cache.memory_backend import MemoryBackend
@@ -47,6 +49,9 @@ __all__ = [
     "Tag",
     "TieredBackend",
     "TypedCodec",
+    "cached",
+    "current_cache",
+    "default_cache",
     "jittered",
     "key",
     "tag",

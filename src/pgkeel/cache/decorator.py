@@ -4,6 +4,10 @@
     await get_user(db, user_id)           # key pgkeel:{org}:users:<user_id>:load_user
     cache.invalidate_on_commit(tx, get_user.key(user_id))
 
+At module level, before any cache exists, `@cached("users", ttl=TTL.MEDIUM)` binds lazily:
+each call uses the cache open at that moment -- the one `pgkeel_lifespan` opened (or any
+`with default_cache(cache):`), so a decorated function can be defined at import time.
+
 The key's id is made of the arguments that are not plumbing: parameters named `self`, `cls`,
 `db`, `tx`, `conn`, `database`, `session` or `repo`, and any `Database` / `Transaction`
 argument, are left out. The codec follows the return annotation (pydantic's JSON for that
@@ -14,14 +18,16 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from pgkeel.cache.envelope import Codec, JsonCodec, TypedCodec
 from pgkeel.cache.keys import CONTEXT_ORG, CacheKey, KeyId, KeyPart, Tag, key
 from pgkeel.errors import UsageError
 
-__all__ = ["IGNORED_PARAMETERS", "CachedFunction", "Decorator", "cached"]
+__all__ = ["IGNORED_PARAMETERS", "CachedFunction", "Decorator", "cached", "current_cache",
+           "default_cache"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,6 +46,30 @@ class CacheReads(Protocol):
                          codec: Codec | None = None) -> T: ...
 
 
+_OPEN: list[CacheReads] = []
+"""The caches open for lazily bound `@cached` functions, innermost last."""
+
+
+@contextmanager
+def default_cache(cache: CacheReads) -> Iterator[CacheReads]:
+    """Inside the block, `@cached` functions defined without a cache use `cache`
+    (`pgkeel_lifespan` holds this for the app's life)."""
+    _OPEN.append(cache)
+    try:
+        yield cache
+    finally:
+        _OPEN.remove(cache)
+
+
+def current_cache() -> CacheReads:
+    """The cache lazily bound `@cached` functions use now."""
+    if not _OPEN:
+        raise UsageError("No cache is open for this @cached function.",
+                         hint="Call it while the app runs (pgkeel_lifespan opens the cache), "
+                              "or inside `with default_cache(cache):`.")
+    return _OPEN[-1]
+
+
 class Decorator(Protocol):
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> CachedFunction[P, T]: ...
 
@@ -47,12 +77,13 @@ class Decorator(Protocol):
 class CachedFunction(Generic[P, T]):
     """An async function whose results are cached; call it like the original."""
 
-    def __init__(self, cache: CacheReads, fn: Callable[P, Awaitable[T]], *, resource: str,
+    def __init__(self, cache: CacheReads | None, fn: Callable[P, Awaitable[T]], *,
+                 resource: str,
                  action: str | None, ttl: float | None,
                  tags: Iterable[str | Tag] | Callable[P, Iterable[str | Tag]],
                  negative_ttl: float | None, stale_ok: bool, codec: Codec | None,
                  ignore: Iterable[str]) -> None:
-        self.cache = cache
+        self._cache = cache
         self.fn = fn
         self.resource = resource
         self.action: str = action or str(getattr(fn, "__name__", "call"))
@@ -66,6 +97,11 @@ class CachedFunction(Generic[P, T]):
         self.__name__ = self.action
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
+
+    @property
+    def cache(self) -> CacheReads:
+        """The cache given to the decorator, else the one open now (`current_cache`)."""
+        return self._cache if self._cache is not None else current_cache()
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
         tags = self._tags(*args, **kwargs) if callable(self._tags) else self._tags
@@ -111,17 +147,43 @@ def _codec_for(fn: Callable[..., Any]) -> Codec:
         return JsonCodec()
 
 
-def cached(cache: CacheReads, resource: str, *, action: str | None = None,
-           ttl: float | None = None,
-           tags: Iterable[str | Tag] | Callable[..., Iterable[str | Tag]] = (),
+_Tags = Iterable[str | Tag] | Callable[..., Iterable[str | Tag]]
+
+
+@overload
+def cached(resource: str, /, *, action: str | None = None, ttl: float | None = None,
+           tags: _Tags = (), negative_ttl: float | None = None, stale_ok: bool = False,
+           codec: Codec | None = None, ignore: Iterable[str] = IGNORED_PARAMETERS
+           ) -> Decorator: ...
+
+
+@overload
+def cached(cache: CacheReads, resource: str, /, *, action: str | None = None,
+           ttl: float | None = None, tags: _Tags = (), negative_ttl: float | None = None,
+           stale_ok: bool = False, codec: Codec | None = None,
+           ignore: Iterable[str] = IGNORED_PARAMETERS) -> Decorator: ...
+
+
+def cached(cache: CacheReads | str, resource: str | None = None, /, *,
+           action: str | None = None, ttl: float | None = None, tags: _Tags = (),
            negative_ttl: float | None = None, stale_ok: bool = False,
            codec: Codec | None = None,
            ignore: Iterable[str] = IGNORED_PARAMETERS) -> Decorator:
     """Cache `fn`'s results under `resource` (and `action`, default: the function's name).
-    `tags` may be a callable taking the function's arguments."""
+    `tags` may be a callable taking the function's arguments. `cached(cache, "users")`
+    binds to that cache; `cached("users")` to whichever is open at each call."""
+    bound: CacheReads | None
+    if isinstance(cache, str):
+        if resource is not None:
+            raise UsageError("cached() takes a cache and a resource, or only a resource.")
+        bound, name = None, cache
+    else:
+        if resource is None:
+            raise UsageError("cached(cache, resource): the resource is missing.")
+        bound, name = cache, resource
 
     def decorate(fn: Callable[P, Awaitable[T]], /) -> CachedFunction[P, T]:
-        return CachedFunction(cache, fn, resource=resource, action=action, ttl=ttl, tags=tags,
+        return CachedFunction(bound, fn, resource=name, action=action, ttl=ttl, tags=tags,
                               negative_ttl=negative_ttl, stale_ok=stale_ok, codec=codec,
                               ignore=ignore)
 

@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pgkeel.config import Settings, redact_dsn
 from pgkeel.db import _queries
+from pgkeel.db.connect_errors import connect_failure
 from pgkeel.db.context import current_context, reads_need_primary
 from pgkeel.db.replicas import Replica, ReplicaSet
 from pgkeel.db.retry import RetryPolicy
@@ -157,7 +158,24 @@ class Database:
         for replica in self._replicas.replicas:
             await replica.pool.open(wait=False)
         if wait:
-            await self.ping()
+            try:
+                await self.ping()
+            except DatabaseUnavailable as exc:
+                cause = await self._why_unavailable()
+                if cause is None:
+                    raise
+                raise cause from exc
+
+    async def _why_unavailable(self) -> DatabaseUnavailable | None:
+        """One direct connection attempt, to name the cause the pool only logs (refused,
+        unknown host, authentication, missing database, timeout); None if it connects."""
+        conninfo, kwargs = self._direct
+        try:
+            conn = await AsyncConnection.connect(conninfo, **kwargs)
+        except (psycopg.OperationalError, OSError) as exc:
+            return connect_failure(exc, conninfo, self.url, timeout_s=kwargs["connect_timeout"])
+        await conn.close()
+        return None
 
     async def close(self) -> None:
         for task in list(self._pending):
@@ -166,7 +184,11 @@ class Database:
         await self._primary.close()
 
     async def __aenter__(self) -> Database:
-        await self.open()
+        try:
+            await self.open()
+        except BaseException:
+            await self.close()  # no pool keeps reconnecting behind a failed `async with`
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -397,8 +419,8 @@ class Database:
         try:
             return await AsyncConnection.connect(conninfo, **kwargs)
         except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(details={"database": self.url},
-                                      hint="Retry in a few seconds.") from exc
+            raise connect_failure(exc, conninfo, self.url,
+                                  timeout_s=kwargs["connect_timeout"]) from exc
 
     # -- connections -----------------------------------------------------------------------
 

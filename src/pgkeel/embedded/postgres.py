@@ -85,8 +85,13 @@ class EmbeddedPostgres:
                                       hint="Run `pgkeel server start`.")
         return f"postgresql://postgres@127.0.0.1:{port}/{database}"
 
+    def require_installed(self) -> None:
+        """EmbeddedServerError unless the server binaries are installed (touches no file)."""
+        _bin_dir()
+
     def start(self, timeout_s: float = 60.0) -> ServerStatus:
         """Start the server unless one is already running on this data directory."""
+        self.require_installed()
         self.root.mkdir(parents=True, exist_ok=True)
         with file_lock(self.root / ".lock", timeout_s):
             if self.status().running:
@@ -111,6 +116,8 @@ class EmbeddedPostgres:
         if mode not in ("smart", "fast", "immediate"):
             raise EmbeddedServerError(f"Unknown shutdown mode {mode!r}.",
                                       hint="Use smart, fast or immediate.")
+        if not self.root.exists():
+            return False
         with file_lock(self.root / ".lock", timeout_s):
             if not self.status().running:
                 return False

@@ -43,6 +43,7 @@ class EmbeddedServers:
         return servers
 
     def _join(self, server: Server) -> ServerStatus:
+        server.require_installed()  # before the registry's lock file creates <home>
         registry = SessionRegistry(server.root)
         with registry.locked():
             status = server.start()

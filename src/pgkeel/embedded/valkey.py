@@ -62,7 +62,12 @@ class EmbeddedValkey:
                                       hint="Run `pgkeel server start`.")
         return status.url
 
+    def require_installed(self) -> None:
+        """EmbeddedServerError unless the server binary is installed (touches no file)."""
+        _server_binary()
+
     def start(self, timeout_s: float = 30.0) -> ServerStatus:
+        self.require_installed()
         self.root.mkdir(parents=True, exist_ok=True)
         with file_lock(self.root / ".lock", timeout_s):
             if self.status().running:
@@ -84,6 +89,8 @@ class EmbeddedValkey:
             return ServerStatus(**{**self.status().__dict__, "started_here": True})
 
     def stop(self, timeout_s: float = 30.0) -> bool:
+        if not self.root.exists():
+            return False
         with file_lock(self.root / ".lock", timeout_s):
             status = self.status()
             if not status.running or status.pid is None:

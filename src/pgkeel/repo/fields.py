@@ -8,16 +8,17 @@ text (query strings) are parsed here, per type, into Python values that psycopg 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["FieldType", "Op", "Search", "Field", "camel", "parse_value"]
+__all__ = ["FieldType", "Op", "Search", "Field", "camel", "did_you_mean", "parse_value"]
 
 
 class FieldType(StrEnum):
@@ -210,3 +211,9 @@ _PARSERS: dict[FieldType, Callable[[str], Any]] = {
     FieldType.TEXT: _text,
     FieldType.TEXT_ARRAY: _text,
 }
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """"Did you mean 'x'?" for the closest candidate, or None (the list grammar's hint)."""
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"Did you mean '{match[0]}'?" if match else None

@@ -14,7 +14,6 @@ clamped.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from pgkeel.errors import InvalidParameter
 from pgkeel.repo.compiler import escape_like
 from pgkeel.repo.fields import Field, FieldType, Op, parse_value
+from pgkeel.repo.fields import did_you_mean as _did_you_mean
 from pgkeel.repo.query import CountMode, Filter, ListQuery, SortKey
 from pgkeel.repo.table import Table
 
@@ -43,11 +43,6 @@ _OPERATOR_PARAM = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_]*)\[(?P<op>[a-z]+
 def _fail(message: str, parameter: str, hint: str | None = None,
           **details: Any) -> InvalidParameter:
     return InvalidParameter(message, details={"parameter": parameter, **details}, hint=hint)
-
-
-def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"Did you mean '{match[0]}'?" if match else None
 
 
 def _positive_int(name: str, text: str, maximum: int) -> int:
@@ -175,7 +170,7 @@ def parse_list_params(table: Table, items: Iterable[tuple[str, str]]) -> ListQue
     for name, value in items:
         if name in params:
             raise _fail(f"Parameter '{name}' is given more than once.", name,
-                        hint="Use name[in]=a,b for several values.")
+                        hint=_repeat_hint(table, name))
         params[name] = value
 
     query = ListQuery()
@@ -194,6 +189,14 @@ def parse_list_params(table: Table, items: Iterable[tuple[str, str]]) -> ListQue
             continue
         query.filters.append(_filter_param(table, name, text))
     return query
+
+
+def _repeat_hint(table: Table, name: str) -> str:
+    """For a repeated parameter: `name[in]=a,b` where the field allows it, else give it once."""
+    field = table.filterable.get(name)
+    if field is not None and Op.IN in field.filter:
+        return f"Use {name}[in]=a,b for several values."
+    return "Give it once."
 
 
 def _paging(table: Table, params: dict[str, str], query: ListQuery) -> None:

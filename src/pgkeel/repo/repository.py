@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, LiteralString, TypeVar, cast
 
@@ -31,7 +32,7 @@ from pgkeel.observe.metrics import REPO_DURATION, REPO_ERRORS, REPO_SLOW
 from pgkeel.repo import writes
 from pgkeel.repo.compiler import Compiler, Where
 from pgkeel.repo.cursor import CursorCodec
-from pgkeel.repo.fields import FieldType
+from pgkeel.repo.fields import FieldType, parse_value
 from pgkeel.repo.listing import Page, build_list, finish_list
 from pgkeel.repo.query import ListQuery
 from pgkeel.repo.table import Table
@@ -49,6 +50,11 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnu
 WHERE i.indrelid = to_regclass(%s) AND ic.relname = %s
 """
 """The columns of a unique index (or the index behind a unique constraint), by name."""
+_TENANT_TYPES: dict[FieldType, type] = {
+    FieldType.UUID: uuid.UUID, FieldType.INT: int, FieldType.BIGINT: int,
+    FieldType.SMALLINT: int}
+"""Python types a tenant column's organization may have (others: not checked here)."""
+
 _CODECS: dict[tuple[str | None, str | None, Any], CursorCodec] = {}
 
 
@@ -85,6 +91,8 @@ class Repository(Generic[R]):
         self._constraints: dict[str, builtins.list[str]] = {}
         self._text_tenant = (table.tenant is not None
                              and table.field(table.tenant).type is FieldType.TEXT)
+        self._tenant_type = (_TENANT_TYPES.get(table.field(table.tenant).type)
+                             if table.tenant is not None else None)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -271,7 +279,36 @@ class Repository(Generic[R]):
             raise TenantRequired(f"{self.name}: no organization in the request context.",
                                  hint="Run the call inside use_context(org_id=...).")
         # A text tenant column (such as audit_log's, shared by every app) is bound as text.
-        return str(org) if self._text_tenant else org
+        if self._text_tenant:
+            return str(org)
+        if self._tenant_type is not None and type(org) is not self._tenant_type:
+            self._check_tenant_type(org)
+        return org
+
+    def _check_tenant_type(self, org: Any) -> None:
+        """A context organization of the wrong type fails here, by name, rather than as an
+        operator error from the server (a uuid column compared with an integer). A string
+        the column's type parses is let through (the server casts it)."""
+        expected = self._tenant_type
+        assert expected is not None
+        assert self.table.tenant is not None
+        if isinstance(org, expected) and not isinstance(org, bool):
+            return
+        column = self.table.field(self.table.tenant)
+        if isinstance(org, str):
+            try:
+                parse_value(column.type, org)
+                return
+            except ValueError:
+                pass
+        name = expected.__name__ if expected.__module__ == "builtins" else \
+            f"{expected.__module__}.{expected.__qualname__}"
+        raise UsageError(
+            f"{self.name}: the organization in the request context is {org!r} "
+            f"({type(org).__name__}), but the tenant column {column.name} is {column.type}.",
+            details={"tenant": column.name, "type": str(column.type),
+                     "given": type(org).__name__},
+            hint=f"Pass use_context(org_id=...) a {name}.")
 
     def _scoped(self, *, include_deleted: bool = False) -> Where:
         where = Where()

@@ -12,7 +12,8 @@ from typing import Any, LiteralString
 
 from psycopg import sql
 
-from pgkeel.repo.fields import Field, FieldType
+from pgkeel.errors import UsageError
+from pgkeel.repo.fields import Field, FieldType, did_you_mean
 from pgkeel.repo.query import CountMode
 
 __all__ = ["CustomFilter", "Table"]
@@ -110,6 +111,22 @@ class Table:
 
     def field(self, name: str) -> Field:
         return self.by_name[name]
+
+    def from_api(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """API (camelCase) names to column names, for `create` / `update`:
+        `{"projectId": 1}` -> `{"project_id": 1}`. A column name is accepted as itself; an
+        unknown name is a UsageError with the list grammar's "did you mean"."""
+        by_api, by_name = self.by_api, self.by_name
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            found = by_api.get(key) or by_name.get(key)
+            if found is None:
+                raise UsageError(f"{self.qualified} has no field {key!r}.",
+                                 details={"field": key},
+                                 hint=did_you_mean(key, by_api) or
+                                 f"Known fields: {', '.join(sorted(by_api))}.")
+            out[found.name] = value
+        return out
 
     def to_api(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """A row keyed by API (camelCase) names, without sensitive columns."""

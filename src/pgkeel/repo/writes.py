@@ -14,6 +14,7 @@ from psycopg import sql
 from pgkeel.db import Transaction
 from pgkeel.errors import UsageError
 from pgkeel.repo.compiler import Compiler, Where
+from pgkeel.repo.fields import did_you_mean
 
 __all__ = ["CHUNK", "copy_rows", "delete", "insert", "set_deleted", "update", "upsert"]
 
@@ -25,8 +26,12 @@ def _columns(compiler: Compiler, names: Sequence[str]) -> list[str]:
     table = compiler.table
     unknown = [n for n in names if n not in table.by_name]
     if unknown:
+        api = table.by_api.get(unknown[0])
         raise UsageError(f"{table.qualified} has no column {unknown[0]!r}.",
-                         details={"columns": unknown})
+                         details={"columns": unknown},
+                         hint=(f"{unknown[0]!r} is the API name of {api.name!r}: map a body "
+                               "with Table.from_api()." if api is not None else
+                               did_you_mean(unknown[0], table.by_name)))
     return list(names)
 
 

@@ -22,6 +22,9 @@ class Principal:
 
 
 class Authenticator(Protocol):
-    """Resolves a bearer token to a principal (None when the token is unknown or expired)."""
+    """Resolves a bearer token to a principal (None when the token is unknown or expired).
+
+    An authenticator may also have a `token_hint` attribute, saying where a caller gets a
+    token ("get one from POST /v1/auth/login"): the 401 for a request without one says it."""
 
     async def authenticate(self, token: str) -> Principal | None: ...

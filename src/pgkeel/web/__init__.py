@@ -66,10 +66,19 @@ from pgkeel.web.ratelimit import (
 from pgkeel.web.request_id import RequestIdMiddleware
 from pgkeel.web.responses import OrjsonResponse
 from pgkeel.web.security_headers import SecurityHeadersMiddleware
-from pgkeel.web.services import DbDep, ServicesDep, get_db, get_services, pgkeel_lifespan
+from pgkeel.web.services import (
+    CacheDep,
+    DbDep,
+    ServicesDep,
+    get_cache,
+    get_db,
+    get_services,
+    pgkeel_lifespan,
+)
 
 __all__ = [
     "ApiModel",
+    "CacheDep",
     "DbDep",
     "Decision",
     "Lockout",
@@ -105,6 +114,7 @@ __all__ = [
     "error_body",
     "error_response",
     "error_responses",
+    "get_cache",
     "get_db",
     "get_services",
     "health_router",

@@ -1,6 +1,7 @@
 """FastAPI dependencies for bearer-token authentication and permission checks.
 
     app.state.pgkeel_authenticator = MyAuthenticator(db)     # an `Authenticator`
+    # its optional `token_hint` ("get one from POST /login") ends the hint of a tokenless 401
 
     @app.get("/v1/users", dependencies=[Depends(requires("USERS_READ"))])
 
@@ -26,7 +27,7 @@ __all__ = ["authenticate", "requires"]
 
 # Only documents the scheme in OpenAPI (components.securitySchemes); the header is read below.
 _BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
-                     description="A token from POST /v1/auth/login.")
+                     description="Send `Authorization: Bearer <token>`.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 
 
@@ -41,8 +42,10 @@ async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        where = getattr(authenticator, "token_hint", None)
         raise Unauthorized("A bearer token is required.",
-                           hint="Send Authorization: Bearer <token> (POST /v1/auth/login).")
+                           hint="Send Authorization: Bearer <token>"
+                           + (f" ({where})." if where else "."))
     principal = await authenticator.authenticate(token.strip())
     if principal is None:
         raise Unauthorized("The token is not valid or has expired.",

@@ -36,7 +36,7 @@ from pgkeel.web.contract import all_routes, document_errors
 from pgkeel.web.responses import OrjsonResponse
 
 __all__ = ["HTTP_STATUS", "MAX_PROBLEMS", "RETRY_AFTER_S", "error_body", "error_response",
-           "install_error_handlers", "status_for"]
+           "install_error_handlers", "log_failure", "request_summary", "status_for"]
 
 log = logging.getLogger("pgkeel.web")
 
@@ -82,8 +82,24 @@ def status_for(exc: PgkeelError) -> int:
     return 500
 
 
-def error_response(exc: PgkeelError) -> Response:
-    """The HTTP response for a pgkeel error."""
+def request_summary(scope: Scope | None) -> dict[str, str | None]:
+    """What a log line about a failed request names: its id, method, route template and path
+    (also given to the log record as `extra`, for structured handlers)."""
+    scope = scope or {}
+    return {"request_id": current_context().request_id, "method": scope.get("method"),
+            "route": getattr(scope.get("route"), "path", None), "path": scope.get("path")}
+
+
+def log_failure(message: str, exc: BaseException, scope: Scope | None) -> None:
+    """An internal failure, logged with its traceback and the request it broke."""
+    where = request_summary(scope)
+    log.error("%s on %s %s (path %s, request %s)", message, where["method"], where["route"],
+              where["path"], where["request_id"], exc_info=exc, extra=where)
+
+
+def error_response(exc: PgkeelError, request: Request | None = None) -> Response:
+    """The HTTP response for a pgkeel error (`request`, when given, is named in the log
+    line of a 500)."""
     status = status_for(exc)
     headers = {}
     if status == 503:
@@ -99,11 +115,13 @@ def error_response(exc: PgkeelError) -> Response:
         body["details"] = {k: v for k, v in body["details"].items() if k not in _INTERNAL}
     if isinstance(exc, DriverError):
         # A bug, but a known kind: its code says which; the driver's message is logged only.
-        log.error("%s: %s (caused by %r)", type(exc).__name__, exc.message, exc.__cause__)
+        log_failure(f"{type(exc).__name__}: {exc.message} (caused by {exc.__cause__!r})",
+                    exc, None if request is None else request.scope)
     elif status >= 500 and not isinstance(exc, DatabaseUnavailable | CommitOutcomeUnknown |
                                           QueryTimeout | RateLimiterUnavailable):
         # An internal failure: say so, and keep its details in the log only.
-        log.error("%s: %s %s", type(exc).__name__, exc.message, exc.details)
+        log_failure(f"{type(exc).__name__}: {exc.message} {exc.details}", exc,
+                    None if request is None else request.scope)
         body = {"code": "internal_error", "message": "Internal server error.",
                 "details": {}, "hint": None}
     request_id = current_context().request_id
@@ -126,7 +144,7 @@ def error_body(status: int, code: str, message: str, details: dict[str, object] 
 
 async def _pgkeel_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PgkeelError)
-    return error_response(exc)
+    return error_response(exc, request)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -168,7 +186,7 @@ def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log_failure(f"unhandled {type(exc).__name__}", exc, request.scope)
     return error_body(500, "internal_error", "Internal server error.")
 
 

@@ -10,6 +10,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pgkeel.db.context import use_context
+from pgkeel.web.errors import log_failure
 from pgkeel.web.responses import OrjsonResponse
 
 log = logging.getLogger("pgkeel.web")
@@ -57,11 +58,10 @@ class RequestIdMiddleware:
         with use_context(request_id=request_id, client_request_id=client_id, inherit=False):
             try:
                 await self.app(scope, receive, send_with_id)
-            except Exception:
+            except Exception as exc:
                 if started:
                     raise
-                log.exception("unhandled error on %s %s (request %s)", scope.get("method"),
-                              scope.get("path"), request_id)
+                log_failure(f"unhandled {type(exc).__name__}", exc, scope)
                 response = OrjsonResponse(
                     {"code": "internal_error", "message": "Internal server error.",
                      "details": {"request_id": request_id}, "hint": None}, status_code=500)

@@ -96,6 +96,8 @@ class LoginGuard:
 class SessionAuthenticator:
     """`pgkeel.security.Authenticator` over the sessions table."""
 
+    token_hint = "get one from POST /v1/auth/login"  # noqa: S105 -- where, not a secret
+
     def __init__(self, db: Database, *, ttl: dt.timedelta = dt.timedelta(hours=12)) -> None:
         self.db = db
         self.ttl = ttl
