@@ -6,6 +6,7 @@ field's allowlist, values are always bound parameters.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, LiteralString
@@ -86,6 +87,14 @@ class Table:
         self.filterable = {f.api_name: f for f in self.fields if f.filter}
         self.searchable = tuple(f for f in self.fields if f.search)
         self._api_names = {f.name: f.api_name for f in self.selectable}
+
+    def in_schema(self, schema: str) -> Table:
+        """The same declaration in another schema: a test's `pgkeel_schema` holding tables
+        its migrations created there (unqualified names land in the set's schema)."""
+        moved = copy.copy(self)
+        moved.schema = schema
+        moved.ident = sql.Identifier(schema, self.name)
+        return moved
 
     @property
     def qualified(self) -> str:

@@ -11,9 +11,12 @@ Module fixture:    pgkeel_streaming_replica (a private primary and a streaming s
 Fault injection:  TcpProxy (cut connections, or a COMMIT, between a service and its server),
                    ValkeyProcess (a Valkey/Redis server of the test's own, to kill and restart)
 Function fixtures: pgkeel_db (an open Database), pgkeel_redis (redis.asyncio client),
-                   pgkeel_schema (a fresh schema, dropped afterwards)
+                   pgkeel_schema (a fresh schema, dropped afterwards),
+                   pgkeel_app (your app, running: `pgkeel_app = app_fixture(create_app, ...)`
+                   in a conftest.py), pgkeel_client (an httpx.AsyncClient on it)
 """
 
+from pgkeel.testing.app import app_fixture, apply_migrations
 from pgkeel.testing.databases import create_database, database_url, drop_database
 from pgkeel.testing.proxy import TcpProxy
 from pgkeel.testing.replica import StreamingReplica

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -115,6 +116,23 @@ else:
         """An open `Database` on this session's database."""
         async with Database.from_settings(pgkeel_settings, min_size=1) as db:
             yield db
+
+    @pytest_asyncio.fixture
+    async def pgkeel_app() -> AsyncIterator[Any]:
+        """Your app, running: define it in a conftest.py with `pgkeel.testing.app_fixture`."""
+        pytest.fail("pgkeel_app is not defined: in conftest.py write "
+                    "`pgkeel_app = app_fixture(create_app, migrations={...})` "
+                    "(from pgkeel.testing import app_fixture).", pytrace=False)
+        yield None  # pragma: no cover
+
+    @pytest_asyncio.fixture
+    async def pgkeel_client(pgkeel_app: Any) -> AsyncIterator[Any]:
+        """An httpx.AsyncClient on `pgkeel_app` (in process, base URL http://test)."""
+        import httpx
+
+        transport = httpx.ASGITransport(app=pgkeel_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
 
     @pytest_asyncio.fixture
     async def pgkeel_redis(pgkeel_redis_url: str) -> AsyncIterator[Redis]:
