@@ -22,5 +22,5 @@ from pgkeel.testing.proxy import TcpProxy
 from pgkeel.testing.replica import StreamingReplica
 from pgkeel.testing.valkey import ValkeyProcess
 
-__all__ = ["StreamingReplica", "TcpProxy", "ValkeyProcess", "create_database", "database_url",
-           "drop_database"]
+__all__ = ["StreamingReplica", "TcpProxy", "ValkeyProcess", "app_fixture", "apply_migrations",
+           "create_database", "database_url", "drop_database"]

@@ -38,10 +38,10 @@ _APPLIED: set[tuple[str | None, str, str]] = set()
 async def apply_migrations(settings: Settings, migrations: Mapping[str, str | Path],
                            installs: Iterable[Install] = ()) -> None:
     """Run `installs` and apply each `schema -> directory` migration set to `settings`'
-    database (once per process: a later call only applies what is new)."""
+    database (once per process and directory as given: a later call only applies what is
+    new)."""
     pending = [(schema, Path(directory)) for schema, directory in migrations.items()
-               if (settings.database_url, schema, str(Path(directory).resolve()))
-               not in _APPLIED]
+               if (settings.database_url, schema, str(directory)) not in _APPLIED]
     installs = [i for i in installs if (settings.database_url, "install", _name(i))
                 not in _APPLIED]
     if not pending and not installs:
@@ -53,7 +53,7 @@ async def apply_migrations(settings: Settings, migrations: Mapping[str, str | Pa
             _APPLIED.add((settings.database_url, "install", _name(install)))
         for schema, directory in pending:
             await Migrator.from_settings(db, settings, directory=directory, schema=schema).up()
-            _APPLIED.add((settings.database_url, schema, str(directory.resolve())))
+            _APPLIED.add((settings.database_url, schema, str(directory)))
 
 
 def _name(install: Install) -> str:
@@ -70,7 +70,8 @@ def app_fixture(factory: Callable[[Settings], FastAPI], *,
     one per test) or by cleaning up what they wrote."""
     import pytest_asyncio
 
-    sets = dict(migrations or {})
+    sets = {schema: Path(directory).resolve()
+            for schema, directory in (migrations or {}).items()}
     installers = tuple(installs)
 
     @pytest_asyncio.fixture(name=name)
