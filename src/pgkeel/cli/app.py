@@ -17,6 +17,7 @@ from pgkeel.cli import (
     migrate,
     ops,
     outbox,
+    repo,
     security,
     server,
 )
@@ -32,6 +33,7 @@ app.add_typer(idempotency.app, name="idempotency")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(config.app, name="config")
 app.add_typer(security.app, name="security")
+app.add_typer(repo.app, name="repo")
 app.add_typer(ops.app, name="ops")
 app.command()(ops.health)
 app.command()(ops.stats)
