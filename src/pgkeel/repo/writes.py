@@ -7,7 +7,7 @@ tenant, the primary key and the version can never be changed by an update.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg import sql
 
@@ -137,19 +137,38 @@ def set_deleted(compiler: Compiler, where: Where, deleted: bool) -> bytes:
     return compiler.cached(("set_deleted", deleted, tuple(where.shape)), build)
 
 
+# COPY FROM refuses a table where row-level security applies to the current role; such rows
+# are copied into a temporary table of the same columns, then inserted from it, so that the
+# table's policies still check every row (WITH CHECK) and its triggers still run.
+RLS_ACTIVE: LiteralString = "SELECT row_security_active(%s::regclass)"
+STAGING = "pgkeel_copy_staging"
+
+
 async def copy_rows(compiler: Compiler, tx: Transaction,
                     rows: Sequence[Mapping[str, Any]]) -> int:
-    """COPY rows in (binary-safe text COPY through psycopg); returns how many."""
+    """COPY rows in (binary-safe text COPY through psycopg); returns how many. Under
+    row-level security, through a temporary staging table and INSERT ... SELECT."""
     names = _columns(compiler, sorted(rows[0]))
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        compiler.table.ident, sql.SQL(", ").join(map(sql.Identifier, names)))
+    columns = sql.SQL(", ").join(map(sql.Identifier, names))
     await tx.begin()
+    target = compiler.table.ident
+    staged = bool(await tx.fetch_val(RLS_ACTIVE, (compiler.table.qualified,)))
+    if staged:
+        target = sql.Identifier(STAGING)
+        await tx.execute(sql.SQL(
+            "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+        ).format(target, columns, compiler.table.ident))
     cursor = tx.connection.cursor()
     expected = set(names)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(target, columns)
     async with cursor.copy(statement) as copy:
         for row in rows:
             if row.keys() != expected:
                 raise UsageError("All rows of create_many() need the same columns.")
             await copy.write_row([row[n] for n in names])
+    if staged:
+        await tx.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+            compiler.table.ident, columns, columns, target))
+        await tx.execute(sql.SQL("DROP TABLE {}").format(target))
     tx.wrote = True
     return len(rows)
