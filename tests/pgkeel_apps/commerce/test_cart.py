@@ -262,6 +262,14 @@ async def test_customers_reach_only_their_own_cart(api: Api):
     assert removed.json()["subtotal"] == "37.50"
     assert (await api.client.delete("/v1/cart", headers=alice)).status_code == 204
     assert (await api.client.get("/v1/cart", headers=alice)).json()["itemCount"] == 0
+    await api.app.state.audit_appender.flush()
+    audited = await api.db.fetch_all(
+        "SELECT action, actor_id FROM audit.audit_log WHERE organization_id = %s "
+        "AND entity_type = 'Cart' ORDER BY id", (str(org["id"]),))
+    assert [e["action"] for e in audited] == [
+        "CART_ITEM_ADDED", "CART_ITEM_ADDED", "CART_ITEM_UPDATED", "CART_ITEM_REMOVED",
+        "CART_CLEARED"], "changes are audited; a refused change or an empty clear is not"
+    assert {e["actor_id"] for e in audited} == {str(org["user0"])}
     assert (await api.client.get("/v1/cart")).status_code == 401
     other = await catalog_org(api)   # another organization's product is not found
     refused = await api.client.post("/v1/cart/items",

@@ -1,5 +1,6 @@
 """`/v1/cart`: the caller's own cart (any user of the organization; no other cart is
-reachable, the key is the caller's user id)."""
+reachable, the key is the caller's user id). Each change is written to the audit log through
+the appender (the cart lives in Redis: there is no transaction to record it in)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
+from pgkeel.audit import AppenderDep
 from pgkeel.web import ApiModel, OrjsonResponse
 from pgkeel_apps.commerce.cart.service import CartService
 from pgkeel_apps.permissions import Authenticated
@@ -43,25 +45,35 @@ async def get_cart(me: Authenticated, carts: Carts) -> Response:
 
 @router.post("/v1/cart/items", summary="Add a product to your cart (atomic; at its current "
                                        "price)")
-async def add_item(body: CartAdd, me: Authenticated, carts: Carts) -> Response:
+async def add_item(body: CartAdd, me: Authenticated, carts: Carts,
+                   appender: AppenderDep) -> Response:
     cart = await carts.add(me.org_id, me.user_id, body.productId, body.quantity)
+    await appender.append(action="CART_ITEM_ADDED", entity_type="Cart", entity_id=me.user_id,
+                          metadata={"productId": str(body.productId),
+                                    "quantity": body.quantity})
     return OrjsonResponse(cart.to_api())
 
 
 @router.patch("/v1/cart/items/{product_id}", summary="Set a product's quantity (0 removes it)")
 async def update_item(product_id: UUID, body: CartQuantity, me: Authenticated,
-                      carts: Carts) -> Response:
+                      carts: Carts, appender: AppenderDep) -> Response:
     cart = await carts.update(me.org_id, me.user_id, product_id, body.quantity)
+    await appender.append(action="CART_ITEM_UPDATED", entity_type="Cart", entity_id=me.user_id,
+                          metadata={"productId": str(product_id), "quantity": body.quantity})
     return OrjsonResponse(cart.to_api())
 
 
 @router.delete("/v1/cart/items/{product_id}", summary="Remove a product from your cart")
-async def remove_item(product_id: UUID, me: Authenticated, carts: Carts) -> Response:
+async def remove_item(product_id: UUID, me: Authenticated, carts: Carts,
+                      appender: AppenderDep) -> Response:
     cart = await carts.remove(me.org_id, me.user_id, product_id)
+    await appender.append(action="CART_ITEM_REMOVED", entity_type="Cart", entity_id=me.user_id,
+                          metadata={"productId": str(product_id)})
     return OrjsonResponse(cart.to_api())
 
 
 @router.delete("/v1/cart", status_code=204, summary="Empty your cart")
-async def clear_cart(me: Authenticated, carts: Carts) -> Response:
-    await carts.clear(me.org_id, me.user_id)
+async def clear_cart(me: Authenticated, carts: Carts, appender: AppenderDep) -> Response:
+    if await carts.clear(me.org_id, me.user_id):
+        await appender.append(action="CART_CLEARED", entity_type="Cart", entity_id=me.user_id)
     return Response(status_code=204)
