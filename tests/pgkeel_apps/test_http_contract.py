@@ -231,3 +231,19 @@ async def test_a_422_reports_a_bounded_number_of_problems(api: Api):
     details = response.json()["details"]
     assert len(details["problems"]) == MAX_PROBLEMS
     assert details["truncated"] is True and details["total"] > 500
+
+
+def test_a_new_password_schema_says_what_the_service_accepts(monkeypatch):
+    """minLength of a new password follows PASSWORD_MIN_CHARS, read when the document is
+    built, so a schema-valid password is never refused for its length."""
+    from pgkeel_apps.main import create_app
+
+    for shortest in (15, 12):
+        monkeypatch.setenv("PASSWORD_MIN_CHARS", str(shortest))
+        schema = create_app().openapi()["components"]["schemas"]
+        created = schema["UserCreate"]["properties"]["password"]
+        changed = schema["PasswordChange"]["properties"]["newPassword"]
+        assert [b["minLength"] for b in created["anyOf"] if b.get("type") == "string"] == [
+            shortest]
+        assert changed["minLength"] == shortest
+        assert f"At least {shortest} characters" in changed["description"]

@@ -30,6 +30,7 @@ from pgkeel_apps.identity.auth import LoginGuard, SessionAuthenticator
 from pgkeel_apps.identity.service import IdentityService
 from pgkeel_apps.identity.tables import ROLES, USERS
 from pgkeel_apps.permissions import Auditor, Authenticated, Reader, Writer
+from pgkeel_apps.settings import AuthSettings
 
 router = APIRouter(tags=["identity"], route_class=IdempotentRoute)
 
@@ -46,10 +47,22 @@ class Login(ApiModel):
     password: Secret = Field(min_length=1, max_length=1024)
 
 
+def _password_policy(schema: dict[str, Any]) -> None:
+    """The schema of a new password says what the running service accepts: at least
+    PASSWORD_MIN_CHARS characters (read when the OpenAPI document is built)."""
+    shortest = AuthSettings().password_min_chars
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch["minLength"] = shortest
+    schema["description"] = (f"At least {shortest} characters (PASSWORD_MIN_CHARS); common "
+                             "and breached passwords are refused at any length.")
+
+
 class UserCreate(ApiModel):
     email: Email = Field(max_length=254)
     displayName: Name = Field(min_length=1, max_length=200)
-    password: Secret | None = Field(None, min_length=8, max_length=1024)
+    password: Secret | None = Field(None, min_length=8, max_length=1024,
+                                    json_schema_extra=_password_policy)
     status: Literal["active", "suspended", "invited"] = "active"
     roleIds: list[UUID] = Field(default_factory=list, max_length=20)
 
@@ -171,7 +184,8 @@ async def logout(request: Request, principal: Authenticated, appender: AppenderD
 
 class PasswordChange(ApiModel):
     currentPassword: Secret = Field(min_length=1, max_length=1024)
-    newPassword: Secret = Field(min_length=1, max_length=1024)
+    newPassword: Secret = Field(min_length=1, max_length=1024,
+                                json_schema_extra=_password_policy)
 
 
 @router.post("/v1/auth/password", status_code=204,
