@@ -226,6 +226,16 @@ class Settings(BaseSettings):
     """WARN when a service's audit appender queue is this full (checked in-process only)."""
     ops_audit_queue_crit_pct: float = Field(90.0, ge=0)
     """CRIT when a service's audit appender queue is this full."""
+    ops_pool_warn_pct: float = Field(80.0, ge=0)
+    """WARN when a service's connection pool has this share of its maximum in use, or any
+    request waits for a connection (checked in-process only)."""
+    ops_pool_crit_pct: float = Field(100.0, ge=0)
+    """CRIT when a service's connection pool has this share of its maximum in use while
+    requests wait for a connection."""
+    ops_replication_lag_warn_s: float = Field(30.0, ge=0)
+    """WARN when a standby's replay is this many seconds behind (seen from either side)."""
+    ops_replication_lag_crit_s: float = Field(300.0, ge=0)
+    """CRIT when a standby's replay is this many seconds behind."""
 
     maintain_lock_timeout_s: float = Field(1.0, gt=0)
     """`pgkeel maintain`: the longest any maintenance statement waits for a lock (and so the

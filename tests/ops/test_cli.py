@@ -79,3 +79,18 @@ def test_stats_json_and_text(env, sync_conn, pgkeel_schema):
     text = cli("stats")
     assert text.exit_code == 0, text.output
     assert "cache hit ratios" in text.output
+
+
+def test_health_watch_redraws_then_exits_with_the_last_rounds_code(env, sync_conn,
+                                                                   pgkeel_schema):
+    assert cli("ops", "install").exit_code == 0
+    sync_conn.execute(f'CREATE TABLE "{pgkeel_schema}".w (id serial)')
+    sync_conn.execute("SELECT setval(%s, 2000000000)", (f"{pgkeel_schema}.w_id_seq",))
+    result = cli("health", "--watch", "--interval", "0", "--times", "2")
+    assert result.exit_code == 1, result.output
+    assert "round 2" in result.output and "sequences" in result.output
+    assert "WARN" in result.output
+    refused = cli("health", "--watch", "--json")
+    assert refused.exit_code == 3
+    assert json.loads(refused.output)["error"]["code"] == "usage_error"
+    sync_conn.execute(f'DROP TABLE "{pgkeel_schema}".w')

@@ -6,11 +6,13 @@ checks cannot run at all, e.g. a bad setting or the ops schema missing).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 from redis.asyncio import Redis
+from rich.live import Live
 from rich.table import Table
 
 from pgkeel import ops
@@ -18,6 +20,7 @@ from pgkeel.cli._output import JsonFlag, console, emit, emit_applied, reported_e
 from pgkeel.config import Settings, load_settings
 from pgkeel.db import Database
 from pgkeel.embedded import EmbeddedServers
+from pgkeel.errors import UsageError
 from pgkeel.ops.health import State
 from pgkeel.redis_client import connect_redis, is_memory_url
 
@@ -51,32 +54,62 @@ def install(as_json: JsonFlag = False) -> None:
         emit_applied(run(_online(go)), as_json, "ops")
 
 
-def health(as_json: JsonFlag = False) -> None:
+def health(
+    watch: Annotated[bool, typer.Option(
+        help="Refresh a live view every --interval seconds until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option(min=0, help="--watch: seconds between two "
+                                            "rounds of checks.")] = 2.0,
+    times: Annotated[int, typer.Option(min=0, help="--watch: stop after this many rounds "
+                                       "(0: until Ctrl-C).")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
     """Check PostgreSQL, Redis and the outbox: OK/WARN/CRIT per check (thresholds: OPS_*
     settings); exit 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN."""
-    async def go(db: Database, settings: Settings) -> ops.HealthReport:
+    if watch and as_json:
+        with reported_errors(as_json, exit_code=State.UNKNOWN.exit_code):
+            raise UsageError("--watch draws a live view; it does not combine with --json.",
+                             hint="Run `pgkeel health --json` in a loop instead.")
+
+    async def one_round(db: Database, settings: Settings) -> ops.HealthReport:
         client: Redis | None = None
         if settings.redis_url is not None and not is_memory_url(settings.redis_url):
             client = connect_redis(settings.redis_url, timeout_s=2.0, max_connections=2)
         try:
-            return await ops.check_health(db, settings, redis=client)
+            return await ops.check_health(db, settings, redis=client, pool=False)
         finally:
             if client is not None:
                 await client.aclose()
 
+    async def watching(db: Database, settings: Settings) -> ops.HealthReport:
+        rounds = 0
+        with Live(console=console, auto_refresh=False) as live:
+            while True:
+                report = await one_round(db, settings)
+                rounds += 1
+                live.update(_health_view(report, f" (round {rounds}, every {interval:g} s; "
+                                                 "Ctrl-C stops)"), refresh=True)
+                if times and rounds >= times:
+                    return report
+                await asyncio.sleep(interval)
+
     with reported_errors(as_json, exit_code=State.UNKNOWN.exit_code):
-        report = run(_online(go, redis=True))
-
-    def human() -> None:
-        table = Table("check", "state", "message")
-        for check in report.checks:
-            style = _STYLE[check.state]
-            table.add_row(check.name, f"[{style}]{check.state.value}[/]", check.message)
-        console.print(table)
-        console.print(f"overall: [{_STYLE[report.state]}]{report.state.value}[/]")
-
-    emit(report.as_dict(), as_json, human)
+        try:
+            report = run(_online(watching if watch else one_round, redis=True))
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+    if watch:
+        raise typer.Exit(report.exit_code)
+    emit(report.as_dict(), as_json, lambda: console.print(_health_view(report)))
     raise typer.Exit(report.exit_code)
+
+
+def _health_view(report: ops.HealthReport, caption: str = "") -> Table:
+    table = Table("check", "state", "message",
+                  caption=f"overall: [{_STYLE[report.state]}]{report.state.value}[/]{caption}")
+    for check in report.checks:
+        style = _STYLE[check.state]
+        table.add_row(check.name, f"[{style}]{check.state.value}[/]", check.message)
+    return table
 
 
 def stats(

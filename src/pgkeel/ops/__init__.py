@@ -4,7 +4,8 @@ The logic lives in SQL functions of schema `ops` (installed by `install`), so `p
 `pgkeel stats`, the library and psql all give the same answers.
 
 Public API:
-    check_health, check_database, HealthReport, Check, State, thresholds   (`.health`)
+    check_health, check_database, check_pool, HealthReport, Check, State, thresholds
+                                                                           (`.health`)
     database_stats, table_statistics, index_usage, cache_hit_ratios, slow_queries,
     DatabaseStats, SlowQueries                                             (`.stats`)
     advise, Advice                          index and table advice with its SQL (`.advise`)
@@ -18,7 +19,15 @@ Public API:
 """
 
 from pgkeel.ops.advise import Advice, advise
-from pgkeel.ops.health import Check, HealthReport, State, check_database, check_health, thresholds
+from pgkeel.ops.health import (
+    Check,
+    HealthReport,
+    State,
+    check_database,
+    check_health,
+    check_pool,
+    thresholds,
+)
 from pgkeel.ops.jobs import (
     Job,
     JobContext,
@@ -61,6 +70,7 @@ __all__ = [
     "cache_hit_ratios",
     "check_database",
     "check_health",
+    "check_pool",
     "database_stats",
     "index_usage",
     "install",

@@ -26,7 +26,8 @@ from pgkeel.ops import queries
 from pgkeel.ops.schema import translated
 from pgkeel.redis_client import ping_redis
 
-__all__ = ["Check", "HealthReport", "State", "check_database", "check_health", "thresholds"]
+__all__ = ["Check", "HealthReport", "State", "check_database", "check_health", "check_pool",
+           "thresholds"]
 
 
 class State(StrEnum):
@@ -100,12 +101,46 @@ def judge(value: float, warn: float, crit: float, *, lower_is_worse: bool = Fals
 
 
 async def check_database(db: Database, settings: Settings) -> list[Check]:
-    """The database-side checks: one row of `ops.check_database_health()` each."""
+    """The database-side checks: one row of `ops.check_database_health()` each, then
+    `ops.check_replication()` (with the state of this process's replica pools, if any)."""
     params = (orjson.dumps(thresholds(settings)).decode(),)
     with translated():
         rows = await db.fetch_all(queries.CHECK_DATABASE_HEALTH, params)
-    return [Check(row["check_name"], State(row["state"]), row["value"], row["message"],
-                  row["details"] or {}) for row in rows]
+        rows += await db.fetch_all(queries.CHECK_REPLICATION, params)
+    checks = [Check(row["check_name"], State(row["state"]), row["value"], row["message"],
+                    row["details"] or {}) for row in rows]
+    replicas = db.replica_status()
+    if replicas:
+        replication = checks[-1]
+        down = [r for r in replicas if r.get("down")]
+        state = replication.state
+        if down and _SEVERITY[state] < _SEVERITY[State.WARN]:
+            state = State.WARN
+        checks[-1] = Check(replication.name, state, replication.value,
+                           replication.message + f"; {len(down)} of {len(replicas)} replica "
+                           "pools of this process unhealthy",
+                           {**replication.details, "replica_pools": replicas})
+    return checks
+
+
+def check_pool(db: Database, settings: Settings) -> Check:
+    """This process's primary pool: connections in use against its maximum, and requests
+    waiting for one."""
+    stats = db.pool_stats()
+    name, primary = next(iter(stats.items()))
+    size, available = primary.get("pool_size", 0), primary.get("pool_available", 0)
+    limit, waiting = max(1, primary.get("pool_max", 1)), primary.get("requests_waiting", 0)
+    pct = round(100.0 * (size - available) / limit, 1)
+    state = judge(pct, settings.ops_pool_warn_pct, settings.ops_pool_crit_pct)
+    if waiting and state is State.OK:
+        state = State.WARN
+    if waiting and pct >= settings.ops_pool_crit_pct:
+        state = State.CRIT
+    elif not waiting and state is State.CRIT:
+        state = State.WARN  # all in use but nobody waits: busy, not starved
+    return Check("pool", state, pct,
+                 f"{size - available} of {limit} connections of pool {name} in use; "
+                 f"{waiting} requests waiting", {"pools": stats})
 
 
 async def _connectivity(db: Database, settings: Settings) -> Check:
@@ -196,11 +231,17 @@ async def _guarded(name: str, fn: Callable[[], Awaitable[list[Check]]]) -> list[
 
 
 async def check_health(db: Database, settings: Settings, *, redis: Redis | None = None,
-                       appender: AuditAppender | None = None) -> HealthReport:
+                       appender: AuditAppender | None = None, pool: bool = True
+                       ) -> HealthReport:
     """Every check. With PostgreSQL unreachable, connectivity is CRIT and the database
-    checks are skipped; a group that fails otherwise is UNKNOWN (with the reason)."""
+    checks are skipped; a group that fails otherwise is UNKNOWN (with the reason). `pool`:
+    judge `db`'s own pool (a service's; the CLI's small pool says nothing, so it passes
+    False)."""
     connectivity = await _connectivity(db, settings)
     checks = [connectivity]
+    checks.append(check_pool(db, settings) if pool else Check(
+        "pool", State.SKIP, None, "the pool lives in each service process: see its /ops "
+        "page or the pgkeel_pool_* metrics"))
     if connectivity.value is None:
         checks.append(Check("database", State.SKIP, None, "skipped: PostgreSQL unreachable"))
     else:

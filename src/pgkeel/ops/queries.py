@@ -7,6 +7,8 @@ from typing import Final
 CHECK_DATABASE_HEALTH: Final = (
     "SELECT check_name, state, value, message, details"
     " FROM ops.check_database_health(%s::jsonb)")
+CHECK_REPLICATION: Final = (
+    "SELECT check_name, state, value, message, details FROM ops.check_replication(%s::jsonb)")
 TABLE_STATISTICS: Final = "SELECT * FROM ops.get_table_statistics()"
 INDEX_USAGE: Final = "SELECT * FROM ops.get_index_usage_statistics()"
 CACHE_HIT_RATIOS: Final = "SELECT * FROM ops.get_cache_hit_ratios()"

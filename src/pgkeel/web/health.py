@@ -11,7 +11,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
-from pgkeel.config import redact_dsn
 from pgkeel.errors import PgkeelError, Unauthorized
 from pgkeel.observe import render_latest
 from pgkeel.redis_client import ping_redis
@@ -34,22 +33,24 @@ def health_router(*, metrics: bool = True, metrics_token: str | None = None) -> 
     @router.get("/health/ready", summary="Readiness: the database and Redis answer",
                 responses={503: {"description": "A dependency is unavailable"}})
     async def ready(services: ServicesDep) -> Response:
+        # Anonymous callers reach this route: it says whether each dependency answers and how
+        # fast, never where it is, which version it runs or how the pool is sized. That
+        # detail is on the admins' /ops page and in `pgkeel health`.
         database: dict[str, Any]
         try:
             ping = await services.db.ping()
-            database = {"ok": True, "latency_ms": round(ping.latency_ms, 2),
-                        "server_version": ping.server_version, "pools": ping.pools}
+            database = {"ok": True, "latency_ms": round(ping.latency_ms, 2)}
         except PgkeelError as exc:
-            database = {"ok": False, "error": exc.code, "message": exc.message}
-        cache: dict[str, Any] = {"url": redact_dsn(services.settings.redis_url)}
+            database = {"ok": False, "error": exc.code}
+        cache: dict[str, Any]
         if services.redis is None:
-            cache |= {"ok": True, "backend": "memory"}
+            cache = {"ok": True, "backend": "memory"}
         else:
             try:
                 latency = await asyncio.wait_for(ping_redis(services.redis), timeout=1.0)
-                cache |= {"ok": True, "backend": "redis", "latency_ms": round(latency, 2)}
+                cache = {"ok": True, "backend": "redis", "latency_ms": round(latency, 2)}
             except (RedisError, OSError, TimeoutError) as exc:
-                cache |= {"ok": False, "backend": "redis", "error": type(exc).__name__}
+                cache = {"ok": False, "backend": "redis", "error": type(exc).__name__}
         healthy = database["ok"] and cache["ok"]
         return OrjsonResponse(
             {"status": "ok" if healthy else "unavailable",
