@@ -9,6 +9,7 @@ import typer
 from pgkeel import __version__
 from pgkeel.cli import (
     audit,
+    backup,
     cache,
     config,
     db,
@@ -39,6 +40,8 @@ app.command()(ops.health)
 app.command()(ops.stats)
 app.command()(ops.advise)
 app.command()(maintain.maintain)
+app.add_typer(backup.app, name="backup")
+app.command()(backup.restore)
 
 
 def _print_version(value: bool) -> None:

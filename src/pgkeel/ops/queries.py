@@ -59,3 +59,13 @@ SET running_by = NULL, running_until = NULL, last_finished_at = now(),
     failures = failures + (%(status)s = 'failed')::int
 WHERE name = %(name)s AND running_by = %(owner)s
 """
+
+# Backups: the snapshot pg_dump shares, the tables whose rows are counted, a database's name.
+EXPORT_SNAPSHOT: Final = "SELECT pg_export_snapshot()"
+BACKUP_TABLES: Final = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2
+"""
+DATABASE_EXISTS: Final = "SELECT EXISTS (SELECT FROM pg_database WHERE datname = %s)"
+GENERATE_BACKUP_SCRIPT: Final = "SELECT ops.generate_backup_script(%s, %s)"
