@@ -15,8 +15,6 @@ import pytest
 from pgkeel.embedded import EmbeddedServers
 from pgkeel.testing.databases import create_database, drop_database
 
-pytestmark = pytest.mark.smoke
-
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 FILE = re.compile(r"<!--\s*file:\s*(?P<path>\S+)\s*-->\n```[\w-]*\n(?P<body>.*?)^```\n",
@@ -25,6 +23,7 @@ COMMANDS = re.compile(
     r"<!--\s*not-run:[^>]*test_tutorial\.py[^>]*-->\n```sh\n(?P<body>.*?)^```\n", re.S | re.M)
 
 
+@pytest.mark.smoke
 def test_the_tutorial_has_files_and_commands():
     text = TUTORIAL.read_text()
     paths = [m.group("path") for m in FILE.finditer(text)]

@@ -27,6 +27,9 @@ async def test_async_db(pgkeel_db, pgkeel_redis, pgkeel_redis_prefix):
     assert await pgkeel_db.fetch_val("SELECT 1") == 1
     await pgkeel_redis.set(pgkeel_redis_prefix + "k", "v")
     assert await pgkeel_redis.get(pgkeel_redis_prefix + "k") == b"v"
+
+async def test_client_without_an_app(pgkeel_client):
+    pass
 '''
 
 
@@ -35,7 +38,10 @@ def test_plugin_creates_and_drops_its_database(pytester: pytest.Pytester, admin_
     pytester.makeini("[pytest]\nasyncio_mode = auto\n"
                      "asyncio_default_fixture_loop_scope = function\n")
     result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=2, errors=1)
+    # pgkeel_client needs the project's pgkeel_app, and says how to define it.
+    result.stdout.fnmatch_lines(["*pgkeel_app is not defined: in conftest.py write "
+                                 "`pgkeel_app = app_fixture(create_app*"])
     inner = next(line.split("=", 1)[1] for line in result.outlines if "INNER_DB=" in line)
     assert inner.startswith("pgkeel_test_")
     with psycopg.connect(admin_url) as conn:
