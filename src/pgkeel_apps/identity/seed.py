@@ -13,12 +13,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, LiteralString
 
-from psycopg import sql
 from rich.progress import Progress
 
 from pgkeel.db import Database
 from pgkeel.errors import ConfigError
 from pgkeel.security import hash_password
+from pgkeel_apps.sample import copy_rows
 
 ROLE_PERMISSIONS = {
     "SUPER_ADMIN": ["USERS_READ", "USERS_WRITE", "AUDIT_READ", "ROLES_WRITE", "CATALOG_WRITE"],
@@ -72,17 +72,6 @@ def _users(org: uuid.UUID, n: int, *, count: int, password_hash: str,
                created), links
 
 
-async def _copy(db: Database, table: str, rows: list[tuple[Any, ...]]) -> None:
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier("identity", table), sql.SQL(", ").join(map(sql.Identifier,
-                                                                 COLUMNS[table])))
-    async with db.transaction() as tx:
-        await tx.begin()
-        async with tx.connection.cursor().copy(statement) as copy:
-            for row in rows:
-                await copy.write_row(row)
-
-
 async def load_sample_data(db: Database, *, organizations: int = 100, users: int = 100_000,
                            password: str = "pgkeel-demo",  # noqa: S107 -- demo only
                            show_progress: bool = True,
@@ -112,7 +101,7 @@ async def load_sample_data(db: Database, *, organizations: int = 100, users: int
                     links += member
             for table, rows in (("organizations", orgs), ("roles", roles), ("users", people),
                                 ("user_roles", links)):
-                await _copy(db, table, rows)
+                await copy_rows(db, "identity", table, COLUMNS[table], rows)
             progress.advance(task, len(orgs))
     await db.execute("ANALYZE identity.users, identity.user_roles, identity.roles")
     return True

@@ -10,9 +10,8 @@ import uuid
 from decimal import Decimal
 from typing import Any, LiteralString
 
-from psycopg import sql
-
 from pgkeel.db import Database
+from pgkeel_apps.sample import copy_rows
 
 ORGS: LiteralString = """
 SELECT id FROM identity.organizations WHERE slug ~ '^org-[0-9]+$'
@@ -62,17 +61,6 @@ def _categories(org: uuid.UUID, rng: random.Random) -> tuple[list[tuple[Any, ...
     return rows, leaves
 
 
-async def _copy(db: Database, table: str, columns: tuple[str, ...],
-                rows: list[tuple[Any, ...]]) -> None:
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier("product", table), sql.SQL(", ").join(map(sql.Identifier, columns)))
-    async with db.transaction() as tx:
-        await tx.begin()
-        async with tx.connection.cursor().copy(statement) as copy:
-            for row in rows:
-                await copy.write_row(row)
-
-
 async def load_sample_catalog(db: Database, *, organizations: int = 3, products: int = 10_000,
                               seed: int = 2) -> int:
     """Load the catalog into the first `organizations` sample organizations that have none;
@@ -94,8 +82,8 @@ async def load_sample_catalog(db: Database, *, organizations: int = 3, products:
                          json.dumps({"brand": rng.choice(["Acme", "Globex", "Initech"]),
                                      "weightGrams": rng.randrange(50, 5000)}),
                          sorted(rng.sample(TAGS, rng.randrange(0, 3)))))
-        await _copy(db, "categories", CATEGORY_COLUMNS, categories)
-        await _copy(db, "products", PRODUCT_COLUMNS, rows)
+        await copy_rows(db, "product", "categories", CATEGORY_COLUMNS, categories)
+        await copy_rows(db, "product", "products", PRODUCT_COLUMNS, rows)
         loaded += 1
     if loaded:
         await db.execute("ANALYZE product.categories, product.products")

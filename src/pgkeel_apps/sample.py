@@ -1,0 +1,22 @@
+"""Loading sample data for `make demo`: rows with COPY, as the schema owner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from psycopg import sql
+
+from pgkeel.db import Database
+
+
+async def copy_rows(db: Database, schema: str, table: str, columns: Sequence[str],
+                    rows: Iterable[Sequence[Any]]) -> None:
+    """COPY `rows` (tuples in `columns` order) into `schema.table`, in one transaction."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(schema, table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    async with db.transaction() as tx:
+        await tx.begin()
+        async with tx.connection.cursor().copy(statement) as copy:
+            for row in rows:
+                await copy.write_row(row)
