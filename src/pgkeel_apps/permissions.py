@@ -27,6 +27,7 @@ PUBLIC_WRITE_ROUTES: Final = frozenset({
     # ... and the caller's own review of a product (written as the caller, shown once a
     # CATALOG_WRITE holder approves it).
     ("POST", "/v1/products/{product_id}/reviews"),
+    ("POST", "/v1/dealers/{dealer}/contact"),  # a dealer's public contact form (rate limited)
 })
 """The (method, path) write routes that need no write permission: they take no bearer token,
 or act only on the caller's own session and password. Every other POST, PUT, PATCH and DELETE

@@ -1,0 +1,54 @@
+"""The car dealership (seed 003): cars with typo-forgiving search, leads, analytics, and the
+report's cache keys and TTL tiers. Public pages under `/v1/dealers/{dealer}/...`, the staff's
+API under `/v1/dealership/...`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from pgkeel.config import Settings
+from pgkeel.db import Database
+from pgkeel_apps.app import AppContext, ReferenceApp
+from pgkeel_apps.dealership.cars import CarService
+from pgkeel_apps.dealership.dealers import Dealers
+from pgkeel_apps.dealership.lead_routes import ContactLimits
+from pgkeel_apps.dealership.leads import LeadService
+from pgkeel_apps.dealership.routes import router
+from pgkeel_apps.dealership.search import TRIGRAM_SCHEMA, SearchSql
+from pgkeel_apps.dealership.seed import load_sample_cars
+from pgkeel_apps.dealership.settings import ContactSettings, DealershipDemoSettings
+from pgkeel_apps.dealership.tables import SCHEMA, TABLES
+from pgkeel_apps.settings import DemoSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def prepare(owner: Database, settings: Settings) -> None:
+    """Load the sample inventory (DEMO_DEALERS, DEMO_CARS, ...) when DEMO_SEED says so."""
+    if not DemoSettings().seeds(settings.app_env):
+        return
+    demo = DealershipDemoSettings()
+    await load_sample_cars(owner, dealers=demo.demo_dealers, cars=demo.demo_cars)
+
+
+@asynccontextmanager
+async def start(ctx: AppContext) -> AsyncIterator[None]:
+    """The car service (search statements built for pg_trgm's schema) and the dealer
+    directory."""
+    trigram_schema = await ctx.db.fetch_val(TRIGRAM_SCHEMA, readonly=True)
+    state = ctx.app.state
+    state.dealers = Dealers(ctx.db)
+    state.dealership_cars = CarService(ctx.db, ctx.cache, SearchSql(str(trigram_schema)),
+                                       cursor_codec=ctx.cursor_codec)
+    state.dealership_leads = LeadService(ctx.db, ctx.cache, cursor_codec=ctx.cursor_codec)
+    state.dealership_contact_limits = ContactLimits(ctx.services.redis, ContactSettings(),
+                                                    prefix=ctx.settings.cache_prefix)
+    yield
+
+
+APP = ReferenceApp(name="dealership", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
+                   router=router, prepare=prepare, start=start)
+
+__all__ = ["APP", "MIGRATIONS", "SCHEMA", "TABLES", "CarService", "router"]

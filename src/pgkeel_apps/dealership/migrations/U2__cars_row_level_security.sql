@@ -1,0 +1,12 @@
+DROP POLICY IF EXISTS pgkeel_tenant ON dealership.car_specifications;
+ALTER TABLE dealership.car_specifications NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE dealership.car_specifications DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON dealership.car_features;
+ALTER TABLE dealership.car_features NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE dealership.car_features DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON dealership.car_images;
+ALTER TABLE dealership.car_images NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE dealership.car_images DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON dealership.cars;
+ALTER TABLE dealership.cars NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE dealership.cars DISABLE ROW LEVEL SECURITY;
