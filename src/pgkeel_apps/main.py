@@ -20,6 +20,7 @@ from pgkeel.repo import CursorCodec, Registry
 from pgkeel.runtime import Services, open_migration_database
 from pgkeel.security import Principal
 from pgkeel.web import (
+    HttpMetricsMiddleware,
     OrjsonResponse,
     RequestIdMiddleware,
     RequestLimitsMiddleware,
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # a 413 / 431 carries the request id.
     app.add_middleware(RequestLimitsMiddleware, limits={"/v1/auth/": AUTH_MAX_BODY})
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)  # outside RequestIdMiddleware: its 500s count
     app.add_middleware(SecurityHeadersMiddleware)
     token = auth.metrics_token.get_secret_value() if auth.metrics_token else None
     app.include_router(health_router(metrics=auth.metrics_open(settings.app_env),

@@ -4,6 +4,7 @@
     install_error_handlers(app)            # {code, message, details, hint} bodies, documented
     app.add_middleware(RequestLimitsMiddleware)   # 413 / 431 before anything parses
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)     # request duration by route template
     app.add_middleware(SecurityHeadersMiddleware)   # nosniff, Referrer-Policy, no-store
     app.include_router(health_router())    # /health, /health/ready, /metrics
 
@@ -54,6 +55,7 @@ from pgkeel.web.idempotency import (
 from pgkeel.web.inputs import ApiModel, Email, Name, Secret, Text
 from pgkeel.web.limits import RequestLimitsMiddleware
 from pgkeel.web.listing import list_openapi, list_query
+from pgkeel.web.metrics import HttpMetricsMiddleware
 from pgkeel.web.ratelimit import (
     Decision,
     Lockout,
@@ -77,6 +79,7 @@ from pgkeel.web.services import (
 )
 
 __all__ = [
+    "HttpMetricsMiddleware",
     "ApiModel",
     "CacheDep",
     "DbDep",
