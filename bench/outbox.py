@@ -72,14 +72,15 @@ async def _insert_events(db: Database, count: int) -> None:
                                                                min(count, start + INSERT_CHUNK))])
 
 
-async def relay_drain(db: Database, redis_url: str, count: int) -> Sample:
-    """Pre-insert `count` events (untimed), then time one relay draining them."""
+async def relay_drain(db: Database, redis_url: str, count: int, *, workers: int = 1) -> Sample:
+    """Pre-insert `count` events (untimed), then time one relay (with `workers` batches in
+    flight) draining them."""
     await db.execute("TRUNCATE outbox.outbox_events")
     await _insert_events(db, count)
     await db.execute("ANALYZE outbox.outbox_events")
     stream = f"pgkeel-bench:outbox:{secrets.token_hex(4)}"
     sink = outbox.RedisStreamSink.from_url(redis_url, stream=stream, maxlen=None)
-    relay = outbox.Relay(db, sink, listen=False)
+    relay = outbox.Relay(db, sink, listen=False, workers=workers)
     try:
         began = time.perf_counter_ns()
         published = await relay.drain()

@@ -10,6 +10,7 @@ import pytest
 
 from pgkeel import outbox
 from pgkeel.db import Database
+from pgkeel.errors import UsageError
 from pgkeel.outbox import Backoff, InProcessSink, OutboxEvent, OutboxMessage, Relay
 
 FAST = Backoff(base_s=0.001, cap_s=0.001)
@@ -158,3 +159,38 @@ async def test_a_gap_inside_a_keys_candidates_holds_the_rest_back(db: Database) 
     relay = Relay(db, sink, batch_size=2, blocked_delay=0.0, listen=False)
     await relay.drain()
     assert _ns(sink) == [1, 2, 3]
+
+
+async def test_workers_keep_each_keys_order_and_publish_everything_once(db: Database) -> None:
+    """Several batches in flight at once: a key held by one worker is pushed back for the
+    others, never published out of order, and a drain still ends with everything sent."""
+    ids = await _add(db, [_event(i, key=f"k{i % 7}") for i in range(140)]
+                     + [_event(1000 + i) for i in range(20)])
+    sink = InProcessSink()
+    relay = Relay(db, sink, batch_size=6, listen=False, workers=4, blocked_delay=0.01)
+    assert await relay.drain() == 160
+    assert sorted(sink.ids) == sorted(map(str, ids))
+    for key in range(7):
+        sent = [n for n in _ns(sink) if n < 1000 and n % 7 == key]
+        assert sent == sorted(sent), f"key k{key} out of order"
+
+
+async def test_run_with_workers_stops_cleanly(db: Database) -> None:
+    await _add(db, [_event(i, key=f"r{i % 3}") for i in range(30)])
+    sink = InProcessSink()
+    relay = Relay(db, sink, batch_size=4, listen=False, workers=3, blocked_delay=0.01,
+                  poll_interval=0.01)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    for _ in range(500):
+        if len(sink.messages) >= 30:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    assert len(sink.messages) == 30 and len(set(sink.ids)) == 30
+
+
+def test_workers_must_be_positive(db: Database) -> None:
+    with pytest.raises(UsageError, match="workers"):
+        Relay(db, InProcessSink(), workers=0)

@@ -53,6 +53,8 @@ def relay(
     ] = False,
     batch_size: Annotated[int | None, typer.Option(
         min=1, help="Events per batch (default: OUTBOX_BATCH_SIZE).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, max=64, help="Batches in flight at once (default: OUTBOX_WORKERS).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Publish committed events to the sink until SIGTERM/SIGINT (or, with --drain, until
@@ -60,7 +62,9 @@ def relay(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     async def go(db: Database, settings: Settings) -> dict[str, Any]:
-        overrides = {} if batch_size is None else {"batch_size": batch_size}
+        overrides: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
+        if workers is not None:
+            overrides["workers"] = workers
         sink = outbox.sink_from_settings(settings)
         worker = outbox.Relay.from_settings(db, sink, settings, **overrides)
         try:

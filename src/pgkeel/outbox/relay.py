@@ -69,7 +69,10 @@ class Relay:
     `await relay.run(stop)` runs until `stop` is set (or the task is cancelled); `await
     relay.drain()` publishes until no due event is left. `lease` bounds how long one batch may
     stay claimed: the sink call is cut off at `publish_timeout` (default half the lease), and
-    the server ends a claiming transaction left idle for the lease.
+    the server ends a claiming transaction left idle for the lease. `workers` batches are in
+    flight at once (each its own claiming transaction, so one pooled connection each): while
+    one waits for PostgreSQL or the sink, another builds its messages. Order per partition key
+    holds across workers as it does across relays.
     """
 
     def __init__(
@@ -85,9 +88,11 @@ class Relay:
         blocked_delay: float = 1.0,
         listen: bool = True,
         metrics_interval: float = 5.0,
+        workers: int = 1,
     ) -> None:
-        if batch_size < 1 or lease <= 0 or poll_interval <= 0:
-            raise UsageError("batch_size, lease and poll_interval must be positive.")
+        if batch_size < 1 or lease <= 0 or poll_interval <= 0 or workers < 1:
+            raise UsageError("batch_size, lease, poll_interval and workers must be positive.")
+        self.workers = workers
         self.db = db
         self.sink = sink
         self.batch_size = batch_size
@@ -104,6 +109,7 @@ class Relay:
         """Events this relay has published since it was created."""
         self._wake = asyncio.Event()
         self._next_metrics = 0.0
+        self._pushed_back = 0
 
     @classmethod
     def from_settings(cls, db: Database, sink: Sink, settings: Settings, **overrides: Any
@@ -115,6 +121,7 @@ class Relay:
             "poll_interval": settings.outbox_poll_interval_s,
             "backoff": Backoff(settings.outbox_backoff_base_s, settings.outbox_backoff_cap_s),
             "listen": settings.outbox_listen,
+            "workers": settings.outbox_workers,
         }
         options.update(overrides)
         return cls(db, sink, **options)
@@ -126,36 +133,50 @@ class Relay:
         stop = stop or asyncio.Event()
         unregister = on_local_commit(self._wake.set)
         listener = Listener(self.db, self._wake) if self.listen else None
-        failures = 0
         try:
             if listener is not None:
                 listener.start()
-            while not stop.is_set():
-                try:
-                    claimed = await self.step()
-                    failures = 0
-                except OutboxNotInstalled:
-                    raise
-                except Exception as exc:  # a long-running worker outlives any one failure
-                    failures += 1
-                    pause = self.backoff.delay(failures) + 0.1
-                    log.warning("outbox relay: %s; retrying in %.1f s", exc, pause,
-                                exc_info=not isinstance(exc, DatabaseError | OSError))
-                    await _wait(stop, None, pause)
-                    continue
-                if claimed < self.batch_size:
-                    await _wait(stop, self._wake, self.poll_interval)
+            await asyncio.gather(*(self._work(stop) for _ in range(self.workers)))
         finally:
             unregister()
             if listener is not None:
                 await listener.stop()
 
+    async def _work(self, stop: asyncio.Event) -> None:
+        """One worker of `run`: batch after batch, pausing when nothing is due."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                claimed = await self.step()
+                failures = 0
+            except OutboxNotInstalled:
+                raise
+            except Exception as exc:  # a long-running worker outlives any one failure
+                failures += 1
+                pause = self.backoff.delay(failures) + 0.1
+                log.warning("outbox relay: %s; retrying in %.1f s", exc, pause,
+                            exc_info=not isinstance(exc, DatabaseError | OSError))
+                await _wait(stop, None, pause)
+                continue
+            if claimed < self.batch_size:
+                await _wait(stop, self._wake, self.poll_interval)
+
     async def drain(self) -> int:
         """Publish until no due event is left; returns how many were published."""
         before = self.published
-        while await self.step():
-            pass
-        return self.published - before
+
+        async def work() -> None:
+            while await self.step():
+                pass
+
+        while True:
+            pushed_back = self._pushed_back
+            await asyncio.gather(*(work() for _ in range(self.workers)))
+            # Workers push back a key's events while another worker holds its head; those are
+            # due again after blocked_delay, so a drain with several workers waits for them.
+            if self.workers == 1 or self._pushed_back == pushed_back:
+                return self.published - before
+            await asyncio.sleep(self.blocked_delay)
 
     async def step(self) -> int:
         """One batch: claim, publish, mark, commit. Returns how many events the claim touched,
@@ -175,6 +196,7 @@ class Relay:
             _, rows = await tx.fetch_batch([(queries.SET_LEASE, (lease_ms,), None),
                                             (queries.CLAIM, params, None)])
             claimed = [_to_claimed(row) for row in rows if row[0]]
+            self._pushed_back += len(rows) - len(claimed)
             if not claimed:
                 return len(rows)
             acked, failed, held = await self._publish(claimed)
