@@ -98,3 +98,40 @@ def test_advise_cli_json(monkeypatch, pgkeel_database_url, orders):
     assert ("unused_index", f"{orders}.orders_a_b") in mine
     text = runner.invoke(app, ["advise"])
     assert text.exit_code == 0 and "CREATE INDEX CONCURRENTLY" in text.output
+
+
+async def test_a_bloated_table_and_the_rewrite_that_fixes_it(db, sync_conn, pgkeel_schema):
+    s = pgkeel_schema
+    sync_conn.execute(f'CREATE TABLE "{s}".wide (id int, body text)')
+    sync_conn.execute(f'INSERT INTO "{s}".wide SELECT g, repeat(\'x\', 200)'
+                      " FROM generate_series(1, 20000) g")
+    sync_conn.execute(f'DELETE FROM "{s}".wide WHERE id % 10 <> 0')  # 90% gone, pages stay
+    sync_conn.execute(f'VACUUM (ANALYZE, TRUNCATE false) "{s}".wide')
+    limits = {"bloat_min_bytes": 1024 * 1024, "bloat_min_ratio": 0.5}
+    bloat = (await _mine(db, s, **limits))[("bloat", f"{s}.wide")]
+    assert bloat.details["ratio"] >= 0.8, bloat.reason
+    assert bloat.sql.startswith(f"VACUUM (FULL, ANALYZE) {s}.wide;")
+    sync_conn.execute(bloat.sql)
+    assert ("bloat", f"{s}.wide") not in await _mine(db, s, **limits)
+
+
+async def test_settings_hints_follow_the_servers_settings(db, pgkeel_database_url):
+    with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
+        def hints() -> dict[str, tuple[str, str]]:
+            rows = conn.execute("SELECT object, sql, details->>'current'"
+                                " FROM ops.advise_settings()").fetchall()
+            return {name: (sql, current) for name, sql, current in rows}
+
+        conn.execute("SET idle_in_transaction_session_timeout = 0")
+        conn.execute("SET log_lock_waits = off")
+        found = hints()
+        assert found["idle_in_transaction_session_timeout"][0] == (
+            "ALTER SYSTEM SET idle_in_transaction_session_timeout = '10min';"
+            " SELECT pg_reload_conf();")
+        assert found["log_lock_waits"][1] == "off"
+        conn.execute("SET idle_in_transaction_session_timeout = '5min'")
+        conn.execute("SET log_lock_waits = on")
+        assert not {"idle_in_transaction_session_timeout", "log_lock_waits"} & set(hints())
+    kinds = {a.kind for a in await ops.advise(db)}
+    assert kinds <= {"invalid_index", "duplicate_index", "unused_index", "bloat", "setting",
+                     "foreign_key_without_index", "sequential_scans"}

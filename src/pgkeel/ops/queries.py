@@ -16,6 +16,10 @@ STATEMENTS_STATUS: Final = "SELECT ops.pg_stat_statements_status()"
 SLOW_QUERIES: Final = "SELECT * FROM ops.get_slow_queries(%s, %s, %s)"
 ADVISE: Final = (
     "SELECT kind, object, table_name, reason, sql, details FROM ops.advise(%s, %s, %s)")
+ADVISE_SETTINGS: Final = (
+    "SELECT kind, object, table_name, reason, sql, details FROM ops.advise_settings()")
+ESTIMATE_BLOAT: Final = (
+    "SELECT kind, object, table_name, reason, sql, details FROM ops.estimate_bloat(%s, %s)")
 # Redis INFO fields the health check reads.
 REDIS_INFO_SECTIONS: Final = ("memory", "stats")
 
