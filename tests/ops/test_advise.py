@@ -96,6 +96,7 @@ def test_advise_cli_json(monkeypatch, pgkeel_database_url, orders):
             if a["table_name"].startswith(f"{orders}.")}
     assert ("duplicate_index", f"{orders}.orders_a") in mine
     assert ("unused_index", f"{orders}.orders_a_b") in mine
+    assert ("foreign_key_without_index", "orders_customer_id_fkey") in mine
     text = runner.invoke(app, ["advise"])
     assert text.exit_code == 0 and "CREATE INDEX CONCURRENTLY" in text.output
 
