@@ -12,6 +12,7 @@ size bounds how many hashes run at once (`PASSWORD_HASH_WORKERS`, default: CPU c
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,12 +27,18 @@ __all__ = ["PasswordCheck", "checks_in_flight", "hash_password", "hash_password_
            "verify_password", "verify_password_async"]
 
 _HASHER = PasswordHasher()  # argon2-cffi's defaults follow RFC 9106's recommendations
-_DUMMY = _HASHER.hash("pgkeel timing equaliser")
 MAX_PASSWORD_BYTES = 1024
 _WORKERS = int(os.environ.get("PASSWORD_HASH_WORKERS", "0")) or (os.cpu_count() or 2)
 _EXECUTOR = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="pgkeel-argon2")
 _in_flight = 0
 _T = TypeVar("_T")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when there is none, made on first use (an Argon2 hash costs
+    tens of milliseconds: not at import, where every CLI command would pay it)."""
+    return _HASHER.hash("pgkeel timing equaliser")
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ def verify_password(password: str, stored: str | None) -> PasswordCheck:
     if len(password.encode()) > MAX_PASSWORD_BYTES:
         return PasswordCheck(False)
     if stored is None:
-        _verify_argon2(password, _DUMMY)
+        _verify_argon2(password, _dummy_hash())
         return PasswordCheck(False)
     if stored.startswith(("$2a$", "$2b$", "$2y$")):
         try:

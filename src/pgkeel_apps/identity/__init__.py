@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pgkeel.config import Settings
 from pgkeel.db import Database
+from pgkeel.security import verify_password_async
 from pgkeel_apps.app import AppContext, ReferenceApp
 from pgkeel_apps.identity.auth import LoginGuard, SessionAuthenticator
 from pgkeel_apps.identity.routes import router
@@ -35,6 +36,9 @@ async def prepare(owner: Database, settings: Settings) -> None:
 async def start(ctx: AppContext) -> AsyncIterator[None]:
     """The identity service, the bearer-token authenticator and the login guard."""
     auth = AuthSettings()
+    # The first check against no hash makes the timing equaliser's dummy hash: before the
+    # first login, so that no login's timing differs.
+    await verify_password_async("warm-up", None)
     state = ctx.app.state
     state.identity = IdentityService(ctx.db, ctx.cache, cursor_codec=ctx.cursor_codec,
                                      password_min_chars=auth.password_min_chars)
