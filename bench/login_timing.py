@@ -36,7 +36,6 @@ import httpx
 from bench.dataset import ensure_database
 from bench.timing import Contender, Sample, Scenario, run_scenario
 from pgkeel.config import load_settings
-from pgkeel.embedded import EmbeddedServers
 
 __all__ = ["KINDS", "bootstrap_interval", "login_timing", "main"]
 
@@ -180,16 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=30, help="attempts per kind per round")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
-    settings = load_settings()
-    servers = None
-    if settings.database_url is None or settings.redis_url is None:
-        servers = EmbeddedServers.for_settings(settings)
-        settings = servers.settings
-    assert settings.database_url is not None
-    assert settings.redis_url is not None
+    from bench.__main__ import _servers
+
+    admin_url, redis_url, servers = _servers()
     try:
-        report = asyncio.run(login_timing(settings.database_url, settings.redis_url,
-                                          rounds=args.rounds, ops=args.ops))
+        report = asyncio.run(login_timing(admin_url, redis_url, rounds=args.rounds,
+                                          ops=args.ops))
     finally:
         if servers is not None:
             servers.stop_started()

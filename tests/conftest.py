@@ -13,6 +13,7 @@ from psycopg import sql
 
 from pgkeel.embedded import EmbeddedServers
 from pgkeel.security.roles import RoleNames
+from pgkeel.testing import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +100,33 @@ class LiveServer:
     def output(self) -> str:
         self.log.seek(0)
         return self.log.read()
+
+
+@pytest.fixture
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """An empty database of this test's own (its URL), dropped afterwards."""
+    url = create_database(admin_url, prefix="pgkeel_scratch")
+    try:
+        yield url
+    finally:
+        drop_database(admin_url, url)
+
+
+@pytest.fixture
+def rls_role(pgkeel_database_url: str, pgkeel_schema: str) -> Iterator[str]:
+    """An ordinary login role (no superuser, NOBYPASSRLS: row-level security applies to it)
+    with USAGE on this test's schema; dropped, with the schema, afterwards."""
+    name = f"pgkt_rls_{secrets.token_hex(4)}"
+    with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOBYPASSRLS").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+            sql.Identifier(pgkeel_schema), sql.Identifier(name)))
+    yield name
+    with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+            sql.Identifier(pgkeel_schema)))
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")

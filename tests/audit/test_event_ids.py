@@ -3,23 +3,9 @@ upgrading a log written before event ids existed keeps every hash chain verifiab
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from pgkeel.audit import AUDIT_LOG, AuditLog
 from pgkeel.audit.schema import migrator
 from pgkeel.db import Database, use_context
-from pgkeel.testing import create_database, drop_database
-
-
-@pytest.fixture
-def empty_url(pgkeel_database_url: str) -> Iterator[str]:
-    url = create_database(pgkeel_database_url, prefix="pgkeel_audit_upgrade")
-    try:
-        yield url
-    finally:
-        drop_database(pgkeel_database_url, url)
 
 
 async def _write(db: Database, org: str, count: int) -> None:
@@ -41,8 +27,8 @@ async def _write_before_event_ids(db: Database, org: str, count: int) -> None:
                     " entity_id) VALUES (%s, 'users.update', 'User', %s)", (org, str(i)))
 
 
-async def test_upgrading_keeps_old_chains_verifiable_and_gives_every_row_an_id(empty_url):
-    async with Database(empty_url, min_size=1) as db:
+async def test_upgrading_keeps_old_chains_verifiable_and_gives_every_row_an_id(scratch_database):
+    async with Database(scratch_database, min_size=1) as db:
         await migrator(db).up(target="6")
         await _write_before_event_ids(db, "org-a", 5)
         await _write_before_event_ids(db, "org-b", 3)

@@ -3,8 +3,6 @@ COPY FROM there, so the rows go through a staging table and the policy checks ea
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -21,23 +19,7 @@ ORG_B = "00000000-0000-0000-0000-00000000000b"
 
 
 @pytest.fixture
-def app_role(pgkeel_database_url: str, pgkeel_schema: str) -> Iterator[str]:
-    """A login role without BYPASSRLS, as a service's app role is."""
-    name = f"pgkt_copy_{secrets.token_hex(4)}"
-    with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOBYPASSRLS").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
-            sql.Identifier(pgkeel_schema), sql.Identifier(name)))
-    yield name
-    with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-            sql.Identifier(pgkeel_schema)))
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
-
-
-@pytest.fixture
-def notes(sync_conn: psycopg.Connection[Any], pgkeel_schema: str, app_role: str) -> Table:
+def notes(sync_conn: psycopg.Connection[Any], pgkeel_schema: str, rls_role: str) -> Table:
     table = Table(pgkeel_schema, "notes", [
         Field("id", FieldType.BIGINT, nullable=False, writable=False),
         Field("org_id", FieldType.UUID, nullable=False),
@@ -50,14 +32,14 @@ def notes(sync_conn: psycopg.Connection[Any], pgkeel_schema: str, app_role: str)
         " length int GENERATED ALWAYS AS (length(body)) STORED)").format(table.ident))
     sync_conn.execute(rls_sql(table))
     sync_conn.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(
-        table.ident, sql.Identifier(app_role)))
+        table.ident, sql.Identifier(rls_role)))
     return table
 
 
-async def test_copy_goes_through_staging_and_the_policy(notes: Table, app_role: str,
+async def test_copy_goes_through_staging_and_the_policy(notes: Table, rls_role: str,
                                                         pgkeel_database_url: str,
                                                         sync_conn: psycopg.Connection[Any]):
-    async with Database(role_url(pgkeel_database_url, app_role, None), min_size=1) as db:
+    async with Database(role_url(pgkeel_database_url, rls_role, None), min_size=1) as db:
         repo = Repository(db, notes)
         with use_context(org_id=ORG_A):
             assert await repo.create_many([{"body": f"note {i}"} for i in range(300)],

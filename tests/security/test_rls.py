@@ -3,8 +3,6 @@ column type, applied to a real table and exercised as an ordinary role."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -27,18 +25,8 @@ def _table(schema: str, name: str, tenant_type: FieldType) -> Table:
 
 
 @pytest.fixture
-def role(pgkeel_database_url: str, pgkeel_schema: str) -> Iterator[str]:
-    name = f"pgkt_rls_{secrets.token_hex(4)}"
-    with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
-            sql.Identifier(pgkeel_schema), sql.Identifier(name)))
-    yield name
-    with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-            sql.Identifier(pgkeel_schema)))
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+def role(rls_role: str) -> str:
+    return rls_role
 
 
 @pytest.mark.parametrize("tenant_type", list(VALUES))
