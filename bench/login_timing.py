@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from redis import asyncio as aioredis
 
 from bench.dataset import ensure_database
 from bench.timing import Contender, Sample, Scenario, run_scenario
@@ -71,13 +72,20 @@ async def _service(url: str, redis_url: str) -> AsyncIterator[httpx.AsyncClient]
 
     settings = load_settings().model_copy(update={
         "database_url": url, "redis_url": redis_url, "migration_database_url": None,
-        "cache_prefix": f"pgkeel-login-timing-{os.getpid()}"})
+        "cache_prefix": f"pgkeel-login-timing-{os.getpid()}:"})
     with _environment(NO_LIMITS):
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 yield client
+    # The run's rate-limit and cache keys (they expire anyway; a shared Redis stays tidy).
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        async for key in redis.scan_iter(match=f"{settings.cache_prefix}*"):
+            await redis.delete(key)
+    finally:
+        await redis.aclose()
 
 
 async def _passwordless_email(url: str) -> str:
