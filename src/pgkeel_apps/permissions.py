@@ -19,6 +19,11 @@ PUBLIC_WRITE_ROUTES: Final = frozenset({
     ("POST", "/v1/auth/login"),   # exchanges a password for a token: no token exists yet
     ("POST", "/v1/auth/logout"),  # any caller may end its own session
     ("POST", "/v1/auth/password"),  # ... and change its own password
+    # Email verification and password reset: the caller holds a token, or asks for a link.
+    ("POST", "/v1/auth/verify-email/request"),
+    ("POST", "/v1/auth/verify-email"),
+    ("POST", "/v1/auth/password-reset/request"),
+    ("POST", "/v1/auth/password-reset"),
     # A customer's own cart (keyed by the caller's user id: no other cart is reachable) ...
     ("POST", "/v1/cart/items"),
     ("PATCH", "/v1/cart/items/{product_id}"),

@@ -47,6 +47,10 @@ class AuthSettings(BaseSettings):
 
     session_ttl_s: int = Field(12 * 3600, ge=60)
     """How long a bearer token lives, in seconds."""
+    verify_email_ttl_s: int = Field(48 * 3600, ge=60)
+    """How long an email verification link stays valid, in seconds."""
+    password_reset_ttl_s: int = Field(3600, ge=60)
+    """How long a password reset link stays valid, in seconds."""
     password_min_chars: int = Field(15, ge=8, le=64)
     """Shortest password accepted when one is set (NIST SP 800-63B-4: 15 for a password that
     is the only factor); common and breached passwords are refused at any length."""

@@ -30,7 +30,8 @@ async def prepare(owner: Database, settings: Settings) -> None:
     if not DemoSettings().seeds(settings.app_env):
         return
     demo = DealershipDemoSettings()
-    await load_sample_cars(owner, dealers=demo.demo_dealers, cars=demo.demo_cars)
+    await load_sample_cars(owner, dealers=demo.demo_dealers, cars=demo.demo_cars,
+                           leads=demo.demo_leads)
 
 
 @asynccontextmanager

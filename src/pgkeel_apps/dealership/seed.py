@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final, LiteralString
 
-from psycopg import sql
-
 from pgkeel.db import Database
-from pgkeel_apps.dealership.cars import next_slug, slugify
+from pgkeel_apps.dealership.cars import slugify
+from pgkeel_apps.dealership.tables import SCHEMA
+from pgkeel_apps.sample import copy_rows
 
 MODELS: Final = {
     "Toyota": ("Corolla", "Camry", "RAV4", "Yaris"), "Volkswagen": ("Golf", "Passat", "Tiguan"),
@@ -50,30 +50,18 @@ DEALERS: LiteralString = (
 HAS_CARS: LiteralString = "SELECT EXISTS (SELECT FROM dealership.cars WHERE organization_id = %s)"
 
 
-async def copy_rows(db: Database, table: str, columns: Sequence[str],
-                    rows: Iterable[Sequence[Any]]) -> None:
-    """COPY rows into dealership.`table`, in one transaction (as the owner: COPY FROM is
-    refused under row-level security)."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier("dealership", table), sql.SQL(", ").join(map(sql.Identifier, columns)))
-    async with db.transaction() as tx:
-        await tx.begin()
-        async with tx.connection.cursor().copy(statement) as copy:
-            for row in rows:
-                await copy.write_row(row)
-
-
 def _cars(org: uuid.UUID, count: int, rng: random.Random, now: dt.datetime
           ) -> list[tuple[Any, ...]]:
     brands = list(MODELS)
-    taken: set[str] = set()
+    used: dict[str, int] = {}
     rows = []
     for _ in range(count):
         brand = rng.choice(brands)
         model = rng.choice(MODELS[brand])
         year = rng.randrange(2005, 2026)
-        slug = next_slug(slugify(brand, model, year), taken)
-        taken.add(slug)
+        base = slugify(brand, model, year)
+        used[base] = used.get(base, 0) + 1   # next_slug's rule, without rescanning
+        slug = base if used[base] == 1 else f"{base}-{used[base]}"
         category = rng.choice(CATEGORIES)
         fuel = rng.choice(FUELS)
         price = round(rng.uniform(3_000, 90_000), -2)
@@ -89,16 +77,52 @@ def _cars(org: uuid.UUID, count: int, rng: random.Random, now: dt.datetime
     return rows
 
 
+IMAGE_COLUMNS: Final = ("organization_id", "car_id", "url", "alt_text", "sort_order",
+                        "is_primary")
+FEATURE_COLUMNS: Final = ("organization_id", "car_id", "feature", "sort_order")
+SPEC_COLUMNS: Final = ("organization_id", "car_id", "label", "value", "sort_order")
 CAR_COLUMNS: Final = ("organization_id", "id", "slug", "brand", "model", "year", "price_eur",
                       "mileage_km", "fuel", "transmission", "category", "color", "description",
                       "status", "is_featured", "meta_title", "meta_description", "created_at",
                       "updated_at")
 
 
-async def load_sample_cars(db: Database, *, dealers: int, cars: int,
+FIRST_NAMES: Final = ("Aino", "Eero", "Ilmari", "Helmi", "Oona", "Veeti", "Sofia", "Leo",
+                      "Emma", "Onni", "Ella", "Elias")
+MESSAGES: Final = ("Is this car still available?",
+                   "Could I book a test drive on Saturday morning? I would also like to know "
+                   "whether you take trade-ins and what the warranty covers.",
+                   "What is your best price?", "Please call me back about financing options.")
+LEAD_STATUSES: Final = ("NEW", "CONTACTED", "QUALIFIED", "PROPOSAL", "WON", "LOST", "SPAM")
+LEAD_WEIGHTS: Final = (40, 20, 12, 8, 8, 10, 2)
+SOURCES: Final = ("WEBSITE", "PHONE", "EMAIL", "WALK_IN", "REFERRAL", "SOCIAL")
+LEAD_COLUMNS: Final = ("organization_id", "car_id", "name", "email", "phone", "message",
+                       "source", "status", "ip_address", "user_agent", "created_at",
+                       "updated_at")
+
+
+def _leads(org: uuid.UUID, cars: Sequence[uuid.UUID], count: int, rng: random.Random,
+           now: dt.datetime) -> list[tuple[Any, ...]]:
+    """Leads (scored by the insert trigger as they are copied in)."""
+    rows = []
+    for i in range(count):
+        name = rng.choice(FIRST_NAMES)
+        created = now - dt.timedelta(seconds=rng.randrange(0, 90 * 86_400))
+        rows.append((org, rng.choice(cars) if cars and rng.random() < 0.7 else None,
+                     f"{name} {i}", f"{name.lower()}.{rng.randrange(count // 2 + 1)}@example.com",
+                     f"+358 40 {rng.randrange(1_000_000, 9_999_999)}" if rng.random() < 0.6
+                     else None, rng.choice(MESSAGES), rng.choice(SOURCES),
+                     rng.choices(LEAD_STATUSES, LEAD_WEIGHTS)[0],
+                     f"192.0.2.{rng.randrange(1, 255)}", "Mozilla/5.0 (sample data)",
+                     created, created))
+    return rows
+
+
+async def load_sample_cars(db: Database, *, dealers: int, cars: int, leads: int = 0,
                             seed: int = 3) -> list[tuple[uuid.UUID, list[uuid.UUID]]]:
-    """Cars with images, features and specifications for `org-1` ... `org-{dealers}`; a
-    dealer that already has cars is skipped. Returns (organization, car ids) loaded."""
+    """Cars with images, features and specifications, and leads (scored by the insert
+    trigger), for `org-1` ... `org-{dealers}`; a dealer that already has cars is skipped.
+    Returns (organization, car ids) loaded."""
     rng = random.Random(seed)  # noqa: S311 -- sample data, not secrets
     now = dt.datetime.now(dt.UTC)
     loaded = []
@@ -107,7 +131,7 @@ async def load_sample_cars(db: Database, *, dealers: int, cars: int,
         if cars == 0 or await db.fetch_val(HAS_CARS, (org["id"],)):
             continue
         rows = _cars(org["id"], cars, rng, now)
-        await copy_rows(db, "cars", CAR_COLUMNS, rows)
+        await copy_rows(db, SCHEMA, "cars", CAR_COLUMNS, rows)
         images, features, specs = [], [], []
         for row in rows:
             car_id, slug = row[1], row[2]
@@ -121,13 +145,16 @@ async def load_sample_cars(db: Database, *, dealers: int, cars: int,
                     ("Power", f"{rng.randrange(70, 400)} hp"), ("Doors", str(rng.choice((3, 5)))),
                     ("Seats", str(rng.choice((2, 4, 5, 7)))))):
                 specs.append((org["id"], car_id, label, value, i))
-        await copy_rows(db, "car_images", ("organization_id", "car_id", "url", "alt_text",
-                                           "sort_order", "is_primary"), images)
-        await copy_rows(db, "car_features", ("organization_id", "car_id", "feature",
-                                             "sort_order"), features)
-        await copy_rows(db, "car_specifications", ("organization_id", "car_id", "label",
-                                                   "value", "sort_order"), specs)
-        loaded.append((org["id"], [row[1] for row in rows]))
+        for table, columns, children in (("car_images", IMAGE_COLUMNS, images),
+                                         ("car_features", FEATURE_COLUMNS, features),
+                                         ("car_specifications", SPEC_COLUMNS, specs)):
+            await copy_rows(db, SCHEMA, table, columns, children)
+        ids = [row[1] for row in rows]
+        if leads:
+            await copy_rows(db, SCHEMA, "contact_submissions", LEAD_COLUMNS,
+                            _leads(org["id"], ids, leads, rng, now))
+        loaded.append((org["id"], ids))
     if loaded:
-        await db.execute("ANALYZE dealership.cars, dealership.car_images")
+        await db.execute("ANALYZE dealership.cars, dealership.car_images, "
+                         "dealership.contact_submissions")
     return loaded

@@ -16,6 +16,7 @@ from pgkeel_apps.identity.routes import router
 from pgkeel_apps.identity.seed import load_sample_data, refuse_demo_accounts
 from pgkeel_apps.identity.service import IdentityService
 from pgkeel_apps.identity.tables import ROLES, SCHEMA, TABLES, USERS
+from pgkeel_apps.identity.tokens import JOBS, VerificationTokens
 from pgkeel_apps.settings import AuthSettings, DemoSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,11 +46,14 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
     state.pgkeel_authenticator = SessionAuthenticator(
         ctx.db, ttl=dt.timedelta(seconds=auth.session_ttl_s))
     state.login_guard = LoginGuard(ctx.services.redis, auth, prefix=ctx.settings.cache_prefix)
+    state.verification_tokens = VerificationTokens(
+        ctx.db, verify_ttl_s=auth.verify_email_ttl_s, reset_ttl_s=auth.password_reset_ttl_s,
+        password_min_chars=auth.password_min_chars)
     yield
 
 
 APP = ReferenceApp(name="identity", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
-                   router=router, prepare=prepare, start=start)
+                   router=router, prepare=prepare, start=start, jobs=JOBS)
 
 __all__ = ["APP", "MIGRATIONS", "ROLES", "SCHEMA", "TABLES", "USERS", "IdentityService",
            "LoginGuard", "SessionAuthenticator", "load_sample_data", "refuse_demo_accounts",

@@ -42,6 +42,9 @@ REVOKE_USER_SESSIONS: LiteralString = """
 DELETE FROM identity.sessions WHERE organization_id = %s AND user_id = %s
 """
 
+LAST_LOGIN: LiteralString = (
+    "UPDATE identity.users SET last_login_at = now() WHERE organization_id = %s AND id = %s")
+
 UPGRADE_HASH: LiteralString = (
     "UPDATE identity.users SET password_hash = %s WHERE organization_id = %s AND id = %s")
 
@@ -124,6 +127,7 @@ class SessionAuthenticator:
         with use_context(org_id=org_id, actor_id=user_id):
             async with self.db.transaction() as tx:
                 await tx.execute(CREATE_SESSION, (digest, org_id, user_id, expires))
+                await tx.execute(LAST_LOGIN, (org_id, user_id))
                 if check.new_hash:
                     await tx.execute(UPGRADE_HASH, (check.new_hash, org_id, user_id))
         return LoginAttempt(org_id, user_id, {"token": token, "tokenType": "Bearer",

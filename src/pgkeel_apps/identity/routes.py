@@ -26,6 +26,7 @@ from pgkeel.web import (
     error_responses,
     list_query,
 )
+from pgkeel_apps.identity import account_routes
 from pgkeel_apps.identity.auth import LoginGuard, SessionAuthenticator
 from pgkeel_apps.identity.service import IdentityService
 from pgkeel_apps.identity.tables import ROLES, USERS
@@ -268,3 +269,6 @@ async def audit_summary(_: Auditor, service: Service, days: Days) -> Response:
 @router.get("/v1/users/{user_id}/activity", summary="What a user did in the last N days")
 async def user_activity(user_id: UUID, _: Auditor, service: Service, days: Days) -> Response:
     return OrjsonResponse(await service.user_activity(user_id, days))
+
+
+router.include_router(account_routes.router)

@@ -26,6 +26,8 @@ USERS = Table(SCHEMA, "users", [
     Field("updated_at", FieldType.TIMESTAMPTZ, filter=(Op.GTE, Op.LTE), sort=True,
           nullable=False, writable=False),
     Field("version", FieldType.INT, nullable=False, writable=False),
+    Field("last_login_at", FieldType.TIMESTAMPTZ, writable=False),
+    Field("email_verified_at", FieldType.TIMESTAMPTZ, writable=False),
 ], tenant="organization_id", soft_delete="deleted_at", version="version",
     updated_at="updated_at", default_sort=("-created_at",), page_size=20, max_page_size=100,
     count=CountMode.ESTIMATED, count_threshold=10_000,
@@ -53,4 +55,22 @@ USER_ROLES = Table(SCHEMA, "user_roles", [
     Field("assigned_at", FieldType.TIMESTAMPTZ, nullable=False),
 ], primary_key=("organization_id", "user_id", "role_id"), tenant="organization_id")
 
-TABLES = (USERS, ROLES, USER_ROLES)
+ACCOUNTS = Table(SCHEMA, "accounts", [
+    Field("organization_id", FieldType.UUID, nullable=False, writable=False),
+    Field("id", FieldType.UUID, nullable=False, writable=False),
+    Field("user_id", FieldType.UUID, filter=(Op.EQ,), nullable=False),
+    Field("type", FieldType.TEXT, nullable=False),
+    Field("provider", FieldType.TEXT, filter=(Op.EQ,), nullable=False),
+    Field("provider_account_id", FieldType.TEXT, nullable=False),
+    Field("refresh_token", FieldType.TEXT, sensitive=True),
+    Field("access_token", FieldType.TEXT, sensitive=True),
+    Field("expires_at", FieldType.TIMESTAMPTZ),
+    Field("token_type", FieldType.TEXT),
+    Field("scope", FieldType.TEXT),
+    Field("id_token", FieldType.TEXT, sensitive=True),
+    Field("created_at", FieldType.TIMESTAMPTZ, nullable=False, writable=False),
+], tenant="organization_id", default_sort=("created_at",))
+"""OAuth provider links (NextAuth's `accounts`): `Repository(db, ACCOUNTS)`; provider
+tokens are sensitive (never selected unless named)."""
+
+TABLES = (USERS, ROLES, USER_ROLES, ACCOUNTS)
