@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 		|| { echo "pgkeel needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded,nats,rabbitmq]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded,nats,rabbitmq,otel]'
 	@touch $@
 
 install: $(STAMP)  ## Create .venv and install pgkeel with its dev, embedded and broker extras
@@ -47,7 +47,7 @@ test: lint typecheck pytest  ## ruff + mypy + the whole suite (+ the embedded sm
 # The bench extra (asyncpg, SQLAlchemy, fastapi-pagination, aiohttp, pyinstrument) has a stamp
 # of its own, so `make test`'s own install stays as it is.
 $(BENCH_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded,nats,rabbitmq,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded,nats,rabbitmq,otel,bench]'
 	@touch $@
 
 bench: $(BENCH_STAMP)  ## The full benchmark (1,000,000 users): bench/results/<time>.json + a table in bench/README.md

@@ -39,6 +39,7 @@ from pgkeel.errors import (
     TransactionConflict,
     UsageError,
 )
+from pgkeel.observe import tracing
 from pgkeel.observe.metrics import TX_RETRIES, track_database
 from pgkeel.observe.querylog import QueryObserver, SlowQuery
 
@@ -275,7 +276,9 @@ class Database:
                     exc.details["attempts"] = attempt
                     exc.message = f"{exc.message} Gave up after {attempt} attempts."
                     raise
-                TX_RETRIES.labels(_RETRY_REASONS.get(exc.sqlstate or "", "other")).inc()
+                reason = _RETRY_REASONS.get(exc.sqlstate or "", "other")
+                TX_RETRIES.labels(reason).inc()
+                tracing.event("pgkeel.transaction.retry", {"reason": reason, "attempt": attempt})
                 await asyncio.sleep(policy.delay(attempt))
 
     # -- one-statement helpers (each its own transaction, one round trip) -------------------

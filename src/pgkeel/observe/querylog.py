@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from prometheus_client import Counter
 
+from pgkeel.observe import tracing
 from pgkeel.observe.metrics import REGISTRY
 
 __all__ = ["QueryObserver", "SlowQuery"]
@@ -77,6 +78,7 @@ class QueryObserver:
 
     def record(self, query: Any, params: Any, duration_s: float, *, error: str | None = None,
                pool: str = "") -> None:
+        tracing.record_query(query, duration_s, error, pool)
         duration_ms = duration_s * 1000
         self.total += 1
         self.total_ms += duration_ms

@@ -12,6 +12,7 @@ import time
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pgkeel.observe import tracing
 from pgkeel.observe.metrics import REGISTRY
 
 __all__ = ["HTTP_DURATION", "HttpMetricsMiddleware"]
@@ -45,12 +46,18 @@ class HttpMetricsMiddleware:
                 status = int(message["status"])
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path_format", None) or getattr(route, "path", None)
-            method = scope.get("method", "GET")
-            HTTP_DURATION.labels(method if method in _METHODS else "OTHER",
-                                 str(template) if template else UNMATCHED,
-                                 str(status)).observe(time.perf_counter() - started)
+        method = scope.get("method", "GET")
+        method = method if method in _METHODS else "OTHER"
+        with tracing.span(f"HTTP {method}", {"http.request.method": method}) as span:
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                route = scope.get("route")
+                template = getattr(route, "path_format", None) or getattr(route, "path", None)
+                label = str(template) if template else UNMATCHED
+                HTTP_DURATION.labels(method, label, str(status)).observe(
+                    time.perf_counter() - started)
+                if span is not None:
+                    span.update_name(f"{method} {label}")
+                    span.set_attribute("http.route", label)
+                    span.set_attribute("http.response.status_code", status)
