@@ -141,7 +141,11 @@ async def open_env(url: str, redis_url: str, profile: Profile) -> Env:
         url, min_size=2, max_size=POOL_SIZE, open=False,
         kwargs={"autocommit": True, "row_factory": dict_row})
     await raw.open(wait=True)
-    apg = await asyncpg.create_pool(url, min_size=2, max_size=POOL_SIZE)
+    # asyncpg's pool runs its reset query (advisory unlocks, CLOSE ALL, UNLISTEN *, RESET ALL)
+    # on every release by default: one more round trip per operation. These contenders keep no
+    # session state, and neither the raw psycopg pool nor pgkeel resets, so a careful user
+    # would switch it off: like for like.
+    apg = await asyncpg.create_pool(url, min_size=2, max_size=POOL_SIZE, reset=_no_reset)
     engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1),
                                  pool_size=POOL_SIZE, max_overflow=0)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -172,6 +176,10 @@ async def open_env(url: str, redis_url: str, profile: Profile) -> Env:
               Repository(app_db, USERS), l1_cache, nonce=nonce)
     await _sample(env)
     return env
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """asyncpg's pool `reset=`: nothing to undo (see `open_env`)."""
 
 
 async def _sample(env: Env) -> None:
