@@ -124,6 +124,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         samples: list[Sample] = []
         env = await sc.open_env(url, redis_url, profile)
         try:
+            sc.check_same_params(env)
             cache_keys = min(len(env.ids), 500)
             await sc.prefill_cache(env, cache_keys)
             for scenario in sc.build_scenarios(env, cache_keys=cache_keys):

@@ -26,7 +26,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import orjson
@@ -247,6 +247,70 @@ def check_same_sql() -> None:
         text = compiled if isinstance(compiled, str | bytes) else repr(compiled)
         if S.normalized(text) != S.normalized(hand):
             raise RuntimeError(f"bench SQL differs from pgkeel's:\n{compiled!r}\n{hand!r}")
+
+
+def check_same_params(env: Env) -> None:
+    """For the sampled rows: every statement pgkeel sends for get, page 1, keyset, the user
+    INSERT and the audit INSERT has the raw contenders' text and the same parameters (JSON
+    compared as values: raw psycopg sends Jsonb objects, pgkeel JSON text)."""
+    from pgkeel.audit.events import prepare
+    from pgkeel.audit.record import INSERT_EVENT
+    from pgkeel.db import current_context
+    from pgkeel.repo import writes
+    from pgkeel.repo.listing import build_list
+
+    compiler, codec = env.users.compiler, env.users.codec
+    org, uid = env.row(0)
+    where = Where()
+    compiler.scope(where, org)
+    compiler.key(where, (uid,))
+    page1 = build_list(compiler, codec, _params(("isActive", "true"), ("page", "1"),
+                                                ("pageSize", str(PAGE_SIZE)),
+                                                ("count", "none")), org, dict_row)
+    korg, cursor, created, kid = env.keyset[0]
+    keyset = build_list(compiler, codec, _params(("isActive", "true"), ("limit", str(PAGE_SIZE)),
+                                                 ("cursor", cursor)), korg, dict_row)
+    new = _new_user(env, "check", 0)
+    insert, insert_params = writes.insert(compiler, {**new, "organization_id": org}, 1)
+    with use_context(org_id=org, actor_id=env.actors[org]):
+        event = prepare(action="users.create", entity_type="User", entity_id=uid, new=new,
+                        context=current_context())
+    pairs: list[tuple[object, str, tuple[Any, ...], tuple[Any, ...]]] = [
+        (compiler.select(where), S.GET_USER, tuple(where.params), (org, uid)),
+        (page1.statements[0][0], S.LIST_OFFSET, tuple(cast("list[Any]", page1.statements[0][1])),
+         (org, True, PAGE_SIZE, 0)),
+        (keyset.statements[0][0], S.LIST_KEYSET, tuple(cast("list[Any]", keyset.statements[0][1])),
+         (korg, True, created, kid, PAGE_SIZE + 1)),
+        (insert, S.USER_INSERT, tuple(insert_params),
+         (new["display_name"], new["email"], True, org, "active")),
+        (INSERT_EVENT, S.AUDIT_INSERT, event.insert_params(),
+         (str(org), str(env.actors[org]), "users.create", "User", str(uid), None, Jsonb(new),
+          NEW_FIELDS, None, None)),
+    ]
+    for compiled, hand, theirs, ours in pairs:
+        text = compiled if isinstance(compiled, str | bytes) else repr(compiled)
+        if S.normalized(text) != S.normalized(hand):
+            raise RuntimeError(f"bench SQL differs from pgkeel's:\n{compiled!r}\n{hand!r}")
+        if _values(theirs) != _values(ours):
+            raise RuntimeError(f"bench parameters differ from pgkeel's for {hand[:40]!r}:\n"
+                               f"{theirs!r}\n{ours!r}")
+
+
+def _values(params: tuple[Any, ...]) -> list[Any]:
+    """Parameters as values: Jsonb and JSON text decoded, sequences as lists, ids as text."""
+    return [_value(p) for p in params]
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, Jsonb):
+        return value.obj
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        return orjson.loads(value)
+    if isinstance(value, tuple | list):
+        return sorted(map(str, value))
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
 
 
 # -- get by id ---------------------------------------------------------------------------------

@@ -48,7 +48,8 @@ USER_INSERT: LiteralString = (
 AUDIT_INSERT: LiteralString = (
     "INSERT INTO audit.audit_log (organization_id, actor_id, action, entity_type, entity_id, "
     "old_values, new_values, changed_fields, metadata, request_id) "
-    "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::text[], %s::jsonb, %s)")
+    "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::text[], %s::jsonb, %s) "
+    "RETURNING event_id")
 
 
 def dollar(query: str) -> str:
