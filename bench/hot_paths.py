@@ -34,10 +34,13 @@ async def profile_hot_paths(url: str, redis_url: str, profile: Profile, results:
     out.mkdir(parents=True, exist_ok=True)
     env = await sc.open_env(url, redis_url, profile)
     try:
+        await sc.prefill_cache(env, 500)
         paths = {
             "get_by_id": sc.get_by_id(env),
             "list_offset_page1": sc.list_offset(env, "list_offset_page1", 1, ""),
             "list_count_estimated": sc.list_count(env, CountMode.ESTIMATED),
+            "list_keyset_rls": sc.list_keyset(env)[1],
+            "cache_hit": sc.cache_hit(env, 500),
         }
         for name, scenario in paths.items():
             ops = {c.name: c.op for c in scenario.contenders}

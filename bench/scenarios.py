@@ -627,6 +627,18 @@ async def prefill_cache(env: Env, count: int) -> None:
             await env.l1_cache.set(env.l1_cache.key("user", uid), user, ttl=CACHE_TTL_S)
         await env.redis.set(f"{env.raw_prefix}user:{uid}", orjson.dumps(user),
                             ex=CACHE_TTL_S)
+    # The two-tier cache's L1 fills on a read (once its invalidation channel is subscribed),
+    # not on set: read every key through it, twice, so the measured reads are L1 hits.
+    for _ in range(2):
+        for i in range(min(count, len(env.ids))):
+            org, uid = env.row(i)
+            with use_context(org_id=org):
+                await env.l1_cache.get_or_set(env.l1_cache.key("user", uid),
+                                              _loader(env, uid), ttl=CACHE_TTL_S)
+
+
+def _loader(env: Env, uid: uuid.UUID) -> Callable[[], Awaitable[dict[str, Any]]]:
+    return lambda: env.users.get(uid)
 
 
 def cache_hit(env: Env, keys: int) -> Scenario:
