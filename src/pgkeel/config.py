@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     database_replica_urls: Annotated[tuple[str, ...], NoDecode] = ()
     """Comma-separated read-replica DSNs."""
     redis_url: str | None = None
-    """`redis://...`, or `memory://` for an in-process cache. Unset: an embedded Valkey."""
+    """`redis://...`, or `memory://` for an in-process cache. Unset: an embedded Valkey. A
+    Redis Cluster: `redis+cluster://host:port`, or seeds `redis://host1:port1,host2:port2`."""
     app_env: AppEnv = AppEnv.DEVELOPMENT
     """`development`, `test` or `production` (destructive commands refuse production)."""
     db_trace: bool = False
@@ -67,6 +68,11 @@ class Settings(BaseSettings):
     """Default `statement_timeout` of every transaction (0: none)."""
     db_replica_max_lag_s: float = Field(5.0, gt=0)
     """A replica further behind than this is skipped."""
+    db_transaction_pooler: bool = False
+    """DATABASE_URL is a pooler in transaction mode (PgBouncer): keep no session state --
+    no server-side prepared statements, and the statement timeout sent with every transaction
+    rather than set once per connection. Set the app role's own statement_timeout too (reads
+    sent as one implicit transaction rely on it)."""
     db_sslmode: str | None = None
     """`disable` ... `verify-full`, passed to libpq (unset: libpq's default)."""
     cursor_secret: SecretStr | None = None
@@ -292,8 +298,10 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in {"redis", "rediss", "memory"}:
-            raise ValueError("must start with redis://, rediss:// or memory://")
+        if value is not None and urlsplit(value).scheme not in {
+                "redis", "rediss", "memory", "redis+cluster", "rediss+cluster"}:
+            raise ValueError("must start with redis://, rediss://, redis+cluster:// "
+                             "(a Redis Cluster) or memory://")
         return value
 
     @field_validator("db_sslmode")
@@ -365,11 +373,10 @@ def redact_dsn(dsn: str | None) -> str | None:
         parts = urlsplit(dsn)
         if parts.password is None:
             return dsn
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
+        # The host part as written: it may list several host:port (cluster seeds).
+        hosts = parts.netloc.rpartition("@")[2]
         user = parts.username or ""
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
     return " ".join("password=***" if item.lower().startswith("password=") else item
                     for item in dsn.split())
 

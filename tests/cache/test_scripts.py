@@ -17,7 +17,7 @@ from pgkeel.cache.keys import KeySpace, key, tag
 from pgkeel.cache.scripts import SCRIPTS, declared_keys_check
 from pgkeel.redis_client import connect_redis
 
-from .conftest import OwnRedis
+from .conftest import own_server
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
@@ -47,7 +47,7 @@ async def cache(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Cache
     if request.param == "memory":
         backend: Any = MemoryBackend()
     else:
-        server = OwnRedis(tmp_path / "redis")
+        server = own_server(tmp_path / "redis")
         server.start()
         backend = RedisBackend(connect_redis(server.url, timeout_s=5.0), owns_client=True)
     c = Cache(backend, CacheOptions(prefix="t:", op_timeout_s=5.0))

@@ -9,6 +9,7 @@ service's own.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -81,9 +82,22 @@ async def open_api(settings: Any, monkeypatch: Any, *, admin: Settings | None = 
             yield Api(client, app, admin_db)
 
 
+def through_pgbouncer(settings: Settings, bouncer: Any) -> Settings:
+    """`settings` serving through PgBouncer in transaction mode (DB_TRANSACTION_POOLER: no
+    session state); migrations stay direct."""
+    assert settings.database_url is not None
+    return settings.model_copy(update={"database_url": bouncer.url(settings.database_url),
+                                       "db_transaction_pooler": True})
+
+
 @pytest.fixture
-async def api(pgkeel_settings, role_settings, monkeypatch) -> AsyncIterator[Api]:
-    async with open_api(role_settings, monkeypatch, admin=pgkeel_settings) as opened:
+async def api(pgkeel_settings, role_settings, monkeypatch,
+              request: pytest.FixtureRequest) -> AsyncIterator[Api]:
+    """The service as the app role; with PGKEEL_TEST_PGBOUNCER=1, through PgBouncer."""
+    settings = role_settings
+    if os.environ.get("PGKEEL_TEST_PGBOUNCER"):
+        settings = through_pgbouncer(role_settings, request.getfixturevalue("pgkeel_pgbouncer"))
+    async with open_api(settings, monkeypatch, admin=pgkeel_settings) as opened:
         yield opened
 
 

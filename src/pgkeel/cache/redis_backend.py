@@ -7,12 +7,14 @@ are grouped by hash slot (`{org}`): one slot is one script call; several are one
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from pgkeel.cache import scripts
@@ -68,6 +70,7 @@ class RedisBackend:
     def __init__(self, client: Redis, *, owns_client: bool = False,
                  publish_channel: str | None = None, origin: str = "") -> None:
         self.client = client
+        self._cluster = isinstance(client, RedisCluster)
         self._owns_client = owns_client
         self._channel = publish_channel or ""
         self._origin = origin
@@ -116,6 +119,10 @@ class RedisBackend:
                  for slot_keys, slot_gens in by_slot.values()]
         if len(calls) == 1:
             await _INVALIDATE(self.client, *calls[0])
+        elif calls and self._cluster:
+            # A cluster pipeline refuses scripts: one call per slot, all at once (the slots
+            # live on different nodes anyway).
+            await asyncio.gather(*(_INVALIDATE(self.client, *call) for call in calls))
         elif calls:
             await self._pipelined(calls)
 
@@ -153,6 +160,11 @@ class RedisBackend:
         await self.client.ping()
 
     async def reset(self) -> None:
+        client: Any = self.client
+        if isinstance(client, RedisCluster):
+            for node in client.get_nodes():
+                await node.disconnect()
+            return
         await self.client.connection_pool.disconnect(inuse_connections=True)
 
     async def add_counters(self, counters: Mapping[str, int], stats_key: str) -> None:

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 from pgkeel.cache.backend import LeaseMode, ReadResult, ReadStatus
 from pgkeel.cache.keys import StoreKey
 from pgkeel.cache.redis_backend import RedisBackend
+from pgkeel.redis_client import initialized
 
 __all__ = ["TieredBackend"]
 
@@ -165,6 +166,7 @@ class TieredBackend:
         while not self._closed:
             pubsub = self.l2.client.pubsub()
             try:
+                await initialized(self.l2.client)  # a cluster client must know its slots
                 await pubsub.subscribe(self.channel)
                 while not self._closed:
                     message = await pubsub.get_message(timeout=1.0)

@@ -87,6 +87,7 @@ class Database:
         trace: bool = False,
         trace_params: bool = False,
         always_send_context: bool = False,
+        transaction_pooler: bool = False,
     ) -> None:
         self.url = redact_dsn(url)
         self.settings: Settings | None = None
@@ -96,6 +97,11 @@ class Database:
         self.connect_timeout_s = connect_timeout_s
         self.pool_timeout_s = pool_timeout_s
         self.retry = retry or RetryPolicy()
+        self.transaction_pooler = transaction_pooler
+        """Behind a transaction-mode pooler: no session state (no prepared statements, no
+        per-connection defaults); every transaction sends its statement timeout."""
+        if transaction_pooler:
+            prepare_threshold = None
         self.always_send_context = always_send_context
         """Send the request context with every read, as writes always do: for databases whose
         own functions or views read `pgkeel.org_id` where row-level security does not."""
@@ -116,7 +122,8 @@ class Database:
             return AsyncConnectionPool(
                 conninfo, min_size=min(min_size, size), max_size=size, kwargs=connect_kwargs,
                 open=False, timeout=pool_timeout_s, name=pool_name,
-                reconnect_timeout=reconnect_timeout_s, configure=self._configure)
+                reconnect_timeout=reconnect_timeout_s,
+                configure=None if transaction_pooler else self._configure)
 
         self._primary = make_pool(url, name, max_size)
         self._replicas = ReplicaSet(
@@ -140,6 +147,7 @@ class Database:
             "connect_timeout_s": settings.db_connect_timeout_s,
             "statement_timeout_ms": settings.db_statement_timeout_ms,
             "replica_max_lag_s": settings.db_replica_max_lag_s,
+            "transaction_pooler": settings.db_transaction_pooler,
             "sslmode": settings.db_sslmode,
             "slow_query_ms": settings.slow_query_ms,
             "trace": settings.db_trace,
@@ -220,7 +228,9 @@ class Database:
         async with self._connection(replica=replica) as (pool, conn):
             tx = Transaction(
                 conn, context=context, isolation=isolation, readonly=readonly or replica,
-                statement_timeout_ms=None if timeout is None else round(timeout * 1000),
+                statement_timeout_ms=(round(timeout * 1000) if timeout is not None
+                                      else self.statement_timeout_ms if self.transaction_pooler
+                                      else None),
                 lock_timeout_ms=None if lock_timeout is None else round(lock_timeout * 1000),
                 on_connection_lost=lambda: self._connection_lost(pool), observer=self.observer)
             tx.pool_name = pool.name
@@ -479,7 +489,8 @@ class Database:
             return
         try:
             await conn.execute(_queries.RESET_SESSION)
-            await self._configure(conn)
+            if not self.transaction_pooler:
+                await self._configure(conn)
         except psycopg.Error:
             await conn.close()
 

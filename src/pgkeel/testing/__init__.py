@@ -6,7 +6,9 @@ REDIS_URL when set, else the embedded servers. See docs/testing.md.
 
 Session fixtures:  pgkeel_servers, pgkeel_database_url, pgkeel_redis_url, pgkeel_redis_prefix,
                    pgkeel_settings
-Module fixture:    pgkeel_streaming_replica (a private primary and a streaming standby whose
+Session fixture:   pgkeel_pgbouncer (PgBouncer in transaction mode in front of the server)
+Module fixtures:   pgkeel_redis_cluster (3 primaries + 3 replicas: `ValkeyCluster`),
+                   pgkeel_streaming_replica (a private primary and a streaming standby whose
                    replay can be paused: `pgkeel.testing.replica.StreamingReplica`)
 Fault injection:  TcpProxy (cut connections, or a COMMIT, between a service and its server),
                    ValkeyProcess (a Valkey/Redis server of the test's own, to kill and restart)
@@ -17,10 +19,13 @@ Function fixtures: pgkeel_db (an open Database), pgkeel_redis (redis.asyncio cli
 """
 
 from pgkeel.testing.app import app_fixture, apply_migrations
+from pgkeel.testing.cluster import ValkeyCluster
 from pgkeel.testing.databases import create_database, database_url, drop_database
+from pgkeel.testing.pgbouncer import PgBouncer
 from pgkeel.testing.proxy import TcpProxy
 from pgkeel.testing.replica import StreamingReplica
 from pgkeel.testing.valkey import ValkeyProcess
 
-__all__ = ["StreamingReplica", "TcpProxy", "ValkeyProcess", "app_fixture", "apply_migrations",
-           "create_database", "database_url", "drop_database"]
+__all__ = ["PgBouncer", "StreamingReplica", "TcpProxy", "ValkeyCluster", "ValkeyProcess",
+           "app_fixture", "apply_migrations", "create_database", "database_url",
+           "drop_database"]

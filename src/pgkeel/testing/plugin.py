@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from pgkeel.config import AppEnv, Settings, load_settings
 from pgkeel.embedded import EmbeddedServers
+from pgkeel.testing.cluster import ValkeyCluster, find_cluster_cli
 from pgkeel.testing.databases import create_database, drop_database, drop_stale_databases
+from pgkeel.testing.pgbouncer import PgBouncer, find_pgbouncer
 from pgkeel.testing.replica import StreamingReplica, find_bin_dir
+from pgkeel.testing.valkey import find_valkey_server
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +107,40 @@ def pgkeel_streaming_replica(tmp_path_factory: pytest.TempPathFactory
         pytest.skip("no PostgreSQL server binaries (set PGKEEL_PG_BIN)")
     with StreamingReplica(tmp_path_factory.mktemp("replica")) as pair:
         yield pair
+
+
+@pytest.fixture(scope="session")
+def pgkeel_pgbouncer(pgkeel_servers: EmbeddedServers) -> Iterator[PgBouncer]:
+    """A PgBouncer in transaction mode in front of the session's PostgreSQL (skipped when
+    pgbouncer is not installed): `pgkeel_pgbouncer.url(url)` is `url` through it. See
+    `pgkeel.testing.pgbouncer`."""
+    if find_pgbouncer() is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    url = pgkeel_servers.settings.database_url
+    assert url is not None
+    info = conninfo_to_dict(url)
+    home = Path(tempfile.mkdtemp(prefix="pgkeel-pgbouncer-"))
+    home.chmod(0o755)
+    try:
+        with PgBouncer(home, str(info.get("host", "127.0.0.1")),
+                       int(info.get("port") or 5432)) as bouncer:
+            yield bouncer
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pgkeel_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyCluster]:
+    """A local Redis Cluster, 3 primaries with a replica each (one per test module; skipped
+    when no valkey-server / redis-server and cli are installed). See `pgkeel.testing.cluster`."""
+    if find_valkey_server() is None or find_cluster_cli() is None:
+        pytest.skip("no valkey-server/redis-server and valkey-cli/redis-cli")
+    home = Path(tempfile.mkdtemp(prefix="pgkeel-cluster-"))
+    try:
+        with ValkeyCluster(home) as cluster:
+            yield cluster
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 try:
