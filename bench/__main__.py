@@ -4,6 +4,7 @@
     python -m bench --quick             the CI smoke run (`make bench-quick`)
     python -m bench --only get_by_id,list_keyset --skip-http
     python -m bench --hot-paths         profile pgkeel's get and list with pyinstrument
+    python -m bench --soak 600          10 minutes of mixed load: RSS, pool waits, p99/minute
 
 Servers: DATABASE_URL / REDIS_URL, else pgkeel's embedded PostgreSQL and Valkey. The data set
 goes to a database of its own on that server (`pgkeel_bench`, `pgkeel_bench_quick`).
@@ -55,6 +56,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--readme", action=argparse.BooleanOptionalAction, default=None,
                         help="append the table to bench/README.md (default: full profile)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--soak", type=float, metavar="SECONDS",
+                        help="mixed load against the reference service for SECONDS instead "
+                             "(RSS over time, pool waits, p99 per minute, answers by status)")
     return parser.parse_args(argv)
 
 
@@ -173,6 +177,11 @@ async def _http_user_ids(env: Any) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    if args.soak is not None:
+        from bench.soak import run_soak
+
+        return asyncio.run(run_soak(args.soak, args.http_concurrency or 16,
+                                    args.out or RESULTS))
     profile = _profile(args)
     report = asyncio.run(run(args))
     if report is None:
