@@ -84,3 +84,19 @@ def test_without_enable_nothing_is_recorded():
     with tracing.span("ignored") as current:
         assert current is None
     tracing.event("ignored")
+
+
+async def test_an_outbox_relay_batch_is_a_publish_span(spans, pgkeel_db):
+    from pgkeel import outbox
+
+    await outbox.install(pgkeel_db)
+    sink = outbox.InProcessSink()
+    async with pgkeel_db.transaction() as tx:
+        await outbox.add(tx, outbox.OutboxEvent(aggregate_type="thing", aggregate_id="t-1",
+                                                event_type="thing.made", payload={"n": 1}))
+    relay = outbox.Relay(pgkeel_db, sink)
+    assert await relay.drain() >= 1
+    [publish, *_] = [s for s in spans.get_finished_spans()
+                     if s.name == "pgkeel.outbox.publish"]
+    assert publish.attributes["pgkeel.outbox.sink"] == sink.name
+    assert publish.attributes["pgkeel.outbox.events"] >= 1

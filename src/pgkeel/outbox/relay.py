@@ -31,6 +31,7 @@ from pgkeel.config import Settings
 from pgkeel.db import Database, Transaction
 from pgkeel.db.transaction import Statement
 from pgkeel.errors import DatabaseError, OutboxNotInstalled, PgkeelError, UsageError
+from pgkeel.observe import tracing
 from pgkeel.outbox import metrics, queries
 from pgkeel.outbox.events import on_local_commit
 from pgkeel.outbox.listen import Listener
@@ -247,8 +248,10 @@ class Relay:
     async def _send(self, messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
         """The sink's answers; a sink that raises or times out fails the whole wave."""
         try:
-            async with asyncio.timeout(self.publish_timeout):
-                results = await self.sink.publish(messages)
+            with tracing.span("pgkeel.outbox.publish", {"pgkeel.outbox.sink": self.sink.name,
+                                                        "pgkeel.outbox.events": len(messages)}):
+                async with asyncio.timeout(self.publish_timeout):
+                    results = await self.sink.publish(messages)
         except Exception as exc:
             if isinstance(exc, TimeoutError):
                 exc = TimeoutError(f"sink {self.sink.name} did not answer within "
