@@ -254,3 +254,26 @@ def test_db_roles_command_is_idempotent(role_settings, role_names, pgkeel_databa
         reports.append(orjson.loads(result.stdout))
     assert reports[1]["changed"] is False and reports[1]["created"] == [], reports
     assert reports[1]["roles"]["app"] == role_names.app
+
+
+MATVIEWS_OPEN: str = """
+SELECT schemaname || '.' || matviewname FROM pg_matviews
+WHERE schemaname = ANY(%(schemas)s)
+  AND (has_table_privilege(%(app)s, format('%%I.%%I', schemaname, matviewname), 'SELECT')
+       OR has_table_privilege(%(readonly)s, format('%%I.%%I', schemaname, matviewname),
+                              'SELECT'))
+"""
+
+
+async def test_no_materialized_view_is_readable_by_the_service_roles(api: Api, admin,
+                                                                     role_names):
+    """A materialized view has no row-level security: the roles reach one only through a
+    view that filters by organization (`pgkeel db roles` revokes what it would grant)."""
+    schemas = service_schemas(admin, role_names)
+    assert admin.execute("SELECT count(*) FROM pg_matviews WHERE schemaname = ANY(%s)",
+                         (schemas,)).fetchone()[0] >= 1
+    assert admin.execute(MATVIEWS_OPEN, {"schemas": schemas, "app": role_names.app,
+                                         "readonly": role_names.readonly}).fetchall() == []
+    await provision_roles(str(admin.info.dsn), role_names, schemas)   # again: still closed
+    assert admin.execute(MATVIEWS_OPEN, {"schemas": schemas, "app": role_names.app,
+                                         "readonly": role_names.readonly}).fetchall() == []

@@ -12,7 +12,10 @@
   like the app (it sets `pgkeel.org_id` to read one organization).
 
 Grants are by schema, with `ALTER DEFAULT PRIVILEGES`, so tables a later migration adds are
-covered without running this again. Library schemas with internal tables (`audit`) get the
+covered without running this again. Materialized views are the exception: they have no
+row-level security, so the app and readonly roles are never granted one (a migration that
+creates one revokes the default privileges itself, and exposes it through a view or function
+that filters by organization). Library schemas with internal tables (`audit`) get the
 narrower grants listed in `LIBRARY_GRANTS`. Everything is idempotent: a second run changes
 nothing (`RolesReport.changed` compares a catalog snapshot taken before and after).
 """
@@ -74,6 +77,8 @@ WHERE n.nspname = %(schema)s AND p.proowner <> %(owner)s::regrole
                   WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
                     AND d.deptype = 'e')
 """
+_MATVIEWS: LiteralString = (
+    "SELECT matviewname::text FROM pg_catalog.pg_matviews WHERE schemaname = %s ORDER BY 1")
 _SNAPSHOT: LiteralString = """
 SELECT jsonb_build_object(
   'roles', (SELECT jsonb_agg(jsonb_build_array(r.rolname, r.rolsuper, r.rolinherit,
@@ -297,6 +302,13 @@ async def _ensure_schema(conn: AsyncConnection[Any], schema: str, roles: RoleNam
     await _run(conn, defaults + "GRANT EXECUTE ON FUNCTIONS TO {}", migrator, s, app)
     await _run(conn, defaults + "GRANT SELECT ON TABLES TO {}", migrator, s, readonly)
     await _run(conn, defaults + "GRANT SELECT ON SEQUENCES TO {}", migrator, s, readonly)
+    # A materialized view has no row-level security: granted, it would show every
+    # organization's rows. The roles reach one only through a view or function that filters
+    # by pgkeel.org_id (`GRANT ... ON ALL TABLES` and the default privileges include them).
+    cursor = await conn.execute(_MATVIEWS, (schema,))
+    for (name,) in await cursor.fetchall():
+        await _run(conn, "REVOKE ALL ON {} FROM {}, {}", sql.Identifier(schema, name), app,
+                   readonly)
     # The migration history is the migrator's alone (the app may read it, not rewrite it).
     if await _exists(conn, schema, "pgkeel_schema_history"):
         await _run(conn, "REVOKE INSERT, UPDATE, DELETE ON {} FROM {}",

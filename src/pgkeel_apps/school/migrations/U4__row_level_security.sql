@@ -1,0 +1,18 @@
+DROP POLICY IF EXISTS pgkeel_tenant ON school.parsed_student_feedback;
+ALTER TABLE school.parsed_student_feedback NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE school.parsed_student_feedback DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON school.attendances;
+ALTER TABLE school.attendances NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE school.attendances DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON school.class_sessions;
+ALTER TABLE school.class_sessions NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE school.class_sessions DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON school.enrollments;
+ALTER TABLE school.enrollments NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE school.enrollments DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON school.courses;
+ALTER TABLE school.courses NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE school.courses DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON school.students;
+ALTER TABLE school.students NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE school.students DISABLE ROW LEVEL SECURITY;

@@ -1,0 +1,138 @@
+"""student_metrics_mv: equal to the live aggregate after a refresh, refreshed without
+blocking readers, its refresh time shown with the data, and one school's rows only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from pgkeel.security.roles import role_url
+from tests.pgkeel_apps.conftest import Api
+
+from .conftest import add_session, make_school, take_roll
+
+COMPARE = """
+SELECT count(*) FROM (
+    (SELECT * FROM school.student_metrics_mv EXCEPT ALL SELECT * FROM school.student_metrics_live)
+    UNION ALL
+    (SELECT * FROM school.student_metrics_live EXCEPT ALL SELECT * FROM school.student_metrics_mv)
+) AS difference
+"""
+
+
+async def test_after_a_refresh_the_view_equals_the_live_aggregate(api: Api):
+    school = await make_school(api, students=4)
+    earlier = await add_session(api, school, dt.date.today() - dt.timedelta(days=3))
+    assert (await take_roll(api, school, school["session"],
+                            ["present", "late", "absent", "excused"])).status_code == 200
+    assert (await take_roll(api, school, earlier,
+                            ["present", "absent", "absent", "present"])).status_code == 200
+    feedback = await api.client.post("/v1/school/feedback", headers=school["headers"], json={
+        "items": [{"studentId": school["students"][0], "rawText": "Great", "score": 4.5},
+                  {"studentId": school["students"][0], "rawText": "Slipping", "score": 2.0,
+                   "parsedAt": (dt.datetime.now(dt.UTC) - dt.timedelta(days=40)).isoformat()}]})
+    assert feedback.status_code == 201, feedback.text
+    refreshed = await api.client.post("/v1/school/metrics/refresh", headers=school["headers"])
+    assert refreshed.status_code == 200, refreshed.text
+    # Every student of every organization (the sample schools too): no difference at all.
+    assert await api.db.fetch_val(COMPARE) == 0
+    assert await api.db.fetch_val("SELECT count(*) FROM school.student_metrics_mv") == \
+        await api.db.fetch_val("SELECT count(*) FROM school.students") > 4
+    # ... and the numbers are the ones the roll calls make, worked out by hand.
+    row = await api.db.fetch_one(
+        "SELECT * FROM school.student_metrics_mv WHERE organization_id = %s AND student_id = %s",
+        (school["id"], school["students"][0]))
+    assert row is not None
+    assert (row["sessions_attended"], row["sessions_missed"]) == (2, 0)
+    assert row["attendance_rate_30d"] == Decimal(1)
+    assert row["last_attended_on"] == dt.date.today()
+    assert row["avg_feedback_score"] == Decimal("3.25")
+    assert row["feedback_trend"] == Decimal("2.50")   # 4.5 this month, 2.0 the month before
+    assert row["active_enrollments"] == 1
+    second = await api.db.fetch_one(
+        "SELECT * FROM school.student_metrics_mv WHERE organization_id = %s AND student_id = %s",
+        (school["id"], school["students"][1]))
+    assert second is not None
+    assert (second["sessions_attended"], second["sessions_missed"]) == (1, 1)
+    assert second["attendance_rate_30d"] == Decimal("0.5")
+    fourth = await api.db.fetch_one(
+        "SELECT * FROM school.student_metrics_mv WHERE organization_id = %s AND student_id = %s",
+        (school["id"], school["students"][3]))
+    assert fourth is not None   # excused counts for neither side
+    assert (fourth["sessions_attended"], fourth["sessions_missed"]) == (1, 0)
+    assert fourth["attendance_rate_term"] == Decimal(1)
+
+
+async def test_the_refresh_time_is_recorded_and_shown_with_the_data(api: Api):
+    school = await make_school(api, students=2)
+    before = await api.client.get("/v1/school/dashboard/overview", headers=school["headers"])
+    refreshed = await api.client.post("/v1/school/metrics/refresh", headers=school["headers"])
+    assert refreshed.status_code == 200, refreshed.text
+    at = refreshed.json()["refreshedAt"]
+    assert refreshed.json()["students"] >= 2
+    overview = await api.client.get("/v1/school/dashboard/overview", headers=school["headers"])
+    assert overview.json()["metricsRefreshedAt"] == at != before.json()["metricsRefreshedAt"]
+    assert overview.json()["students"] == 2
+    assert (await api.client.get("/v1/school/metrics/refresh",
+                                 headers=school["headers"])).json()["refreshedAt"] == at
+    live = await api.client.get("/v1/school/dashboard/overview?live=true",
+                                headers=school["headers"])
+    assert live.json()["source"] == "live"
+    assert live.json()["metricsRefreshedAt"] is None
+
+
+async def test_only_administrators_refresh_on_demand(api: Api):
+    school = await make_school(api, students=1)
+    viewer = await api.as_(school["slug"], "user0")
+    denied = await api.client.post("/v1/school/metrics/refresh", headers=viewer)
+    assert denied.status_code == 403
+
+
+async def test_a_concurrent_refresh_does_not_block_readers(api: Api, pgkeel_database_url):
+    """While a refresh holds its lock (its transaction still open), readers of the view get
+    their rows at once: lock_timeout=1ms would fail any read that had to wait. A plain
+    REFRESH, for contrast, makes the same read fail."""
+    await make_school(api, students=2)
+    with psycopg.connect(pgkeel_database_url) as refresher, \
+            psycopg.connect(pgkeel_database_url, autocommit=True) as reader:
+        reader.execute("SET lock_timeout = '1ms'")
+        refresher.execute("SELECT * FROM school.refresh_student_metrics()")
+        for _ in range(20):   # the refresh's EXCLUSIVE lock is still held
+            assert reader.execute("SELECT count(*) FROM school.student_metrics_mv"
+                                  ).fetchone()[0] > 0
+        refresher.rollback()
+        refresher.execute("REFRESH MATERIALIZED VIEW school.student_metrics_mv")
+        with pytest.raises(errors.LockNotAvailable):
+            reader.execute("SELECT count(*) FROM school.student_metrics_mv")
+        refresher.rollback()
+
+
+async def test_one_school_cannot_read_another_schools_metrics(api: Api, role_names,
+                                                              pgkeel_database_url):
+    mine, theirs = await make_school(api, students=2), await make_school(api, students=3)
+    await api.client.post("/v1/school/metrics/refresh", headers=mine["headers"])
+    app_url = role_url(pgkeel_database_url, role_names.app, None)
+    with psycopg.connect(app_url, autocommit=True) as app:
+        # The materialized view itself (no row-level security) is closed to the app role.
+        with pytest.raises(errors.InsufficientPrivilege):
+            app.execute("SELECT * FROM school.student_metrics_mv")
+        with app.transaction():
+            app.execute("SELECT set_config('pgkeel.org_id', %s, true)", (str(mine["id"]),))
+            seen = app.execute("SELECT organization_id, student_id "
+                               "FROM school.student_metrics").fetchall()
+            assert {r[0] for r in seen} == {mine["id"]}
+            assert len(seen) == 2
+            assert app.execute("SELECT count(*) FROM school.student_metrics "
+                               "WHERE organization_id = %s", (theirs["id"],)).fetchone() == (0,)
+            # The live definition applies the reader's row-level security.
+            assert {r[0] for r in app.execute(
+                "SELECT organization_id FROM school.student_metrics_live")} == {mine["id"]}
+        # Without an organization: nothing at all (fails closed).
+        assert app.execute("SELECT count(*) FROM school.student_metrics").fetchone() == (0,)
+    theirs_profile = await api.client.get(
+        f"/v1/school/students/{theirs['students'][0]}/profile", headers=mine["headers"])
+    assert theirs_profile.status_code == 404
