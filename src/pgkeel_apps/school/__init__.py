@@ -10,12 +10,8 @@ from pathlib import Path
 from pgkeel.config import Settings
 from pgkeel.db import Database
 from pgkeel_apps.app import AppContext, ReferenceApp
-from pgkeel_apps.school.metrics import (
-    Refresh,
-    last_refresh,
-    refresh_periodically,
-    refresh_student_metrics,
-)
+from pgkeel_apps.school.jobs import JOBS
+from pgkeel_apps.school.metrics import Refresh, last_refresh, refresh_student_metrics
 from pgkeel_apps.school.routes import router
 from pgkeel_apps.school.seed import load_sample_data
 from pgkeel_apps.school.service import SchoolService
@@ -37,17 +33,15 @@ async def prepare(owner: Database, settings: Settings) -> None:
 
 @asynccontextmanager
 async def start(ctx: AppContext) -> AsyncIterator[None]:
-    """The school service, and the scheduled refresh of the metrics view."""
-    school = SchoolSettings()
+    """The school service (`pgkeel maintain` refreshes its metrics view: `JOBS`)."""
     ctx.app.state.school = SchoolService(ctx.db, ctx.cache, cursor_codec=ctx.cursor_codec,
-                                         settings=school)
-    async with refresh_periodically(ctx.db, school.school_metrics_refresh_s):
-        yield
+                                         settings=SchoolSettings())
+    yield
 
 
 APP = ReferenceApp(name="school", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
-                   router=router, prepare=prepare, start=start)
+                   router=router, prepare=prepare, start=start, jobs=JOBS)
 
-__all__ = ["APP", "MIGRATIONS", "SCHEMA", "TABLES", "Refresh", "SchoolService",
-           "SchoolSettings", "last_refresh", "load_sample_data", "refresh_periodically",
-           "refresh_student_metrics", "router"]
+__all__ = ["APP", "JOBS", "MIGRATIONS", "SCHEMA", "TABLES", "Refresh", "SchoolService",
+           "SchoolSettings", "last_refresh", "load_sample_data", "refresh_student_metrics",
+           "router"]

@@ -1,24 +1,17 @@
 """student_metrics_mv: its refresh (on demand, on a schedule) and when it last happened.
 
-`refresh_student_metrics(db)` is the public job (the SQL function
-`school.refresh_student_metrics()`, which refreshes CONCURRENTLY as the view's owner and
-records the time); `refresh_periodically` runs it on the service's schedule.
+`refresh_student_metrics(db)` runs the SQL function `school.refresh_student_metrics()`, which
+refreshes CONCURRENTLY as the view's owner and records the time; `pgkeel maintain` runs it on
+a schedule (the job `school.refresh_student_metrics`, in `pgkeel_apps.school.jobs`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
 from pgkeel.db import Database
-from pgkeel.errors import PgkeelError
-
-log = logging.getLogger("pgkeel_apps.school")
 
 REFRESH: LiteralString = (
     "SELECT refreshed_at, duration_ms, row_count FROM school.refresh_student_metrics()")
@@ -59,29 +52,3 @@ async def refresh_student_metrics(db: Database) -> Refresh:
 async def last_refresh(db: Database, *, replica: bool = False) -> Refresh | None:
     """The last refresh, or None when the view has never been refreshed."""
     return _refresh(await db.fetch_one(LAST_REFRESH, replica=replica))
-
-
-@asynccontextmanager
-async def refresh_periodically(db: Database, every_s: float) -> AsyncIterator[None]:
-    """Refresh the view every `every_s` seconds while the block runs (0: never). A failed
-    refresh is logged and tried again at the next tick."""
-    if every_s <= 0:
-        yield
-        return
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                done = await refresh_student_metrics(db)
-                log.info("student_metrics_mv refreshed: %d students in %.0f ms",
-                         done.row_count, done.duration_ms)
-            except PgkeelError as exc:
-                log.warning("student_metrics_mv refresh failed: %s", exc.message)
-
-    task = asyncio.create_task(loop(), name="school-metrics-refresh")
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""The school app's settings: its sample data (DEMO_SCHOOL_*) and the metrics refresh."""
+"""The school app's settings: its sample data (DEMO_*) and the at-risk threshold."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class SchoolSettings(BaseSettings):
     """DEMO_SCHOOLS, DEMO_STUDENTS, DEMO_COURSES, DEMO_ATTENDANCES,
-    SCHOOL_METRICS_REFRESH_S, SCHOOL_AT_RISK_ATTENDANCE."""
+    SCHOOL_AT_RISK_ATTENDANCE."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True,
                                       use_attribute_docstrings=True)
@@ -23,8 +23,5 @@ class SchoolSettings(BaseSettings):
     demo_attendances: int = Field(200_000, ge=0, le=100_000_000)
     """About how many attendance records to load (`2000000` is the report's size: about
     30 s more at start-up)."""
-    school_metrics_refresh_s: float = Field(300.0, ge=0)
-    """How often the running service refreshes student_metrics_mv, in seconds (0: never;
-    `pgkeel maintain` or POST /v1/school/metrics/refresh then do it)."""
     school_at_risk_attendance: float = Field(0.80, gt=0, le=1)
     """A student is at risk below this 30-day attendance rate (or with falling feedback)."""

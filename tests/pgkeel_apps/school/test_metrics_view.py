@@ -10,7 +10,10 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from pgkeel import ops
+from pgkeel.db import Database
 from pgkeel.security.roles import role_url
+from pgkeel_apps import main
 from tests.pgkeel_apps.conftest import Api
 
 from .conftest import add_session, make_school, take_roll
@@ -136,3 +139,24 @@ async def test_one_school_cannot_read_another_schools_metrics(api: Api, role_nam
     theirs_profile = await api.client.get(
         f"/v1/school/students/{theirs['students'][0]}/profile", headers=mine["headers"])
     assert theirs_profile.status_code == 404
+
+
+async def test_pgkeel_maintain_refreshes_the_view_and_records_when(api: Api, pgkeel_settings,
+                                                                   role_settings):
+    """The job `school.refresh_student_metrics` is in the service's registry and, run as
+    the app role, refreshes the view (a student added since appears) and records the time."""
+    school = await make_school(api, students=1)
+    registry = main.jobs(role_settings)
+    assert "school.refresh_student_metrics" in {job.name for job in registry}
+    before = await api.db.fetch_val("SELECT refreshed_at FROM school.metrics_refreshes")
+    async with Database.from_settings(role_settings, min_size=1) as db:
+        runs = await ops.run_jobs(db, registry, role_settings, force=True,
+                                  names=["school.refresh_student_metrics"])
+    assert [(run.name, run.status) for run in runs] == [("school.refresh_student_metrics",
+                                                         "ok")]
+    after = await api.db.fetch_val("SELECT refreshed_at FROM school.metrics_refreshes")
+    assert after != before
+    assert runs[0].result["refreshedAt"] == after.isoformat()
+    assert await api.db.fetch_val(
+        "SELECT count(*) FROM school.student_metrics_mv WHERE organization_id = %s",
+        (school["id"],)) == 1
