@@ -72,6 +72,7 @@ gets a new module, star-imported below), and to the tree.
         ├── TransactionConflict          40001 / 40P01 (after retries are exhausted)
         ├── QueryTimeout                 57014 statement timeout or cancel
         ├── PermissionDenied             42501 (a server misconfiguration: HTTP 500)
+        ├── ReadOnlyTransaction          25006 a write in a replica / readonly transaction
         ├── DriverError                  the driver refused a query before sending it (a bug)
         ├── DatabaseUnavailable          class 08, 57P01-57P03, 53300, pool timeouts
         │   └── PoolExhausted            no pooled connection was free in time

@@ -24,6 +24,7 @@ __all__ = [
     "TransactionConflict",
     "QueryTimeout",
     "PermissionDenied",
+    "ReadOnlyTransaction",
     "DriverError",
     "DatabaseUnavailable",
     "PoolExhausted",
@@ -104,6 +105,13 @@ class PermissionDenied(DatabaseError):
     code = "permission_denied"
 
 
+class ReadOnlyTransaction(DatabaseError):
+    """A write reached a read-only transaction: a read routed to a replica
+    (`replica=True`) or `readonly=True`. A bug in the calling code (HTTP 500)."""
+
+    code = "read_only_transaction"
+
+
 class DriverError(DatabaseError):
     """The database driver refused the query before sending it (a bug in the calling code)."""
 
@@ -145,6 +153,7 @@ _BY_SQLSTATE: dict[str, type[DatabaseError]] = {
     "57P03": DatabaseUnavailable,
     "53300": DatabaseUnavailable,
     "42501": PermissionDenied,
+    "25006": ReadOnlyTransaction,
 }
 _BY_CLASS: dict[str, type[DatabaseError]] = {
     "08": DatabaseUnavailable,
@@ -164,6 +173,9 @@ _MESSAGES: dict[type[DatabaseError], tuple[str, str | None]] = {
     QueryTimeout: ("The query ran past its time limit and was cancelled.",
                    "Narrow the request, or raise the timeout."),
     PermissionDenied: ("The database refused this operation.", None),
+    ReadOnlyTransaction: ("A write was sent in a read-only transaction.",
+                          "Writes run in db.transaction() without replica=True or "
+                          "readonly=True; replica reads are for reading only."),
     DatabaseUnavailable: ("The database is unavailable.", "Retry in a few seconds."),
     CommitOutcomeUnknown: (
         "The connection was lost during COMMIT; the change may or may not be applied.",

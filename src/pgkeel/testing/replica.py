@@ -4,7 +4,8 @@ Both servers are private: `initdb` in a directory of the test's own, free ports 
 trust authentication, stopped (immediately) afterwards. The standby is a `pg_basebackup -R`
 of the primary, so it streams WAL exactly as a production replica does. `pause_replay()`
 stops it from applying WAL (it keeps receiving), which is how a test makes a lagging replica;
-`resume_replay()` and `wait_caught_up()` undo it.
+`resume_replay()` and `wait_caught_up()` undo it; `stop_standby()` kills the standby and
+`start_standby()` brings it back.
 
     with StreamingReplica(tmp_path) as pair:
         pair.primary_url, pair.standby_url
@@ -103,6 +104,16 @@ class StreamingReplica:
             if (data / "postmaster.pid").exists():
                 self._pg_ctl(data, "stop", "-m", "immediate")
 
+    def stop_standby(self) -> None:
+        """Kill the standby (immediate shutdown), as a crashed replica: clients lose their
+        connections and new ones are refused."""
+        self._pg_ctl(self.standby_dir, "stop", "-m", "immediate")
+
+    def start_standby(self) -> None:
+        """Start the standby again; it resumes streaming where it stopped."""
+        self._pg_ctl(self.standby_dir, "start")
+        wait_until(self._standby_streams, 60, "the standby to stream from the primary")
+
     def __enter__(self) -> StreamingReplica:
         try:
             self.start()
@@ -160,10 +171,19 @@ class StreamingReplica:
             return
         entry = pwd.getpwnam(self._user)
         os.chown(self.home, entry.pw_uid, entry.pw_gid)
+        self._traversable()
+
+    def _traversable(self) -> None:
+        """Let the server user reach `home` through its parents (again before each command:
+        another pytest process resets /tmp/pytest-of-<user> to 0700 when it starts)."""
         for parent in self.home.parents:
-            parent.chmod(parent.stat().st_mode | 0o011)
+            mode = parent.stat().st_mode
+            if mode & 0o011 != 0o011:
+                parent.chmod(mode | 0o011)
 
     def _pg_ctl(self, data: Path, action: str, *args: str) -> None:
+        if self._user is not None:
+            self._traversable()
         self._run("pg_ctl", "-D", str(data), "-l", str(data.parent / f"{data.name}.log"),
                   "-w", "-t", "60", *args, action)
 
