@@ -42,7 +42,8 @@ def sample(schema: dict[str, Any], components: dict[str, Any]) -> Any:
     kind = schema.get("type")
     if kind == "string":
         return {"email": f"nul-{uuid.uuid4().hex[:8]}@example.com",
-                "uuid": str(uuid.uuid4())}.get(schema.get("format", ""), "plain")
+                "uuid": str(uuid.uuid4()), "date": "2026-01-05",
+                "date-time": "2026-01-05T10:00:00Z"}.get(schema.get("format", ""), "plain")
     if kind in ("integer", "number"):
         return schema.get("minimum", 1)
     if kind == "boolean":
@@ -74,9 +75,26 @@ def cases(openapi: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], s
                     value = with_nul(str(sample(text, components)))
                     yield method, path, {**base, name: value}, name
                 elif resolve(prop, components).get("type") == "array":
-                    item = resolve(prop, components)["items"]
+                    item = resolve(resolve(prop, components)["items"], components)
+                    if item.get("type") == "object":   # a list of records: each text field
+                        yield from _record_cases(method, path, base, name, item, components)
+                        continue
                     value = with_nul(str(sample(item, components)))
                     yield method, path, {**base, name: [value]}, name
+
+
+def _record_cases(method: str, path: str, base: dict[str, Any], name: str,
+                  item: dict[str, Any], components: dict[str, Any]
+                  ) -> Iterator[tuple[str, str, dict[str, Any], str]]:
+    """A NUL in each string field of the first record of a list: the problem is reported
+    on the list's field."""
+    record = {key: sample(item["properties"][key], components)
+              for key in item.get("required", [])}
+    for key, prop in item["properties"].items():
+        text = string_schema(resolve(prop, components))
+        if text is not None:
+            value = with_nul(str(sample(text, components)))
+            yield method, path, {**base, name: [{**record, key: value}]}, name
 
 
 def _has_text(operation: dict[str, Any], openapi: dict[str, Any]) -> bool:
