@@ -21,6 +21,10 @@ CASES = {
     "tx-conflict": (errors.TransactionConflict(), 409),
     "timeout": (errors.QueryTimeout(), 504),
     "unavailable": (errors.DatabaseUnavailable(), 503),
+    "unavailable-named": (errors.DatabaseUnavailable(
+        "The database 'shop' does not exist at db.internal:5432 (postgresql://app@db.internal/"
+        "shop).", details={"database": "postgresql://app@db.internal/shop",
+                           "cause": "database_missing"}, hint="Create it."), 503),
     "pool": (errors.PoolExhausted(), 503),
     "denied": (errors.PermissionDenied(details={"object": "table users"}), 500),
     "commit-unknown": (errors.CommitOutcomeUnknown(), 503),
@@ -70,6 +74,9 @@ async def test_each_error_class_has_its_status_and_body(client, name):
     if status == 500:
         assert body["code"] == "internal_error"
         assert "must not leak" not in response.text
+    elif isinstance(exc, errors.DatabaseUnavailable):
+        assert body["code"] == exc.code
+        assert body["message"] == type(exc)().message      # the class's, never the target
     else:
         assert body["code"] == exc.code
         assert body["message"] == exc.message
@@ -196,3 +203,15 @@ async def test_a_500_is_logged_with_traceback_request_id_route_and_method(client
 async def test_a_422_carries_the_request_id(client):
     bad = await client.post("/body", json={"count": "many"})
     assert bad.json()["details"]["request_id"] == bad.headers["x-request-id"]
+
+
+async def test_an_unavailable_database_is_not_described_to_the_client(client, caplog):
+    """Which host, which database and why are for the operator's log; the client learns
+    only that it may retry."""
+    response = await client.get("/raise/unavailable-named")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    body = response.json()
+    assert "db.internal" not in response.text and "shop" not in response.text
+    assert body["message"] == "The database cannot be reached right now."
+    assert set(body["details"]) == {"request_id"}
+    assert any("db.internal" in record.getMessage() for record in caplog.records)

@@ -113,7 +113,15 @@ def error_response(exc: PgkeelError, request: Request | None = None) -> Response
     if isinstance(exc, DatabaseError) and exc.sqlstate is not None:
         # The client learns which fields clashed, never the database's names for things.
         body["details"] = {k: v for k, v in body["details"].items() if k not in _INTERNAL}
-    if isinstance(exc, DriverError):
+    if isinstance(exc, DatabaseUnavailable):
+        # Where the database is and why it failed is for the operator (logged once per
+        # answer), not for the client: it learns only that it may retry.
+        where = request_summary(None if request is None else request.scope)
+        log.warning("%s (%s %s, request %s)", exc.message, where["method"], where["route"],
+                    where["request_id"], extra=where)
+        body = {"code": body["code"], "message": type(exc)().message, "details": {},
+                "hint": "Retry in a few seconds."}
+    elif isinstance(exc, DriverError):
         # A bug, but a known kind: its code says which; the driver's message is logged only.
         log_failure(f"{type(exc).__name__}: {exc.message} (caused by {exc.__cause__!r})",
                     exc, None if request is None else request.scope)
