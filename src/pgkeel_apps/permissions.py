@@ -33,6 +33,10 @@ PUBLIC_WRITE_ROUTES: Final = frozenset({
     # CATALOG_WRITE holder approves it).
     ("POST", "/v1/products/{product_id}/reviews"),
     ("POST", "/v1/dealers/{dealer}/contact"),  # a dealer's public contact form (rate limited)
+    # ... and its pages' analytics beacons (queued, never read back by the caller).
+    ("POST", "/v1/dealers/{dealer}/beacons/car-view"),
+    ("POST", "/v1/dealers/{dealer}/beacons/page-view"),
+    ("POST", "/v1/dealers/{dealer}/beacons/web-vitals"),
 })
 """The (method, path) write routes that need no write permission: they take no bearer token,
 or act only on the caller's own session and password. Every other POST, PUT, PATCH and DELETE

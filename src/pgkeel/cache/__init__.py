@@ -7,6 +7,7 @@ Public API:
     TTL, jittered                        TTL tiers with +/-10% jitter
     MISS, Codec, JsonCodec, TypedCodec   the miss sentinel and value codecs
     CachedFunction                       what `cache.cached(...)` returns
+    Counters                             atomic counters (incr, get_many, set_many, drain)
     cached, default_cache, current_cache `@cached("users")` at module level: bound lazily
                                          to the cache open at call time (the lifespan's)
     CacheStats                           `cache.stats()`
@@ -19,6 +20,7 @@ See docs/cache.md for the guarantees (leases, generations, outages) and their li
 from pgkeel.cache.backend import CacheBackend
 from pgkeel.cache.breaker import BreakerState
 from pgkeel.cache.cache import Cache
+from pgkeel.cache.counters import Counters
 from pgkeel.cache.decorator import CachedFunction, cached, current_cache, default_cache
 from pgkeel.cache.envelope import MISS, Codec, JsonCodec, Missing, TypedCodec
 from pgkeel.cache.keys import GLOBAL, CacheKey, KeySpace, Tag, key, tag
@@ -40,6 +42,7 @@ __all__ = [
     "CacheOptions",
     "CacheStats",
     "CachedFunction",
+    "Counters",
     "Codec",
     "JsonCodec",
     "KeySpace",

@@ -11,8 +11,11 @@ from pathlib import Path
 from pgkeel.config import Settings
 from pgkeel.db import Database
 from pgkeel_apps.app import AppContext, ReferenceApp
+from pgkeel_apps.dealership.analytics import Analytics, view_counters
+from pgkeel_apps.dealership.beacons import BeaconWriter
 from pgkeel_apps.dealership.cars import CarService
 from pgkeel_apps.dealership.dealers import Dealers
+from pgkeel_apps.dealership.jobs import JOBS
 from pgkeel_apps.dealership.lead_routes import ContactLimits
 from pgkeel_apps.dealership.leads import LeadService
 from pgkeel_apps.dealership.routes import router
@@ -46,10 +49,15 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
     state.dealership_leads = LeadService(ctx.db, ctx.cache, cursor_codec=ctx.cursor_codec)
     state.dealership_contact_limits = ContactLimits(ctx.services.redis, ContactSettings(),
                                                     prefix=ctx.settings.cache_prefix)
-    yield
+    counters = view_counters(ctx.services.redis, ctx.settings.cache_prefix)
+    # The beacon writer is closed (everything queued written) when the service stops.
+    async with BeaconWriter(ctx.db) as writer:
+        state.dealership_beacons = writer
+        state.dealership_analytics = Analytics(ctx.db, writer, counters)
+        yield
 
 
 APP = ReferenceApp(name="dealership", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
-                   router=router, prepare=prepare, start=start)
+                   router=router, prepare=prepare, start=start, jobs=JOBS)
 
 __all__ = ["APP", "MIGRATIONS", "SCHEMA", "TABLES", "CarService", "router"]
