@@ -20,8 +20,8 @@ class SchoolSettings(BaseSettings):
     (so at most DEMO_USERS / DEMO_ORGS per school)."""
     demo_courses: int = Field(500, ge=1, le=1_000_000)
     """Sample courses, spread over the schools; each student takes up to four."""
-    demo_attendances: int = Field(200_000, ge=0, le=100_000_000)
-    """About how many attendance records to load (`2000000` is the report's size: about
-    30 s more at start-up)."""
+    demo_attendances: int = Field(50_000, ge=0, le=100_000_000)
+    """About how many attendance records to load (`2000000` is the report's size; it adds
+    minutes to start-up)."""
     school_at_risk_attendance: float = Field(0.80, gt=0, le=1)
     """A student is at risk below this 30-day attendance rate (or with falling feedback)."""
