@@ -32,7 +32,7 @@ from pgkeel.web import (
 )
 from pgkeel_apps import dealership, identity, school, tags
 from pgkeel_apps.app import AppContext
-from pgkeel_apps.commerce import product
+from pgkeel_apps.commerce import inventory, orders, payment, product
 from pgkeel_apps.settings import AuthSettings
 
 log = logging.getLogger("pgkeel_apps")
@@ -40,7 +40,8 @@ log = logging.getLogger("pgkeel_apps")
 AUTH_MAX_BODY = 8 * 1024
 """Bytes of body the authentication endpoints accept (a login is well under 2 KiB)."""
 
-APPS = (identity.APP, tags.APP, product.APP, dealership.APP, school.APP)
+APPS = (identity.APP, tags.APP, product.APP, inventory.APP, orders.APP, payment.APP,
+        dealership.APP, school.APP)
 """The reference service's apps, in start-up order. Adding an app is one entry here."""
 
 SCHEMAS = (audit.SCHEMA, idempotency.SCHEMA, outbox.SCHEMA, ops.SCHEMA,

@@ -14,6 +14,14 @@ USERS_WRITE: Final = "USERS_WRITE"
 AUDIT_READ: Final = "AUDIT_READ"
 CATALOG_WRITE: Final = "CATALOG_WRITE"
 """Manage the product catalog: products, categories, images, review moderation."""
+ORDERS_READ: Final = "ORDERS_READ"
+"""See every customer's orders and internal order notes (customers see their own)."""
+INVENTORY_READ: Final = "INVENTORY_READ"
+"""Read stock levels, movements and alerts."""
+INVENTORY_WRITE: Final = "INVENTORY_WRITE"
+"""Adjust stock."""
+PAYMENTS_WRITE: Final = "PAYMENTS_WRITE"
+"""Capture, settle and refund payments, record disputes, and see every payment."""
 
 PUBLIC_WRITE_ROUTES: Final = frozenset({
     ("POST", "/v1/auth/login"),   # exchanges a password for a token: no token exists yet
@@ -37,6 +45,12 @@ PUBLIC_WRITE_ROUTES: Final = frozenset({
     ("POST", "/v1/dealers/{dealer}/beacons/car-view"),
     ("POST", "/v1/dealers/{dealer}/beacons/page-view"),
     ("POST", "/v1/dealers/{dealer}/beacons/web-vitals"),
+    # A customer's own orders: placed, cancelled, annotated and paid for as the caller (no
+    # one else's order is reachable without ORDERS_READ).
+    ("POST", "/v1/orders"),
+    ("POST", "/v1/orders/{order_id}/cancel"),
+    ("POST", "/v1/orders/{order_id}/notes"),
+    ("POST", "/v1/payments"),
 })
 """The (method, path) write routes that need no write permission: they take no bearer token,
 or act only on the caller's own session and password. Every other POST, PUT, PATCH and DELETE
@@ -49,3 +63,6 @@ Reader = Annotated[Principal, Depends(requires(USERS_READ))]
 Writer = Annotated[Principal, Depends(requires(USERS_WRITE))]
 Auditor = Annotated[Principal, Depends(requires(AUDIT_READ))]
 CatalogAdmin = Annotated[Principal, Depends(requires(CATALOG_WRITE))]
+InventoryReader = Annotated[Principal, Depends(requires(INVENTORY_READ))]
+InventoryWriter = Annotated[Principal, Depends(requires(INVENTORY_WRITE))]
+PaymentsWriter = Annotated[Principal, Depends(requires(PAYMENTS_WRITE))]

@@ -21,8 +21,10 @@ from pgkeel.security import hash_password
 from pgkeel_apps.sample import copy_rows
 
 ROLE_PERMISSIONS = {
-    "SUPER_ADMIN": ["USERS_READ", "USERS_WRITE", "AUDIT_READ", "ROLES_WRITE", "CATALOG_WRITE"],
-    "ADMIN": ["USERS_READ", "USERS_WRITE", "AUDIT_READ", "CATALOG_WRITE"],
+    "SUPER_ADMIN": ["USERS_READ", "USERS_WRITE", "AUDIT_READ", "ROLES_WRITE", "CATALOG_WRITE",
+                    "ORDERS_READ", "INVENTORY_READ", "INVENTORY_WRITE", "PAYMENTS_WRITE"],
+    "ADMIN": ["USERS_READ", "USERS_WRITE", "AUDIT_READ", "CATALOG_WRITE", "ORDERS_READ",
+              "INVENTORY_READ", "INVENTORY_WRITE", "PAYMENTS_WRITE"],
     "VIEWER": ["USERS_READ"],
 }
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret",

@@ -1,0 +1,14 @@
+DROP FUNCTION inventory.refresh_inventory_analytics(date);
+DROP FUNCTION inventory.adjust_inventory(uuid, uuid, integer, text, text);
+DROP FUNCTION inventory.cleanup_expired_reservations(integer);
+DROP FUNCTION inventory.close_order_reservations(uuid, uuid, text, text);
+DROP FUNCTION inventory.close_reservations(uuid, uuid[], text, text);
+DROP FUNCTION inventory.reserve_inventory(uuid, uuid, uuid, integer, uuid, interval);
+DROP TRIGGER inventory_reservation_limit ON inventory.inventory_reservations;
+DROP FUNCTION inventory.check_reservation_limit();
+DROP TRIGGER inventory_low_stock_alert ON inventory.inventory;
+DROP FUNCTION inventory.raise_inventory_alert();
+DROP TRIGGER inventory_movement ON inventory.inventory;
+DROP FUNCTION inventory.record_inventory_movement();
+DROP FUNCTION inventory._set_movement(text, text, uuid, text);
+DROP FUNCTION inventory._movement_context();

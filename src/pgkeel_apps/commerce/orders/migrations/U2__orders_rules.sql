@@ -1,0 +1,11 @@
+DROP FUNCTION orders.cleanup_expired_orders(integer);
+DROP TRIGGER order_items_match ON orders.order_items;
+DROP TRIGGER orders_items_match ON orders.orders;
+DROP FUNCTION orders.check_order_items();
+DROP TRIGGER orders_status_history ON orders.orders;
+DROP FUNCTION orders.record_order_status();
+DROP TRIGGER orders_status_transition ON orders.orders;
+DROP FUNCTION orders.check_order_transition();
+DROP TRIGGER orders_business_rules ON orders.orders;
+DROP FUNCTION orders.enforce_order_business_rules();
+DROP FUNCTION orders.validate_order_business_rules(uuid, uuid, numeric, integer);

@@ -1,0 +1,15 @@
+DROP POLICY IF EXISTS pgkeel_tenant ON "orders"."orders";
+ALTER TABLE "orders"."orders" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "orders"."orders" DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON "orders"."order_items";
+ALTER TABLE "orders"."order_items" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "orders"."order_items" DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON "orders"."order_status_history";
+ALTER TABLE "orders"."order_status_history" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "orders"."order_status_history" DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON "orders"."order_notes";
+ALTER TABLE "orders"."order_notes" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "orders"."order_notes" DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON "orders"."order_fulfillment";
+ALTER TABLE "orders"."order_fulfillment" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "orders"."order_fulfillment" DISABLE ROW LEVEL SECURITY;

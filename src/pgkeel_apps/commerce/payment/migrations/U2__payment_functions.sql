@@ -1,0 +1,12 @@
+DROP FUNCTION payment.refresh_payment_analytics(date);
+DROP FUNCTION payment.cleanup_expired_payments(integer);
+DROP FUNCTION payment.resolve_payment_dispute(uuid, uuid, boolean);
+DROP TRIGGER payment_disputes_open ON payment.payment_disputes;
+DROP FUNCTION payment.open_dispute();
+DROP TRIGGER refunds_apply ON payment.refunds;
+DROP FUNCTION payment.apply_refund();
+DROP FUNCTION payment.process_payment_authorization(uuid, uuid, text, text, text);
+DROP TRIGGER payments_transaction_log ON payment.payments;
+DROP FUNCTION payment.record_payment_transaction();
+DROP TRIGGER payments_status_transition ON payment.payments;
+DROP FUNCTION payment.check_payment_transition();

@@ -1,0 +1,18 @@
+DROP POLICY IF EXISTS pgkeel_tenant ON "payment"."payments";
+ALTER TABLE "payment"."payments" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "payment"."payments" DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON "payment"."payment_methods";
+ALTER TABLE "payment"."payment_methods" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "payment"."payment_methods" DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON "payment"."payment_transactions";
+ALTER TABLE "payment"."payment_transactions" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "payment"."payment_transactions" DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON "payment"."refunds";
+ALTER TABLE "payment"."refunds" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "payment"."refunds" DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON "payment"."payment_disputes";
+ALTER TABLE "payment"."payment_disputes" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "payment"."payment_disputes" DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS pgkeel_tenant ON "payment"."payment_analytics";
+ALTER TABLE "payment"."payment_analytics" NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE "payment"."payment_analytics" DISABLE ROW LEVEL SECURITY;

@@ -1,0 +1,105 @@
+"""Inventory in the database: reservations never oversell, holds are limited and expire, every
+change leaves a movement, low stock raises an alert -- the report's functions called from SQL,
+as the service's own (row-level security) role."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from pgkeel.config import Settings
+from pgkeel.db import Database, use_context
+from pgkeel.errors import ValidationFailed
+from pgkeel_apps.commerce.inventory import cleanup_expired_reservations
+from tests.pgkeel_apps.commerce.shop import open_shop, product, stock
+from tests.pgkeel_apps.conftest import Api
+
+RESERVE = "SELECT inventory.reserve_inventory(%s, %s, %s, %s)"
+
+
+async def _reserve(db: Database, org: uuid.UUID, product_id: uuid.UUID,
+                   user: uuid.UUID) -> bool:
+    with use_context(org_id=org):
+        try:
+            await db.fetch_val(RESERVE, (org, product_id, user, 1))
+        except ValidationFailed as exc:
+            assert exc.details["constraint"] == "insufficient_stock"
+            return False
+    return True
+
+
+async def test_1000_concurrent_reservations_of_100_units_give_exactly_100(
+        api: Api, role_settings: Settings):
+    shop = await open_shop(api, customers=250)
+    async with Database.from_settings(role_settings, min_size=16, max_size=16) as db:
+        for _run in range(3):
+            item = await product(api, shop, units=100, catalog=False)
+            attempts = [_reserve(db, shop.id, item, shop.customers[i % 250])
+                        for i in range(1000)]
+            results = await asyncio.gather(*attempts)
+            assert results.count(True) == 100
+            assert await stock(api, shop, item) == {
+                "available_quantity": 0, "reserved_quantity": 100, "total_quantity": 100}
+            lowest = await api.db.fetch_val(
+                "SELECT min(available_after) FROM inventory.inventory_movements "
+                "WHERE organization_id = %s AND product_id = %s", (shop.id, item))
+            assert lowest == 0
+            reservations = await api.db.fetch_val(
+                "SELECT count(*) FROM inventory.inventory_reservations "
+                "WHERE organization_id = %s AND product_id = %s", (shop.id, item))
+            assert reservations == 100
+
+
+async def test_holds_are_limited_expire_and_leave_movements_and_alerts(api: Api):
+    shop = await open_shop(api, customers=1)
+    item = await product(api, shop, units=12, reorder_point=10, catalog=False)
+    org, customer = shop.id, shop.customers[0]
+    db = api.app_db
+    with use_context(org_id=org):
+        for _ in range(5):
+            await db.fetch_val(RESERVE, (org, item, customer, 1))
+        with pytest.raises(ValidationFailed) as refused:
+            await db.fetch_val(RESERVE, (org, item, customer, 1))
+        assert refused.value.details["constraint"] == "reservation_limit"
+    assert await stock(api, shop, item) == {"available_quantity": 7, "reserved_quantity": 5,
+                                            "total_quantity": 12}
+    alerts = await api.db.fetch_all(
+        "SELECT alert_type, status, available_quantity FROM inventory.inventory_alerts "
+        "WHERE organization_id = %s", (org,))
+    assert alerts == [{"alert_type": "low_stock", "status": "open", "available_quantity": 10}]
+
+    # Nothing has expired yet: the cleanup releases nothing. Then the holds are 5 min old.
+    await cleanup_expired_reservations(api.db)
+    assert (await stock(api, shop, item))["reserved_quantity"] == 5
+    await api.db.execute("UPDATE inventory.inventory_reservations "
+                         "SET expires_at = now() - interval '1 second' "
+                         "WHERE organization_id = %s", (org,))
+    assert await api.db.fetch_val("SELECT inventory.cleanup_expired_reservations()") >= 5
+    assert await stock(api, shop, item) == {"available_quantity": 12, "reserved_quantity": 0,
+                                            "total_quantity": 12}
+    statuses = await api.db.fetch_all(
+        "SELECT DISTINCT status FROM inventory.inventory_reservations "
+        "WHERE organization_id = %s", (org,))
+    assert statuses == [{"status": "expired"}]
+    movements = await api.db.fetch_all(
+        "SELECT movement_type, available_change, reserved_change FROM "
+        "inventory.inventory_movements WHERE organization_id = %s ORDER BY id", (org,))
+    assert [m["movement_type"] for m in movements] == ["initial"] + ["reserve"] * 5 + ["expire"]
+    assert movements[-1] == {"movement_type": "expire", "available_change": 5,
+                             "reserved_change": -5}
+    resolved = await api.db.fetch_val(
+        "SELECT status FROM inventory.inventory_alerts WHERE organization_id = %s", (org,))
+    assert resolved == "resolved"
+    assert await api.db.fetch_val("SELECT inventory.refresh_inventory_analytics()") >= 1
+
+
+async def test_stock_can_not_go_below_zero_even_by_hand(api: Api):
+    shop = await open_shop(api, customers=0)
+    item = await product(api, shop, units=3, catalog=False)
+    with use_context(org_id=shop.id), pytest.raises(ValidationFailed) as refused:
+        await api.app_db.execute(
+            "UPDATE inventory.inventory SET available_quantity = available_quantity - 4 "
+            "WHERE organization_id = %s AND product_id = %s", (shop.id, item))
+    assert refused.value.details["constraint"] == "inventory_available_nonnegative"
