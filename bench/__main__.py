@@ -106,6 +106,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from bench import scenarios as sc
     from bench.idempotency import IDEMPOTENCY_SCENARIOS, idempotency_scenario
     from bench.outbox import run_outbox
+    from bench.place_order import run_place_order
 
     began = time.perf_counter()
     profile = _profile(args)
@@ -151,6 +152,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         if not args.skip_http and (only is None or only & set(HTTP_SCENARIOS)):
             print("HTTP (separate processes):")
             samples += await run_http(url, redis_url, profile, user_ids)
+        if not args.skip_http:
+            samples += await run_place_order(admin_url, redis_url, profile, only)
         results = [summarize(s) for s in samples]
         report = {
             "machine": machine_info(profile, sizes=profile.sizes(),

@@ -17,6 +17,7 @@ for module in ("asyncpg", "sqlalchemy", "fastapi_pagination", "aiohttp", "pyinst
 
 from bench.__main__ import main  # noqa: E402
 from bench.http_load import HTTP_SCENARIOS  # noqa: E402
+from bench.place_order import PLACE_ORDER_SCENARIOS  # noqa: E402
 from bench.report import CONTENDERS, RATIO_KEYS, RESULT_KEYS, validate  # noqa: E402
 
 from pgkeel.embedded import EmbeddedServers  # noqa: E402
@@ -62,7 +63,8 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
     results = report["results"]
     assert all(tuple(row) == RESULT_KEYS for row in results)
     seen = {(row["scenario"], row["contender"]) for row in results}
-    assert {s for s, _ in seen} == IN_PROCESS | set(HTTP_SCENARIOS) | set(PAIRS)
+    assert {s for s, _ in seen} == IN_PROCESS | set(HTTP_SCENARIOS) | set(PAIRS) | set(
+        PLACE_ORDER_SCENARIOS)
     assert {c for _, c in seen} == set(CONTENDERS)
     for scenario, contenders in PAIRS.items():
         assert {c for s, c in seen if s == scenario} == contenders
@@ -78,13 +80,13 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
         assert isinstance(row["median_ms"], float | int)
         assert row["p95_ms"] >= row["median_ms"] and row["p99_ms"] >= row["p95_ms"]
         assert row["ops_per_s"] > 0
-        if row["scenario"] in HTTP_SCENARIOS:
+        if row["scenario"] in {*HTTP_SCENARIOS, *PLACE_ORDER_SCENARIOS}:
             assert row["peak_rss_mb"] > 0
         else:
             assert row["peak_rss_mb"] is None
 
     ratios = {row["scenario"]: row for row in report["ratios"]}
-    assert set(ratios) == IN_PROCESS | set(HTTP_SCENARIOS) | set(PAIRS)
+    assert set(ratios) == IN_PROCESS | set(HTTP_SCENARIOS) | set(PAIRS) | set(PLACE_ORDER_SCENARIOS)
     assert all(tuple(row) == RATIO_KEYS for row in report["ratios"])
     assert ratios["get_by_id"]["pgkeel_vs_raw_psycopg"] > 0
     assert ratios["get_by_id"]["sqlalchemy_vs_pgkeel"] > 0
@@ -94,6 +96,8 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
     assert ratios["outbox_relay"]["pgkeel_vs_peer"] > 0
     assert ratios["idempotent_create_user"]["pgkeel_vs_peer"] > 0
     assert ratios["get_by_id"]["pgkeel_vs_peer"] is None
+    placed = next(row for row in results if row["scenario"] == "http_place_order")
+    assert placed["contender"] == "pgkeel" and placed["ops_per_s"] > 0
     relay = {row["contender"]: row for row in results if row["scenario"] == "outbox_relay"}
     assert all(row["ops_per_s"] > 0 for row in relay.values())
 

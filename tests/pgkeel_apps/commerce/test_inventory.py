@@ -25,9 +25,11 @@ async def _reserve(db: Database, org: uuid.UUID, product_id: uuid.UUID,
         try:
             await db.fetch_val(RESERVE, (org, product_id, user, 1))
         except ValidationFailed as exc:
-            assert exc.details["constraint"] == "insufficient_stock"
-            return False
-    return True
+            refused = exc.details["constraint"]
+        else:
+            return True
+    assert refused == "insufficient_stock"
+    return False
 
 
 async def test_1000_concurrent_reservations_of_100_units_give_exactly_100(

@@ -14,16 +14,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from pgkeel.config import Settings
+from pgkeel.db import Database
 from pgkeel_apps.app import AppContext, ReferenceApp
 from pgkeel_apps.commerce.inventory.routes import router
+from pgkeel_apps.commerce.inventory.seed import load_sample_stock
 from pgkeel_apps.commerce.inventory.service import (
     InventoryService,
     cleanup_expired_reservations,
     refresh_inventory_analytics,
 )
 from pgkeel_apps.commerce.inventory.tables import SCHEMA, TABLES
+from pgkeel_apps.settings import DemoSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def prepare(owner: Database, settings: Settings) -> None:
+    """Sample stock for every sample product (with DEMO_SEED)."""
+    if DemoSettings().seeds(settings.app_env):
+        await load_sample_stock(owner)
 
 
 @asynccontextmanager
@@ -33,7 +43,8 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
 
 
 APP = ReferenceApp(name="inventory", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
-                   router=router, start=start)
+                   router=router, prepare=prepare, start=start)
 
 __all__ = ["APP", "MIGRATIONS", "SCHEMA", "TABLES", "InventoryService",
-           "cleanup_expired_reservations", "refresh_inventory_analytics", "router"]
+           "cleanup_expired_reservations", "load_sample_stock", "refresh_inventory_analytics",
+           "router"]

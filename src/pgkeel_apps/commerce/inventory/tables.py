@@ -15,17 +15,16 @@ INVENTORY = Table(SCHEMA, "inventory", [
     Field("id", FieldType.UUID, filter=_ID, nullable=False, writable=False),
     Field("organization_id", FieldType.UUID, nullable=False, writable=False),
     Field("product_id", FieldType.UUID, filter=_ID, nullable=False),
-    Field("sku", FieldType.TEXT, filter=(Op.EQ,), sort=True),
+    Field("sku", FieldType.TEXT, filter=(Op.EQ,)),
     Field("category_id", FieldType.UUID, filter=_ID),
     Field("supplier_id", FieldType.UUID, filter=_ID),
     Field("available_quantity", FieldType.INT, filter=_NUMBER, sort=True, nullable=False),
-    Field("reserved_quantity", FieldType.INT, filter=_NUMBER, sort=True, nullable=False),
-    Field("total_quantity", FieldType.INT, filter=_NUMBER, sort=True, nullable=False,
-          writable=False),
+    Field("reserved_quantity", FieldType.INT, filter=_NUMBER, nullable=False),
+    Field("total_quantity", FieldType.INT, filter=_NUMBER, writable=False),
     Field("reorder_point", FieldType.INT, nullable=False),
     Field("reorder_quantity", FieldType.INT, nullable=False),
     Field("created_at", FieldType.TIMESTAMPTZ, nullable=False, writable=False),
-    Field("updated_at", FieldType.TIMESTAMPTZ, sort=True, nullable=False, writable=False),
+    Field("updated_at", FieldType.TIMESTAMPTZ, nullable=False, writable=False),
 ], tenant="organization_id", default_sort=("product_id",), page_size=50, max_page_size=200)
 
 RESERVATIONS = Table(SCHEMA, "inventory_reservations", [
@@ -37,10 +36,10 @@ RESERVATIONS = Table(SCHEMA, "inventory_reservations", [
     Field("order_id", FieldType.UUID, filter=_ID),
     Field("quantity", FieldType.INT, nullable=False),
     Field("status", FieldType.TEXT, filter=(Op.EQ, Op.IN), nullable=False),
-    Field("expires_at", FieldType.TIMESTAMPTZ, sort=True, nullable=False),
-    Field("created_at", FieldType.TIMESTAMPTZ, sort=True, nullable=False, writable=False),
+    Field("expires_at", FieldType.TIMESTAMPTZ, nullable=False),
+    Field("created_at", FieldType.TIMESTAMPTZ, nullable=False, writable=False),
     Field("closed_at", FieldType.TIMESTAMPTZ),
-], tenant="organization_id", default_sort=("created_at",))
+], tenant="organization_id")
 
 MOVEMENTS = Table(SCHEMA, "inventory_movements", [
     Field("id", FieldType.BIGINT, filter=(Op.EQ,), sort=True, nullable=False, writable=False),
@@ -96,7 +95,7 @@ CATEGORIES = Table(SCHEMA, "inventory_categories", [
 ANALYTICS = Table(SCHEMA, "inventory_analytics", [
     Field("organization_id", FieldType.UUID, nullable=False, writable=False),
     Field("inventory_id", FieldType.UUID, filter=_ID, nullable=False),
-    Field("day", FieldType.DATE, filter=(Op.EQ, Op.GTE, Op.LT), sort=True, nullable=False),
+    Field("day", FieldType.DATE, filter=(Op.EQ, Op.GTE, Op.LT), nullable=False),
     Field("product_id", FieldType.UUID, filter=_ID, nullable=False),
     Field("reserved_units", FieldType.INT, nullable=False),
     Field("released_units", FieldType.INT, nullable=False),
@@ -104,6 +103,6 @@ ANALYTICS = Table(SCHEMA, "inventory_analytics", [
     Field("adjusted_units", FieldType.INT, nullable=False),
     Field("movements", FieldType.INT, nullable=False),
     Field("closing_available", FieldType.INT, nullable=False),
-], primary_key=("inventory_id", "day"), tenant="organization_id", default_sort=("day",))
+], primary_key=("inventory_id", "day"), tenant="organization_id")
 
 TABLES = (INVENTORY, RESERVATIONS, MOVEMENTS, ALERTS, SUPPLIERS, CATEGORIES, ANALYTICS)

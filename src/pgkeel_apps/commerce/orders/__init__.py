@@ -14,13 +14,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from pgkeel.config import Settings
+from pgkeel.db import Database
 from pgkeel_apps.app import AppContext, ReferenceApp
 from pgkeel_apps.commerce.inventory import InventoryService
 from pgkeel_apps.commerce.orders.routes import router
+from pgkeel_apps.commerce.orders.seed import OrdersDemoSettings, load_sample_orders
 from pgkeel_apps.commerce.orders.service import Line, OrderService, cleanup_expired_orders
 from pgkeel_apps.commerce.orders.tables import SCHEMA, TABLES
+from pgkeel_apps.settings import DemoSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def prepare(owner: Database, settings: Settings) -> None:
+    """DEMO_ORDERS sample orders per organization with stock (with DEMO_SEED)."""
+    if DemoSettings().seeds(settings.app_env):
+        await load_sample_orders(owner, per_org=OrdersDemoSettings().demo_orders)
 
 
 @asynccontextmanager
@@ -31,7 +41,7 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
 
 
 APP = ReferenceApp(name="orders", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
-                   router=router, start=start)
+                   router=router, prepare=prepare, start=start)
 
 __all__ = ["APP", "MIGRATIONS", "SCHEMA", "TABLES", "Line", "OrderService",
-           "cleanup_expired_orders", "router"]
+           "OrdersDemoSettings", "cleanup_expired_orders", "load_sample_orders", "router"]

@@ -39,6 +39,10 @@ SELECT %s, %s, * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::integer[],
                              %s::numeric[], %s::numeric[], %s::uuid[])
 RETURNING *
 """
+HISTORY_OF: LiteralString = """
+SELECT * FROM orders.order_status_history WHERE organization_id = %s AND order_id = %s
+ORDER BY id
+"""
 SET_REASON: LiteralString = "SELECT set_config('orders.status_reason', %s, true)"
 CANCEL: LiteralString = """
 UPDATE orders.orders SET status = 'cancelled', cancel_reason = %s
@@ -136,7 +140,8 @@ class OrderService:
                                 "totalAmount": str(order["total_amount"]),
                                 "itemCount": order["item_count"]})
         await outbox.add(tx, placed_event(order, items))
-        return {**order, "items": items}
+        history = await tx.fetch_all(HISTORY_OF, (org, order["id"]))
+        return {**order, "items": items, "history": history, "notes": []}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -157,8 +162,9 @@ class OrderService:
         notes = await self.notes.list(ListQuery(
             filters=[Filter(NOTES.field("order_id"), Op.EQ, order_id)], page_size=100), tx=tx)
         staff = principal.has(ORDERS_READ)
+        shown = [n for n in notes.items if staff or not n["is_internal"]]
         return {**order, "items": items.items, "history": history.items,
-                "notes": [n for n in notes.items if staff or not n["is_internal"]]}
+                "notes": sorted(shown, key=lambda n: n["created_at"])}
 
     async def list(self, principal: Principal, query: ListQuery) -> Page[dict[str, Any]]:
         """The caller's own orders (every customer's with ORDERS_READ)."""
@@ -179,6 +185,8 @@ class OrderService:
             if old is None or not _visible(principal, old):
                 raise NotFound("No order with that id.", details={"resource": "order",
                                                                   "id": str(order_id)})
+            if old["status"] not in ("pending", "confirmed"):
+                raise violation("order_status_transition", status=old["status"])
             await tx.execute(SET_REASON, (reason or "cancelled by customer",))
             with named_rules():
                 row = await tx.fetch_one(CANCEL, (reason, org, order_id))

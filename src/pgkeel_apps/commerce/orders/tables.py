@@ -15,8 +15,7 @@ _WHEN = (Op.GTE, Op.LT)
 ORDERS = Table(SCHEMA, "orders", [
     Field("id", FieldType.UUID, filter=_ID, nullable=False, writable=False),
     Field("organization_id", FieldType.UUID, nullable=False, writable=False),
-    Field("order_number", FieldType.BIGINT, filter=(Op.EQ,), sort=True, nullable=False,
-          writable=False),
+    Field("order_number", FieldType.BIGINT, filter=(Op.EQ,), nullable=False, writable=False),
     Field("user_id", FieldType.UUID, filter=_ID, nullable=False),
     Field("status", FieldType.TEXT, filter=(Op.EQ, Op.IN), nullable=False),
     Field("currency", FieldType.TEXT, nullable=False),
@@ -24,7 +23,7 @@ ORDERS = Table(SCHEMA, "orders", [
     Field("tax_amount", FieldType.NUMERIC, nullable=False),
     Field("shipping_amount", FieldType.NUMERIC, nullable=False),
     Field("discount_amount", FieldType.NUMERIC, nullable=False),
-    Field("total_amount", FieldType.NUMERIC, filter=_MONEY, sort=True, nullable=False),
+    Field("total_amount", FieldType.NUMERIC, filter=_MONEY, nullable=False),
     Field("item_count", FieldType.INT, nullable=False),
     Field("shipping_address", FieldType.JSONB),
     Field("expires_at", FieldType.TIMESTAMPTZ, nullable=False, writable=False),
@@ -68,8 +67,8 @@ NOTES = Table(SCHEMA, "order_notes", [
     Field("author_id", FieldType.UUID, nullable=False),
     Field("body", FieldType.TEXT, nullable=False),
     Field("is_internal", FieldType.BOOL, filter=(Op.EQ,), nullable=False),
-    Field("created_at", FieldType.TIMESTAMPTZ, sort=True, nullable=False, writable=False),
-], tenant="organization_id", default_sort=("created_at",))
+    Field("created_at", FieldType.TIMESTAMPTZ, nullable=False, writable=False),
+], tenant="organization_id")
 
 FULFILLMENT = Table(SCHEMA, "order_fulfillment", [
     Field("id", FieldType.UUID, nullable=False, writable=False),

@@ -16,8 +16,7 @@ PAYMENTS = Table(SCHEMA, "payments", [
     Field("order_id", FieldType.UUID, filter=_ID, nullable=False),
     Field("user_id", FieldType.UUID, filter=_ID, nullable=False),
     Field("payment_method_id", FieldType.UUID),
-    Field("amount", FieldType.NUMERIC, filter=(Op.EQ, Op.GTE, Op.LTE), sort=True,
-          nullable=False),
+    Field("amount", FieldType.NUMERIC, filter=(Op.EQ, Op.GTE, Op.LTE), nullable=False),
     Field("currency", FieldType.TEXT, nullable=False),
     Field("status", FieldType.TEXT, filter=(Op.EQ, Op.IN), nullable=False),
     Field("captured_amount", FieldType.NUMERIC, nullable=False),
@@ -71,8 +70,8 @@ REFUNDS = Table(SCHEMA, "refunds", [
     Field("status", FieldType.TEXT, nullable=False),
     Field("provider_reference", FieldType.TEXT),
     Field("created_by", FieldType.UUID),
-    Field("created_at", FieldType.TIMESTAMPTZ, sort=True, nullable=False, writable=False),
-], tenant="organization_id", default_sort=("created_at",))
+    Field("created_at", FieldType.TIMESTAMPTZ, nullable=False, writable=False),
+], tenant="organization_id")
 
 DISPUTES = Table(SCHEMA, "payment_disputes", [
     Field("id", FieldType.UUID, nullable=False, writable=False),
@@ -82,19 +81,19 @@ DISPUTES = Table(SCHEMA, "payment_disputes", [
     Field("reason", FieldType.TEXT, nullable=False),
     Field("status", FieldType.TEXT, filter=(Op.EQ,), nullable=False),
     Field("evidence", FieldType.JSONB, nullable=False),
-    Field("opened_at", FieldType.TIMESTAMPTZ, sort=True, nullable=False, writable=False),
+    Field("opened_at", FieldType.TIMESTAMPTZ, nullable=False, writable=False),
     Field("resolved_at", FieldType.TIMESTAMPTZ),
-], tenant="organization_id", default_sort=("opened_at",))
+], tenant="organization_id")
 
 ANALYTICS = Table(SCHEMA, "payment_analytics", [
     Field("organization_id", FieldType.UUID, nullable=False, writable=False),
-    Field("day", FieldType.DATE, filter=(Op.EQ, Op.GTE, Op.LT), sort=True, nullable=False),
+    Field("day", FieldType.DATE, filter=(Op.EQ, Op.GTE, Op.LT), nullable=False),
     Field("authorized_count", FieldType.INT, nullable=False),
     Field("authorized_amount", FieldType.NUMERIC, nullable=False),
     Field("captured_amount", FieldType.NUMERIC, nullable=False),
     Field("refunded_amount", FieldType.NUMERIC, nullable=False),
     Field("declined_count", FieldType.INT, nullable=False),
     Field("disputed_count", FieldType.INT, nullable=False),
-], primary_key="day", tenant="organization_id", default_sort=("day",))
+], primary_key="day", tenant="organization_id")
 
 TABLES = (PAYMENTS, METHODS, TRANSACTIONS, REFUNDS, DISPUTES, ANALYTICS)

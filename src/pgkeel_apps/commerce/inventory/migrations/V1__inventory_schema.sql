@@ -56,9 +56,8 @@ CREATE TABLE inventory (
     CONSTRAINT inventory_supplier_fk FOREIGN KEY (organization_id, supplier_id)
         REFERENCES inventory_suppliers (organization_id, id)
 );
--- Low-stock scans (the alert trigger's query, and the admin list's filter).
-CREATE INDEX inventory_low_stock_idx ON inventory (organization_id, available_quantity)
-    WHERE available_quantity <= reorder_point;
+-- The admin list's sort by available stock, and its low-stock filter.
+CREATE INDEX inventory_available_idx ON inventory (organization_id, available_quantity);
 
 CREATE TABLE inventory_reservations (
     organization_id uuid NOT NULL REFERENCES identity.organizations (id),

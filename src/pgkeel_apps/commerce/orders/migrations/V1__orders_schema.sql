@@ -38,6 +38,7 @@ CREATE TABLE orders (
     CONSTRAINT order_timeout CHECK (expires_at <= created_at + interval '30 minutes')
 );
 CREATE INDEX orders_user_created_idx ON orders (organization_id, user_id, created_at);
+CREATE INDEX orders_created_idx ON orders (organization_id, created_at);
 CREATE INDEX orders_status_created_idx ON orders (organization_id, status, created_at);
 CREATE INDEX orders_pending_user_idx ON orders (organization_id, user_id) WHERE status = 'pending';
 CREATE INDEX orders_pending_expiry_idx ON orders (expires_at) WHERE status = 'pending';

@@ -62,6 +62,7 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_order_idx ON payments (organization_id, order_id);
 CREATE INDEX payments_user_created_idx ON payments (organization_id, user_id, created_at);
+CREATE INDEX payments_created_idx ON payments (organization_id, created_at);
 CREATE INDEX payments_open_expiry_idx ON payments (expires_at) WHERE status IN ('pending', 'authorized');
 -- One live payment per order: a second authorization attempt waits for the first to fail.
 CREATE UNIQUE INDEX payments_one_live_per_order ON payments (organization_id, order_id)
