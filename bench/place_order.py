@@ -18,7 +18,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from itertools import count
 from typing import Any, LiteralString
 
 import aiohttp
@@ -102,7 +101,7 @@ async def _load(base: str, tokens: list[str], products: list[str], profile: Prof
     """(latencies of 201s in ns, statuses counted, wall seconds) of `concurrency` clients
     placing orders for `seconds` or until the customers run out of pending-order room."""
     turns = iter([t for t in tokens for _ in range(ORDERS_PER_CUSTOMER)])
-    rng = random.Random(7)  # noqa: S311 -- load shape, not secrets
+    rng = random.Random(7)
     latencies: list[int] = []
     statuses: dict[int, int] = {}
     deadline = time.monotonic() + seconds

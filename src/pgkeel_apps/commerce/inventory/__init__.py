@@ -17,6 +17,7 @@ from pathlib import Path
 from pgkeel.config import Settings
 from pgkeel.db import Database
 from pgkeel_apps.app import AppContext, ReferenceApp
+from pgkeel_apps.commerce.inventory.jobs import JOBS
 from pgkeel_apps.commerce.inventory.routes import router
 from pgkeel_apps.commerce.inventory.seed import load_sample_stock
 from pgkeel_apps.commerce.inventory.service import (
@@ -43,8 +44,8 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
 
 
 APP = ReferenceApp(name="inventory", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
-                   router=router, prepare=prepare, start=start)
+                   router=router, prepare=prepare, start=start, jobs=JOBS)
 
-__all__ = ["APP", "MIGRATIONS", "SCHEMA", "TABLES", "InventoryService",
+__all__ = ["APP", "JOBS", "MIGRATIONS", "SCHEMA", "TABLES", "InventoryService",
            "cleanup_expired_reservations", "load_sample_stock", "refresh_inventory_analytics",
            "router"]

@@ -18,6 +18,7 @@ from pgkeel.config import Settings
 from pgkeel.db import Database
 from pgkeel_apps.app import AppContext, ReferenceApp
 from pgkeel_apps.commerce.inventory import InventoryService
+from pgkeel_apps.commerce.orders.jobs import JOBS
 from pgkeel_apps.commerce.orders.routes import router
 from pgkeel_apps.commerce.orders.seed import OrdersDemoSettings, load_sample_orders
 from pgkeel_apps.commerce.orders.service import Line, OrderService, cleanup_expired_orders
@@ -41,7 +42,7 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
 
 
 APP = ReferenceApp(name="orders", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
-                   router=router, prepare=prepare, start=start)
+                   router=router, prepare=prepare, start=start, jobs=JOBS)
 
-__all__ = ["APP", "MIGRATIONS", "SCHEMA", "TABLES", "Line", "OrderService",
+__all__ = ["APP", "JOBS", "MIGRATIONS", "SCHEMA", "TABLES", "Line", "OrderService",
            "OrdersDemoSettings", "cleanup_expired_orders", "load_sample_orders", "router"]

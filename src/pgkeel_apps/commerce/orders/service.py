@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from pgkeel import audit, outbox
 from pgkeel.db import Database, Transaction, current_context
-from pgkeel.errors import NotFound
+from pgkeel.errors import NotFound, ReferenceNotFound
 from pgkeel.repo import CursorCodec, Filter, ListQuery, Op, Page, Repository
 from pgkeel.security import Principal
 from pgkeel_apps.commerce.inventory.service import InventoryService
@@ -116,8 +116,10 @@ class OrderService:
             PRODUCTS, (org, [line.product_id for line in wanted]))}
         missing = [str(line.product_id) for line in wanted if line.product_id not in products]
         if missing:
-            raise NotFound("No active product with that id.",
-                           details={"resource": "product", "id": missing[0]})
+            raise ReferenceNotFound("No active product with that id.",
+                                    details={"resource": "product", "fields": ["productId"],
+                                             "id": missing[0]},
+                                    hint="Order products of the catalog that are active.")
         totals = [products[line.product_id]["price"] * line.quantity for line in wanted]
         subtotal = sum(totals, Decimal(0))
         units = sum(line.quantity for line in wanted)

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from pgkeel_apps.app import AppContext, ReferenceApp
+from pgkeel_apps.commerce.payment.jobs import JOBS
 from pgkeel_apps.commerce.payment.provider import (
     TEST_CARDS,
     Card,
@@ -38,8 +39,8 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
 
 
 APP = ReferenceApp(name="payment", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
-                   router=router, start=start)
+                   router=router, start=start, jobs=JOBS)
 
-__all__ = ["APP", "MIGRATIONS", "SCHEMA", "TABLES", "TEST_CARDS", "Card", "PaymentProvider",
+__all__ = ["APP", "JOBS", "MIGRATIONS", "SCHEMA", "TABLES", "TEST_CARDS", "Card", "PaymentProvider",
            "PaymentService", "ProviderResult", "TestPaymentProvider",
            "cleanup_expired_payments", "router"]

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pgkeel import audit, outbox
 from pgkeel.db import Database, Transaction, current_context
-from pgkeel.errors import NotFound
+from pgkeel.errors import NotFound, ReferenceNotFound
 from pgkeel.repo import CursorCodec, Filter, ListQuery, Op, Page, Repository
 from pgkeel.security import Principal
 from pgkeel_apps.commerce.payment.provider import PaymentProvider
@@ -63,6 +63,7 @@ INSERT INTO payment.payment_disputes (organization_id, payment_id, amount, reaso
 VALUES (%s, %s, %s, %s) RETURNING *
 """
 CLEANUP_PAYMENTS: LiteralString = "SELECT payment.cleanup_expired_payments(%s)"
+REFRESH_ANALYTICS: LiteralString = "SELECT payment.refresh_payment_analytics()"
 
 ENTITY = "Payment"
 
@@ -90,8 +91,9 @@ class PaymentService:
         org = current_context().org_id
         order = await tx.fetch_one(LOCK_ORDER, (org, order_id))
         if order is None or str(order["user_id"]) != str(principal.user_id):
-            raise NotFound("No order with that id.", details={"resource": "order",
-                                                              "id": str(order_id)})
+            raise ReferenceNotFound("No order of yours with that id.",
+                                    details={"resource": "order", "fields": ["orderId"]},
+                                    hint="Pay for one of your own pending orders.")
         if order["status"] != "pending":
             raise violation("order_status_transition", status=order["status"])
         card = self.provider.card(token)
