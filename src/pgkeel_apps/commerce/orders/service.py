@@ -128,9 +128,8 @@ class OrderService:
                 org, user_id, subtotal, subtotal, units,
                 None if shipping_address is None else _jsonb(shipping_address)))
             assert order is not None
-            reservations = [await self.inventory.reserve(tx, line.product_id, user_id,
-                                                         line.quantity, order_id=order["id"])
-                            for line in wanted]
+        reservations = await self.inventory.reserve_many(
+            tx, [(line.product_id, line.quantity) for line in wanted], user_id, order["id"])
         items = await tx.fetch_all(INSERT_ITEMS, (
             org, order["id"], [line.product_id for line in wanted],
             [products[line.product_id]["name"] for line in wanted],
