@@ -7,6 +7,7 @@ import random
 from typing import LiteralString
 
 from pgkeel.db import Database
+from pgkeel_apps.sample import copy_rows
 
 PRODUCTS_WITHOUT_STOCK: LiteralString = """
 SELECT p.organization_id, p.id, p.sku, p.stock_quantity, p.low_stock_threshold
@@ -14,9 +15,8 @@ FROM product.products p
 WHERE NOT EXISTS (SELECT FROM inventory.inventory i
                   WHERE i.organization_id = p.organization_id AND i.product_id = p.id)
 """
-COPY_INVENTORY: LiteralString = (
-    "COPY inventory.inventory (organization_id, product_id, sku, available_quantity, "
-    "reorder_point, reorder_quantity) FROM STDIN")
+COLUMNS = ("organization_id", "product_id", "sku", "available_quantity", "reorder_point",
+           "reorder_quantity")
 
 
 async def load_sample_stock(db: Database, *, seed: int = 42) -> int:
@@ -28,12 +28,8 @@ async def load_sample_stock(db: Database, *, seed: int = 42) -> int:
     products = await db.fetch_all(PRODUCTS_WITHOUT_STOCK, readonly=True)
     if not products:
         return 0
-    async with db.transaction() as tx:
-        await tx.begin()
-        async with tx.connection.cursor().copy(COPY_INVENTORY) as copy:
-            for p in products:
-                await copy.write_row((p["organization_id"], p["id"], p["sku"],
-                                      p["stock_quantity"], p["low_stock_threshold"],
-                                      rng.choice((25, 50, 100))))
+    await copy_rows(db, "inventory", "inventory", COLUMNS, (
+        (p["organization_id"], p["id"], p["sku"], p["stock_quantity"], p["low_stock_threshold"],
+         rng.choice((25, 50, 100))) for p in products))
     await db.execute("ANALYZE inventory.inventory")
     return len(products)

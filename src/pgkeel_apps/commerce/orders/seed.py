@@ -70,7 +70,7 @@ class OrdersDemoSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True,
                                       use_attribute_docstrings=True)
 
-    demo_orders: int = Field(1_000, ge=0, le=1_000_000)
+    demo_orders: int = Field(200, ge=0, le=1_000_000)
     """Sample orders per organization with stock (in every status; a few still pending)."""
 
 
