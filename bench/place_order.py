@@ -50,6 +50,8 @@ CUSTOMERS: LiteralString = """
 SELECT u.id, u.organization_id FROM identity.users u
 JOIN identity.organizations o ON o.id = u.organization_id
 WHERE o.slug = 'org-1' AND u.status = 'active' AND u.is_active AND u.deleted_at IS NULL
+  AND NOT EXISTS (SELECT FROM orders.orders p WHERE p.organization_id = u.organization_id
+                  AND p.user_id = u.id AND p.status = 'pending')
 ORDER BY u.id
 """
 SESSION: LiteralString = """
@@ -75,14 +77,17 @@ WHERE o.created_at >= %s
 """
 
 
+SIZES = {"full": (5_000, 10_000, 1_000), "quick": (1_000, 500, 100)}
+"""(DEMO_USERS, DEMO_PRODUCTS, DEMO_ORDERS) per profile; smaller profiles: (200, 100, 10)."""
+
+
 def _server(url: str, redis_url: str, profile: Profile, prefix: str) -> Server:
-    full = profile.name == "full"
+    users, products, orders = SIZES.get(profile.name, (200, 100, 10))
     return Server("pgkeel", "pgkeel_apps.main:create_app", factory=True, env={
         "DATABASE_URL": url, "REDIS_URL": redis_url, "CACHE_PREFIX": prefix,
         "DB_POOL_MAX_SIZE": "10", "APP_ENV": "development", "DEMO_SEED": "true",
-        "DEMO_ORGS": "1", "DEMO_USERS": str(5_000 if full else 1_000),
-        "DEMO_PRODUCTS": str(10_000 if full else 500), "DEMO_CATALOG_ORGS": "1",
-        "DEMO_ORDERS": str(1_000 if full else 100)})
+        "DEMO_ORGS": "1", "DEMO_USERS": str(users), "DEMO_PRODUCTS": str(products),
+        "DEMO_CATALOG_ORGS": "1", "DEMO_ORDERS": str(orders)})
 
 
 async def _customers(db: Database) -> list[str]:
