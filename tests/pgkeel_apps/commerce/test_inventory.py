@@ -35,7 +35,9 @@ async def _reserve(db: Database, org: uuid.UUID, product_id: uuid.UUID,
 async def test_1000_concurrent_reservations_of_100_units_give_exactly_100(
         api: Api, role_settings: Settings):
     shop = await open_shop(api, customers=250)
-    async with Database.from_settings(role_settings, min_size=16, max_size=16) as db:
+    # 1,000 tasks queue for 16 connections: a slow shared server must not time the queue out.
+    async with Database.from_settings(role_settings, min_size=16, max_size=16,
+                                      pool_timeout_s=300) as db:
         for _run in range(3):
             item = await product(api, shop, units=100, catalog=False)
             attempts = [_reserve(db, shop.id, item, shop.customers[i % 250])
