@@ -355,8 +355,22 @@ class Database:
         `read_batch(readonly=True)` for every read."""
         if self.always_send_context:
             return await self.read_batch(statements, replica=replica, readonly=True)
-        return await self._read(lambda tx: tx.read_compiled(statements, context=context),
-                                replica, True)
+        if replica and self._replicas:
+            return await self._read(lambda tx: tx.read_compiled(statements, context=context),
+                                    replica, True)
+        # The primary without `transaction()`'s two context managers: a one-shot read has no
+        # commit, no callbacks and no writes to track. A connection left mid-statement (a
+        # cancelled read) is discarded by the pool on putconn.
+        pool = self._primary
+        conn = await self._acquire_primary()
+        try:
+            tx = Transaction(conn, context=current_context(), readonly=True,
+                             on_connection_lost=lambda: self._connection_lost(pool),
+                             observer=self.observer)
+            tx.pool_name = pool.name
+            return await tx.read_compiled(statements, context=context)
+        finally:
+            await pool.putconn(conn)
 
     async def reads_context(self, table: str) -> bool:
         """Whether reading `table` (schema-qualified) makes the database read the request
