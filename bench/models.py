@@ -82,6 +82,8 @@ class UserColumns:
 
 class User(UserColumns, Base):
     __tablename__ = "users"
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = {"schema": "identity"}  # noqa: RUF012
 
     password_hash: Mapped[str | None] = mapped_column(Text, deferred=True)

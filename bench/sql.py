@@ -22,7 +22,8 @@ __all__ = [
 ]
 
 COLUMNS: LiteralString = ("t.id, t.organization_id, t.email, t.display_name, t.status, "
-                          "t.is_active, t.deleted_at, t.created_at, t.updated_at, t.version")
+                          "t.is_active, t.deleted_at, t.created_at, t.updated_at, t.version, "
+                          "t.last_login_at, t.email_verified_at")
 _LIVE: LiteralString = "t.organization_id = %s AND t.deleted_at IS NULL"
 _ACTIVE: LiteralString = _LIVE + " AND t.is_active = %s"
 
@@ -44,7 +45,7 @@ COUNT_LIMITED: LiteralString = (
 USER_INSERT: LiteralString = (
     "INSERT INTO identity.users (display_name, email, is_active, organization_id, status) "
     "VALUES (%s, %s, %s, %s, %s) RETURNING id, organization_id, email, display_name, status, "
-    "is_active, deleted_at, created_at, updated_at, version")
+    "is_active, deleted_at, created_at, updated_at, version, last_login_at, email_verified_at")
 AUDIT_INSERT: LiteralString = (
     "INSERT INTO audit.audit_log (organization_id, actor_id, action, entity_type, entity_id, "
     "old_values, new_values, changed_fields, metadata, request_id) "
