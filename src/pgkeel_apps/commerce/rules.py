@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Final
+from typing import Any, Final
 
 from pgkeel.errors import Conflict, ReferenceNotFound, RuleViolation, ValidationFailed
+from pgkeel.repo import Table
 
 RULES: Final[dict[str, tuple[str, str]]] = {
     # rule (the constraint the database raises) -> (message, hint)
@@ -63,3 +64,14 @@ def named_rules() -> Iterator[None]:
         if isinstance(rule, str) and rule in RULES:
             raise violation(rule) from exc
         raise
+
+
+def with_related(table: Table, row: Mapping[str, Any],
+                 related: Mapping[str, Table]) -> dict[str, Any]:
+    """`row` in API form, with each related list present in it (items, history, ...) in its
+    own table's API form."""
+    body = table.to_api(row)
+    for name, of in related.items():
+        if name in row:
+            body[name] = [of.to_api(r) for r in row[name]]
+    return body

@@ -24,7 +24,7 @@ from pgkeel.web import (
 )
 from pgkeel_apps.commerce.orders.service import Line, OrderService
 from pgkeel_apps.commerce.orders.tables import HISTORY, ITEMS, NOTES, ORDERS
-from pgkeel_apps.commerce.rules import violation
+from pgkeel_apps.commerce.rules import violation, with_related
 from pgkeel_apps.permissions import Authenticated
 
 router = APIRouter(tags=["orders"], route_class=IdempotentRoute)
@@ -82,11 +82,7 @@ Service = Annotated[OrderService, Depends(order_service)]
 
 
 def order_json(row: dict[str, Any]) -> dict[str, Any]:
-    body = ORDERS.to_api(row)
-    for name, table in (("items", ITEMS), ("history", HISTORY), ("notes", NOTES)):
-        if name in row:
-            body[name] = [table.to_api(r) for r in row[name]]
-    return body
+    return with_related(ORDERS, row, {"items": ITEMS, "history": HISTORY, "notes": NOTES})
 
 
 @router.post("/v1/orders", status_code=201, summary=(

@@ -20,6 +20,7 @@ from pgkeel.web import (
 )
 from pgkeel_apps.commerce.payment.service import PaymentService
 from pgkeel_apps.commerce.payment.tables import DISPUTES, PAYMENTS, REFUNDS, TRANSACTIONS
+from pgkeel_apps.commerce.rules import with_related
 from pgkeel_apps.permissions import Authenticated, PaymentsWriter
 
 router = APIRouter(tags=["payments"], route_class=IdempotentRoute)
@@ -60,12 +61,8 @@ Service = Annotated[PaymentService, Depends(payment_service)]
 
 
 def payment_json(row: dict[str, Any]) -> dict[str, Any]:
-    body = PAYMENTS.to_api(row)
-    for name, table in (("transactions", TRANSACTIONS), ("refunds", REFUNDS),
-                        ("disputes", DISPUTES)):
-        if name in row:
-            body[name] = [table.to_api(r) for r in row[name]]
-    return body
+    return with_related(PAYMENTS, row, {"transactions": TRANSACTIONS, "refunds": REFUNDS,
+                                        "disputes": DISPUTES})
 
 
 @router.post("/v1/payments", status_code=201, summary=(
