@@ -14,6 +14,7 @@ from pgkeel_apps.app import AppContext, ReferenceApp
 from pgkeel_apps.dealership.analytics import Analytics, view_counters
 from pgkeel_apps.dealership.beacons import BeaconWriter
 from pgkeel_apps.dealership.cars import CarService
+from pgkeel_apps.dealership.config import ConfigService
 from pgkeel_apps.dealership.dealers import Dealers
 from pgkeel_apps.dealership.jobs import JOBS
 from pgkeel_apps.dealership.lead_routes import ContactLimits
@@ -49,6 +50,7 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
     state.dealership_leads = LeadService(ctx.db, ctx.cache, cursor_codec=ctx.cursor_codec)
     state.dealership_contact_limits = ContactLimits(ctx.services.redis, ContactSettings(),
                                                     prefix=ctx.settings.cache_prefix)
+    state.dealership_config = ConfigService(ctx.db, ctx.cache)
     counters = view_counters(ctx.services.redis, ctx.settings.cache_prefix)
     # The beacon writer is closed (everything queued written) when the service stops.
     async with BeaconWriter(ctx.db) as writer:
