@@ -101,11 +101,11 @@ async def test_search_ranks_name_over_tags_over_description_and_matches_typos(ap
         assert response.status_code == 201, response.text
         made[response.json()["id"]] = key
     h = await api.as_(org["slug"], "user0")
-    ranked = (await api.client.get(f"/v1/products/search?q={word}", headers=h)).json()["items"]
+    ranked = (await api.client.get(f"/v1/search/products?q={word}", headers=h)).json()["items"]
     assert [made[r["id"]] for r in ranked] == ["name", "tags", "description"]
     # A typo finds the name by trigram similarity, ranked below every full-text match.
     typo = word[:3] + word[4:]
-    fuzzy = (await api.client.get(f"/v1/products/search?q={typo}", headers=h)).json()["items"]
+    fuzzy = (await api.client.get(f"/v1/search/products?q={typo}", headers=h)).json()["items"]
     assert [made.get(r["id"]) for r in fuzzy][:1] == ["name"]
     assert fuzzy[0]["rank"] < 1 <= ranked[-1]["rank"]
     # The same function from SQL, with its filters.

@@ -10,9 +10,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
-from pgkeel.errors import Conflict, RuleViolation
+from pgkeel.errors import Conflict
 from pgkeel.repo import Filter, ListQuery, Op
-from pgkeel.web import ApiModel, Name, OrjsonResponse, Text, list_query
+from pgkeel.web import ApiModel, Name, OrjsonResponse, Text, error_responses, list_query
 from pgkeel_apps.commerce.product.service import CatalogService
 from pgkeel_apps.commerce.product.tables import CATEGORIES, IMAGES, PRODUCTS, REVIEWS
 from pgkeel_apps.permissions import CATALOG_WRITE, Authenticated, CatalogAdmin
@@ -101,10 +101,13 @@ def catalog(request: Request) -> CatalogService:
 Service = Annotated[CatalogService, Depends(catalog)]
 
 
-def _changes(body: ApiModel, columns: dict[str, str]) -> dict[str, Any]:
-    """The fields the client sent, by column (an explicit null is kept for nullable ones)."""
+def _changes(body: ApiModel, columns: dict[str, str],
+             nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The fields the client sent, by column: an explicit null clears a `nullable` column
+    and means "unchanged" for the others."""
     sent = body.model_dump(exclude_unset=True)
-    return {column: sent[name] for name, column in columns.items() if name in sent}
+    return {column: sent[name] for name, column in columns.items()
+            if name in sent and (sent[name] is not None or column in nullable)}
 
 
 def _product_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -126,11 +129,11 @@ async def list_products(_: Authenticated, service: Service,
     return OrjsonResponse(page.envelope([_product_out(r) for r in page.items]))
 
 
-@router.get("/v1/products/search", summary="Ranked search (search_products()): full text, "
+@router.get("/v1/search/products", summary="Ranked search (search_products()): full text, "
                                            "then trigram matches on the name")
 async def search_products(
         *, _: Authenticated, service: Service,
-        q: Annotated[str, Query(min_length=1, max_length=200)],
+        q: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]+$")],
         category: UUID | None = None,
         minPrice: Annotated[Decimal | None, Query(ge=0, le=Decimal("9999999999.99"))] = None,
         maxPrice: Annotated[Decimal | None, Query(ge=0, le=Decimal("9999999999.99"))] = None,
@@ -171,12 +174,7 @@ async def create_product(body: ProductCreate, _: CatalogAdmin, service: Service)
               summary="Change a product (audited; its cached detail is invalidated)")
 async def update_product(product_id: UUID, body: ProductUpdate, _: CatalogAdmin,
                          service: Service) -> Response:
-    changes = _changes(body, PRODUCT_COLUMNS)
-    for required in ("name", "price", "stock_quantity", "low_stock_threshold", "is_active",
-                     "metadata", "tags"):
-        if changes.get(required, ...) is None:
-            raise RuleViolation(f"{required} cannot be null.", details={"rule": "not_null",
-                                                                        "field": required})
+    changes = _changes(body, PRODUCT_COLUMNS, frozenset({"description", "category_id"}))
     row = await service.update_product(product_id, changes, expected_version=body.version)
     return OrjsonResponse(_product_out(row))
 
@@ -218,16 +216,14 @@ async def create_category(body: CategoryCreate, _: CatalogAdmin, service: Servic
 
 
 @router.patch("/v1/categories/{category_id}",
-              summary="Rename or move a category (never under its own descendant; audited)")
+              summary="Rename or move a category (never under its own descendant; audited)",
+              responses=error_responses(404, 422))
 async def update_category(category_id: UUID, body: CategoryUpdate, _: CatalogAdmin,
                           service: Service) -> Response:
     changes = _changes(body, {"name": "name", "parentId": "parent_id",
                               "description": "description", "sortOrder": "sort_order",
-                              "isActive": "is_active"})
-    for required in ("name", "sort_order", "is_active"):
-        if changes.get(required, ...) is None:
-            raise RuleViolation(f"{required} cannot be null.", details={"rule": "not_null",
-                                                                        "field": required})
+                              "isActive": "is_active"},
+                       frozenset({"parent_id", "description"}))
     return OrjsonResponse(CATEGORIES.to_api(await service.update_category(category_id, changes)))
 
 
@@ -289,14 +285,12 @@ async def add_image(product_id: UUID, body: ImageCreate, _: CatalogAdmin,
 
 
 @router.patch("/v1/products/{product_id}/images/{image_id}",
-              summary="Reorder an image, change its text, or make it the primary one")
+              summary="Reorder an image, change its text, or make it the primary one",
+              responses=error_responses(404, 422))
 async def update_image(product_id: UUID, image_id: UUID, body: ImageUpdate, _: CatalogAdmin,
                        service: Service) -> Response:
     changes = _changes(body, {"altText": "alt_text", "sortOrder": "sort_order",
-                              "isPrimary": "is_primary"})
-    if changes.get("sort_order", ...) is None or changes.get("is_primary", ...) is None:
-        raise RuleViolation("sortOrder and isPrimary cannot be null.",
-                            details={"rule": "not_null"})
+                              "isPrimary": "is_primary"}, frozenset({"alt_text"}))
     return OrjsonResponse(IMAGES.to_api(await service.update_image(product_id, image_id,
                                                                    changes)))
 
