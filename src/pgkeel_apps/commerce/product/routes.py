@@ -21,8 +21,11 @@ router = APIRouter(tags=["catalog"])
 
 SKU = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 SLUG = r"^[a-z0-9][a-z0-9-]{0,99}$"
-Price = Annotated[Decimal, Field(gt=0, le=Decimal("9999999999.99"), decimal_places=2,
-                                 examples=[Decimal("19.99")])]
+PRICE = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,9}(\.[0-9]{1,2})?)$"
+"""An exact amount above zero with at most two decimals, as text (never a float)."""
+Price = Annotated[str, Field(pattern=PRICE, max_length=13, examples=["19.99"])]
+PriceFilter = Annotated[str | None, Query(pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
+                                          max_length=13)]
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[\w-]+$")]
 
 
@@ -110,6 +113,10 @@ def _changes(body: ApiModel, columns: dict[str, str],
             if name in sent and (sent[name] is not None or column in nullable)}
 
 
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
 def _product_out(row: dict[str, Any]) -> dict[str, Any]:
     out = PRODUCTS.to_api(row)
     out["price"] = str(row["price"])
@@ -135,13 +142,13 @@ async def search_products(
         *, _: Authenticated, service: Service,
         q: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]+$")],
         category: UUID | None = None,
-        minPrice: Annotated[Decimal | None, Query(ge=0, le=Decimal("9999999999.99"))] = None,
-        maxPrice: Annotated[Decimal | None, Query(ge=0, le=Decimal("9999999999.99"))] = None,
+        minPrice: PriceFilter = None,
+        maxPrice: PriceFilter = None,
         inStock: bool = False,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         offset: Annotated[int, Query(ge=0, le=10_000)] = 0) -> Response:
-    rows = await service.search(q, category_id=category, min_price=minPrice,
-                                max_price=maxPrice, in_stock=inStock, limit=limit,
+    rows = await service.search(q, category_id=category, min_price=_decimal(minPrice),
+                                max_price=_decimal(maxPrice), in_stock=inStock, limit=limit,
                                 offset=offset)
     items = [{"id": str(r["id"]), "sku": r["sku"], "name": r["name"], "price": str(r["price"]),
               "categoryId": None if r["category_id"] is None else str(r["category_id"]),
@@ -165,7 +172,8 @@ PRODUCT_COLUMNS = {"sku": "sku", "name": "name", "description": "description",
 
 @router.post("/v1/products", status_code=201, summary="Create a product (audited)")
 async def create_product(body: ProductCreate, _: CatalogAdmin, service: Service) -> Response:
-    row = await service.create_product({c: getattr(body, n) for n, c in PRODUCT_COLUMNS.items()})
+    values = {c: getattr(body, n) for n, c in PRODUCT_COLUMNS.items()}
+    row = await service.create_product({**values, "price": Decimal(body.price)})
     return OrjsonResponse(_product_out(row), status_code=201,
                           headers={"Location": f"/v1/products/{row['id']}"})
 
@@ -175,6 +183,8 @@ async def create_product(body: ProductCreate, _: CatalogAdmin, service: Service)
 async def update_product(product_id: UUID, body: ProductUpdate, _: CatalogAdmin,
                          service: Service) -> Response:
     changes = _changes(body, PRODUCT_COLUMNS, frozenset({"description", "category_id"}))
+    if "price" in changes:
+        changes["price"] = Decimal(changes["price"])
     row = await service.update_product(product_id, changes, expected_version=body.version)
     return OrjsonResponse(_product_out(row))
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from pgkeel.repo import COMPARABLE, CountMode, CustomFilter, Field, FieldType, Op, Search, Table
+from pgkeel.repo import CountMode, CustomFilter, Field, FieldType, Op, Search, Table
 
 SCHEMA: Final = "product"
+
+RANGE: Final = (Op.EQ, Op.NE, Op.LT, Op.LTE, Op.GT, Op.GTE, Op.BETWEEN)
+"""Comparisons and ranges for amounts and counts (lists of prices are not a catalog query)."""
 
 CATEGORY_SUBTREE: Final = (
     "t.category_id IN (SELECT d.id FROM product.category_descendants(%s) d)")
@@ -20,8 +23,8 @@ PRODUCTS = Table(SCHEMA, "products", [
           nullable=False),
     Field("description", FieldType.TEXT),
     Field("category_id", FieldType.UUID, filter=(Op.EQ, Op.IN, Op.IS)),
-    Field("price", FieldType.NUMERIC, filter=COMPARABLE, sort=True, nullable=False),
-    Field("stock_quantity", FieldType.INT, filter=COMPARABLE, sort=True, nullable=False),
+    Field("price", FieldType.NUMERIC, filter=RANGE, sort=True, nullable=False),
+    Field("stock_quantity", FieldType.INT, filter=RANGE, sort=True, nullable=False),
     Field("low_stock_threshold", FieldType.INT, nullable=False),
     Field("is_active", FieldType.BOOL, filter=(Op.EQ,), nullable=False),
     Field("metadata", FieldType.JSONB, nullable=False),
@@ -67,7 +70,7 @@ REVIEWS = Table(SCHEMA, "product_reviews", [
     Field("id", FieldType.UUID, nullable=False, writable=False),
     Field("product_id", FieldType.UUID, filter=(Op.EQ,), nullable=False),
     Field("user_id", FieldType.UUID, filter=(Op.EQ,), nullable=False),
-    Field("rating", FieldType.SMALLINT, filter=COMPARABLE, nullable=False),
+    Field("rating", FieldType.SMALLINT, filter=RANGE, nullable=False),
     Field("title", FieldType.TEXT),
     Field("body", FieldType.TEXT),
     Field("is_verified", FieldType.BOOL, filter=(Op.EQ,), nullable=False),
