@@ -27,6 +27,9 @@ Price = Annotated[str, Field(pattern=PRICE, max_length=13, examples=["19.99"])]
 PriceFilter = Annotated[str | None, Query(pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
                                           max_length=13)]
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[\w-]+$")]
+MetadataKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Metadata = dict[MetadataKey, Annotated[Text, Field(max_length=1000)] | int | float | bool | None]
+"""Flat attributes (brand, weightGrams, color): named keys, scalar values."""
 
 
 class ProductCreate(ApiModel):
@@ -38,7 +41,7 @@ class ProductCreate(ApiModel):
     stockQuantity: int = Field(0, ge=0, le=2**31 - 1)
     lowStockThreshold: int = Field(10, ge=0, le=2**31 - 1)
     isActive: bool = True
-    metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)
+    metadata: Metadata = Field(default_factory=dict, max_length=50)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
 
 
@@ -50,7 +53,7 @@ class ProductUpdate(ApiModel):
     stockQuantity: int | None = Field(None, ge=0, le=2**31 - 1)
     lowStockThreshold: int | None = Field(None, ge=0, le=2**31 - 1)
     isActive: bool | None = None
-    metadata: dict[str, Any] | None = Field(None, max_length=50)
+    metadata: Metadata | None = Field(None, max_length=50)
     tags: list[Tag] | None = Field(None, max_length=20)
     version: int | None = Field(None, ge=1, le=2**31 - 1, description="Expected version.")
 
