@@ -27,7 +27,10 @@ Price = Annotated[str, Field(pattern=PRICE, max_length=13, examples=["19.99"])]
 PriceFilter = Annotated[str | None, Query(pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
                                           max_length=13)]
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[\w-]+$")]
-MetadataKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+METADATA_KEY = r"^[A-Za-z0-9_.-]{1,64}$"
+MetadataKey = Annotated[str, Field(pattern=METADATA_KEY)]
+KEYS_SCHEMA: dict[str, Any] = {"propertyNames": {"pattern": METADATA_KEY}}
+"""The keys' rule, stated in the OpenAPI document too (pydantic does not emit it)."""
 Metadata = dict[MetadataKey, Annotated[Text, Field(max_length=1000)] | int | float | bool | None]
 """Flat attributes (brand, weightGrams, color): named keys, scalar values."""
 
@@ -41,7 +44,8 @@ class ProductCreate(ApiModel):
     stockQuantity: int = Field(0, ge=0, le=2**31 - 1)
     lowStockThreshold: int = Field(10, ge=0, le=2**31 - 1)
     isActive: bool = True
-    metadata: Metadata = Field(default_factory=dict, max_length=50)
+    metadata: Metadata = Field(default_factory=dict, max_length=50,
+                               json_schema_extra=KEYS_SCHEMA)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
 
 
@@ -53,7 +57,7 @@ class ProductUpdate(ApiModel):
     stockQuantity: int | None = Field(None, ge=0, le=2**31 - 1)
     lowStockThreshold: int | None = Field(None, ge=0, le=2**31 - 1)
     isActive: bool | None = None
-    metadata: Metadata | None = Field(None, max_length=50)
+    metadata: Metadata | None = Field(None, max_length=50, json_schema_extra=KEYS_SCHEMA)
     tags: list[Tag] | None = Field(None, max_length=20)
     version: int | None = Field(None, ge=1, le=2**31 - 1, description="Expected version.")
 
