@@ -207,7 +207,7 @@ async def list_courses(_: Reader, service: Service,
     return OrjsonResponse(page.envelope([COURSES.to_api(r) for r in page.items]))
 
 
-@router.get("/courses/active", summary="The active courses (cached 5 min)")
+@router.get("/active-courses", summary="The active courses (cached 5 min)")
 async def active_courses(_: Reader, service: Service) -> Response:
     return OrjsonResponse({"items": await service.active_courses()})
 

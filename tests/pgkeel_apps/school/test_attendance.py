@@ -95,3 +95,18 @@ async def test_attendance_is_read_fresh_every_time(api: Api):
     await take_roll(api, school, school["session"], ["present", "absent"])
     items = (await api.client.get(url, headers=school["headers"])).json()["items"]
     assert sorted(i["status"] for i in items) == ["absent", "present"]
+
+
+async def test_active_courses_are_cached_and_invalidated_by_a_change(api: Api):
+    school = await make_school(api, students=1)
+    url = "/v1/school/active-courses"
+    first = await api.client.get(url, headers=school["headers"])
+    assert [c["code"] for c in first.json()["items"]] == ["MATH-1"]
+    await api.db.execute("UPDATE school.courses SET name = 'Behind the cache' "
+                         "WHERE organization_id = %s", (school["id"],))
+    cached = await api.client.get(url, headers=school["headers"])
+    assert cached.json()["items"][0]["name"] == "Mathematics"    # served from the cache
+    changed = await api.client.patch(f"/v1/school/courses/{school['course']}",
+                                     headers=school["headers"], json={"isActive": False})
+    assert changed.status_code == 200, changed.text
+    assert (await api.client.get(url, headers=school["headers"])).json()["items"] == []
