@@ -45,6 +45,9 @@ PUBLIC_WRITE_ROUTES: Final = frozenset({
     ("POST", "/v1/dealers/{dealer}/beacons/car-view"),
     ("POST", "/v1/dealers/{dealer}/beacons/page-view"),
     ("POST", "/v1/dealers/{dealer}/beacons/web-vitals"),
+    ("POST", "/v1/dealers/{dealer}/newsletter"),  # double opt-in, token links
+    ("POST", "/v1/dealers/{dealer}/newsletter/confirm"),
+    ("POST", "/v1/dealers/{dealer}/newsletter/unsubscribe"),
     # A customer's own orders: placed, cancelled, annotated and paid for as the caller (no
     # one else's order is reachable without ORDERS_READ).
     ("POST", "/v1/orders"),

@@ -19,6 +19,7 @@ from pgkeel_apps.dealership.dealers import Dealers
 from pgkeel_apps.dealership.jobs import JOBS
 from pgkeel_apps.dealership.lead_routes import ContactLimits
 from pgkeel_apps.dealership.leads import LeadService
+from pgkeel_apps.dealership.newsletter import Newsletter
 from pgkeel_apps.dealership.routes import router
 from pgkeel_apps.dealership.search import TRIGRAM_SCHEMA, SearchSql
 from pgkeel_apps.dealership.seed import load_sample_cars
@@ -51,6 +52,7 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
     state.dealership_contact_limits = ContactLimits(ctx.services.redis, ContactSettings(),
                                                     prefix=ctx.settings.cache_prefix)
     state.dealership_config = ConfigService(ctx.db, ctx.cache)
+    state.dealership_newsletter = Newsletter(ctx.db)
     counters = view_counters(ctx.services.redis, ctx.settings.cache_prefix)
     # The beacon writer is closed (everything queued written) when the service stops.
     async with BeaconWriter(ctx.db) as writer:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from pgkeel.repo import ListQuery
 from pgkeel.web import OrjsonResponse, list_query
-from pgkeel_apps.dealership import analytics_routes, config, lead_routes
+from pgkeel_apps.dealership import analytics_routes, config, lead_routes, newsletter
 from pgkeel_apps.dealership.cars import CarService, car_json
 from pgkeel_apps.dealership.dealers import Dealer, canonical_params
 from pgkeel_apps.dealership.models import CarCreate, CarUpdate
@@ -103,3 +103,4 @@ async def delete_car(car_id: UUID, _: Writer, service: Cars) -> Response:
 router.include_router(lead_routes.router)
 router.include_router(analytics_routes.router)
 router.include_router(config.router)
+router.include_router(newsletter.router)
