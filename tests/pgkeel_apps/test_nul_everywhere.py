@@ -50,6 +50,8 @@ def sample(schema: dict[str, Any], components: dict[str, Any]) -> Any:
         return True
     if kind == "array":
         return []
+    if kind == "object":
+        return {}
     raise AssertionError(f"no sample for {schema}")
 
 
@@ -114,8 +116,14 @@ async def test_a_nul_in_any_string_field_of_any_write_route_is_a_422(api: Api):
     tried: set[tuple[str, str]] = set()
     for method, path, body, field in cases(openapi):
         url = path
+        examples = {p["name"]: p["schema"].get("examples", p.get("examples", [None]))[0]
+                    for p in openapi["paths"][path][method].get("parameters", [])
+                    if p["in"] == "path"}
         for name in [part[1:-1] for part in path.split("/") if part.startswith("{")]:
-            url = url.replace(f"{{{name}}}", str(uuid.uuid4()))
+            # A dealer is an organization named by its slug: a real one, so the route gets
+            # as far as the body (an unknown dealer is a 404 before the body is read).
+            value = "org-1" if name == "dealer" else examples.get(name) or str(uuid.uuid4())
+            url = url.replace(f"{{{name}}}", str(value))
         # A fresh Idempotency-Key: routes that require one get an otherwise valid request too.
         headers = {**admin, "Idempotency-Key": str(uuid.uuid4())}
         response = await api.client.request(method.upper(), url, json=body, headers=headers)

@@ -22,21 +22,25 @@ PATH = r"^/[^\s]*$"
 
 class CarViewBeacon(ApiModel):
     carId: UUID
-    sessionId: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
-    referrer: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$")
+    sessionId: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_-]+$",
+                                examples=["s-1f3a"])
+    referrer: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$",
+                               examples=["https://www.example.com/"])
 
 
 class PageViewBeacon(ApiModel):
-    path: str = Field(min_length=1, max_length=500, pattern=PATH)
-    sessionId: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
-    referrer: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$")
+    path: str = Field(min_length=1, max_length=500, pattern=PATH, examples=["/cars"])
+    sessionId: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_-]+$",
+                                examples=["s-1f3a"])
+    referrer: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$",
+                               examples=["https://www.example.com/"])
     loadTimeMs: int | None = Field(None, ge=0, le=600_000)
 
 
 class WebVitalBeacon(ApiModel):
     name: Literal["LCP", "INP", "CLS", "FCP", "TTFB"]
     value: float = Field(ge=0, lt=1e7)
-    path: str = Field(min_length=1, max_length=500, pattern=PATH)
+    path: str = Field(min_length=1, max_length=500, pattern=PATH, examples=["/cars"])
     rating: Literal["good", "needs-improvement", "poor"] | None = None
 
 

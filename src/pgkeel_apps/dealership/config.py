@@ -31,7 +31,7 @@ DO UPDATE SET value = EXCLUDED.value, updated_by = EXCLUDED.updated_by, updated_
 RETURNING key, value, updated_at
 """
 KEY = r"^[a-z][a-z0-9_.-]{0,99}$"
-Key = Annotated[str, Path(pattern=KEY, max_length=100)]
+Key = Annotated[str, Path(pattern=KEY, max_length=100, examples=["site.name"])]
 
 
 class ConfigService:

@@ -51,9 +51,11 @@ class ContactLimits:
 class ContactForm(ApiModel):
     name: Name = Field(min_length=1, max_length=200)
     email: Email = Field(max_length=254)
-    phone: str | None = Field(None, pattern=r"^\+?[0-9 ()-]{6,30}$", max_length=30)
+    phone: str | None = Field(None, pattern=r"^\+?[0-9 ()-]{6,30}$", max_length=30,
+                              examples=["+1 555 0100"])
     message: Text = Field(min_length=1, max_length=5000)
-    carSlug: str | None = Field(None, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=120)
+    carSlug: str | None = Field(None, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=120,
+                                examples=["toyota-corolla-2020"])
     source: Source = "WEBSITE"
     website: str | None = Field(None, max_length=200,
                                 description="Leave empty: a field people never see, which "

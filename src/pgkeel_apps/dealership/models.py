@@ -18,7 +18,8 @@ Feature = Annotated[Name, Field(min_length=1, max_length=200)]
 
 
 class ImageIn(ApiModel):
-    url: str = Field(pattern=URL, max_length=2000)
+    url: str = Field(pattern=URL, max_length=2000,
+                     examples=["https://cdn.example.com/cars/1.jpg"])
     altText: Name | None = Field(None, max_length=200)
     isPrimary: bool = False
 

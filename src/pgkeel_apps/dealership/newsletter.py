@@ -83,7 +83,7 @@ class SubscribeIn(ApiModel):
 
 
 class TokenIn(ApiModel):
-    token: str = Field(pattern=TOKEN, max_length=104)
+    token: str = Field(pattern=TOKEN, max_length=104, examples=["pgk_" + "x" * 43])
 
 
 def newsletter(request: Request) -> Newsletter:

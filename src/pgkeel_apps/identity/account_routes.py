@@ -17,8 +17,11 @@ router = APIRouter(tags=["identity"])
 TOKEN = r"^pgk_[A-Za-z0-9_-]{20,100}$"  # noqa: S105 -- a pattern, not a secret
 
 
+TOKEN_EXAMPLE = "pgk_" + "x" * 43  # the shape of a token, for the docs
+
+
 class TokenIn(ApiModel):
-    token: str = Field(pattern=TOKEN, max_length=104)
+    token: str = Field(pattern=TOKEN, max_length=104, examples=[TOKEN_EXAMPLE])
 
 
 class ResetRequest(ApiModel):
@@ -27,7 +30,7 @@ class ResetRequest(ApiModel):
 
 
 class PasswordReset(ApiModel):
-    token: str = Field(pattern=TOKEN, max_length=104)
+    token: str = Field(pattern=TOKEN, max_length=104, examples=[TOKEN_EXAMPLE])
     newPassword: Secret = Field(min_length=1, max_length=1024)
 
 
