@@ -107,3 +107,29 @@ async def test_stock_can_not_go_below_zero_even_by_hand(api: Api):
             "UPDATE inventory.inventory SET available_quantity = available_quantity - 4 "
             "WHERE organization_id = %s AND product_id = %s", (shop.id, item))
     assert refused.value.details["constraint"] == "inventory_available_nonnegative"
+
+
+async def test_a_catalog_product_without_stock_is_stocked_by_its_first_restock(api: Api):
+    """Products added to the catalog after the sample data have no inventory row: the first
+    adjustment creates it (through the same CHECK and movement trigger); an id that is no
+    product of the organization stays a 404, and a first write-off below zero a 422."""
+    shop = await open_shop(api, customers=0)
+    new = uuid.uuid4()
+    await api.db.execute("INSERT INTO product.products (organization_id, id, sku, name, price)"
+                         " VALUES (%s, %s, %s, 'New product', 20)", (shop.id, new, f"N-{new}"))
+    url = f"/v1/inventory/{new}/adjustments"
+    refused = await api.client.post(url, headers=shop.admin,
+                                    json={"change": -1, "reason": "write-off"})
+    assert refused.status_code == 422, refused.text
+    stocked = await api.client.post(url, headers=shop.admin,
+                                    json={"change": 7, "reason": "first delivery",
+                                          "type": "restock"})
+    assert stocked.status_code == 200, stocked.text
+    assert (await stock(api, shop, new))["available_quantity"] == 7
+    movements = await api.db.fetch_all(
+        "SELECT movement_type, available_change FROM inventory.inventory_movements"
+        " WHERE organization_id = %s AND product_id = %s", (shop.id, new))
+    assert [(m["movement_type"], m["available_change"]) for m in movements] == [("restock", 7)]
+    unknown = await api.client.post(f"/v1/inventory/{uuid.uuid4()}/adjustments",
+                                    headers=shop.admin, json={"change": 1, "reason": "x"})
+    assert unknown.status_code == 404, unknown.text

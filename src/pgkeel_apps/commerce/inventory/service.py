@@ -29,6 +29,8 @@ CLEANUP_RESERVATIONS: LiteralString = "SELECT inventory.cleanup_expired_reservat
 REFRESH_ANALYTICS: LiteralString = "SELECT inventory.refresh_inventory_analytics()"
 
 ENTITY = "Inventory"
+_NO_STOCK = {"product_id": None, "available_quantity": 0, "reserved_quantity": 0,
+             "total_quantity": 0}
 
 
 def _stock(row: dict[str, Any]) -> dict[str, Any]:
@@ -89,14 +91,17 @@ class InventoryService:
     async def adjust(self, product_id: UUID, change: int, reason: str,
                      kind: str = "adjust") -> dict[str, Any]:
         """Add (restock) or remove (write-off) available units; audited
-        (INVENTORY_ADJUSTED), one movement row by the database's trigger. 422
+        (INVENTORY_ADJUSTED), one movement row by the database's trigger. A catalog product
+        without stock yet gets its inventory row here; 404 for an unknown product, 422
         `inventory_available_nonnegative` when it would go below zero."""
         async def work(tx: Transaction) -> dict[str, Any]:
-            old = await self.get(product_id, tx=tx)
+            org = current_context().org_id
+            old = await tx.fetch_one(BY_PRODUCT, (org, product_id)) or _NO_STOCK
             with named_rules():
-                row = await tx.fetch_one(ADJUST, (current_context().org_id, product_id, change,
-                                                  reason, kind))
-            assert row is not None
+                row = await tx.fetch_one(ADJUST, (org, product_id, change, reason, kind))
+            if row is None:
+                raise NotFound("No product with that id.",
+                               details={"resource": "product", "id": str(product_id)})
             await audit.record(tx, action="INVENTORY_ADJUSTED", entity_type=ENTITY,
                                entity_id=row["id"], old=_stock(old), new=_stock(row),
                                metadata={"change": change, "reason": reason, "type": kind})
