@@ -133,3 +133,27 @@ async def test_a_catalog_product_without_stock_is_stocked_by_its_first_restock(a
     unknown = await api.client.post(f"/v1/inventory/{uuid.uuid4()}/adjustments",
                                     headers=shop.admin, json={"change": 1, "reason": "x"})
     assert unknown.status_code == 404, unknown.text
+
+
+async def test_the_catalog_shows_stock_that_orders_took_after_the_sync_job(api: Api):
+    """Orders take stock from `inventory`; the job copies it into the catalog's
+    stock_quantity (what the in-stock filter reads), for every organization at once."""
+    from pgkeel.ops import JobContext
+    from pgkeel_apps.commerce.inventory.jobs import JOBS
+
+    shop = await open_shop(api, customers=0)
+    item = await product(api, shop, units=9)
+    await api.db.execute("UPDATE inventory.inventory SET available_quantity = 0"
+                         " WHERE organization_id = %s AND product_id = %s", (shop.id, item))
+    job = JOBS.get("commerce.sync_catalog_stock")
+    result = await job.fn(JobContext(db=api.db, settings=api.app.state.pgkeel.settings,
+                                     lock_timeout_s=5.0))
+    assert result["products"] >= 1
+    shown = await api.db.fetch_val("SELECT stock_quantity FROM product.products"
+                                   " WHERE organization_id = %s AND id = %s", (shop.id, item))
+    assert shown == 0
+    assert await api.db.fetch_val(
+        "SELECT count(*) FROM product.products p JOIN inventory.inventory i"
+        " ON i.organization_id = p.organization_id AND i.product_id = p.id"
+        " WHERE p.organization_id = %s AND p.stock_quantity <> i.available_quantity",
+        (shop.id,)) == 0

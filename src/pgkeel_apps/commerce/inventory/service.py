@@ -27,6 +27,7 @@ ORDER BY line.n
 ADJUST: LiteralString = "SELECT * FROM inventory.adjust_inventory(%s, %s, %s, %s, %s)"
 CLEANUP_RESERVATIONS: LiteralString = "SELECT inventory.cleanup_expired_reservations(%s)"
 REFRESH_ANALYTICS: LiteralString = "SELECT inventory.refresh_inventory_analytics()"
+SYNC_CATALOG_STOCK: LiteralString = "SELECT inventory.sync_catalog_stock()"
 
 ENTITY = "Inventory"
 _NO_STOCK = {"product_id": None, "available_quantity": 0, "reserved_quantity": 0,

@@ -1,0 +1,1 @@
+DROP FUNCTION inventory.sync_catalog_stock();
