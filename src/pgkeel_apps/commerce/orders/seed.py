@@ -24,7 +24,7 @@ SELECT id FROM identity.users
 WHERE organization_id = %s AND deleted_at IS NULL AND is_active ORDER BY id LIMIT 1000
 """
 PRODUCTS: LiteralString = """
-SELECT p.id, p.name, p.sku, p.price FROM product.products p
+SELECT p.id, p.name, p.sku, p.price, i.available_quantity FROM product.products p
 JOIN inventory.inventory i ON i.organization_id = p.organization_id AND i.product_id = p.id
 WHERE p.organization_id = %s AND p.is_active AND i.available_quantity >= 50
 ORDER BY p.id LIMIT 2000
@@ -58,6 +58,8 @@ SET status = %s, captured_amount = CASE WHEN %s = 'authorized' THEN 0 ELSE amoun
 WHERE organization_id = %s AND order_id = ANY(%s)
 """
 
+HOLDS_PER_USER = 5
+"""The database's `reservation_limit`: active holds per customer and product."""
 # (status an order ends in, share of the sample)
 MIX = (("delivered", 70), ("shipped", 10), ("confirmed", 8), ("cancelled", 7), ("pending", 5))
 PATHS = {"pending": (), "confirmed": ("confirmed",), "shipped": ("confirmed", "shipped"),
@@ -82,6 +84,11 @@ def _orders(org: uuid.UUID, count: int, customers: list[uuid.UUID],
     outcome: dict[str, list[uuid.UUID]] = {status: [] for status, _ in MIX}
     statuses = rng.choices([s for s, _ in MIX], [w for _, w in MIX], k=count)
     pending_users = iter(customers)
+    # Every sample order is reserved at once, under the real rules: never more than a
+    # product's stock, and at most HOLDS_PER_USER holds per customer and product. An order
+    # that would break either is left out (small data sets have few customers and products).
+    left = {p["id"]: p["available_quantity"] for p in products}
+    holds: dict[tuple[uuid.UUID, Any], int] = {}
     for status in statuses:
         lines = rng.sample(products, k=min(len(products), rng.randint(1, 4)))
         quantities = [rng.randint(1, 3) for _ in lines]
@@ -97,6 +104,12 @@ def _orders(org: uuid.UUID, count: int, customers: list[uuid.UUID],
         else:
             user = rng.choice(customers)
             created = now - dt.timedelta(seconds=rng.randrange(3600, 90 * 86400))
+        if any(left[p["id"]] < q or holds.get((user, p["id"]), 0) >= HOLDS_PER_USER
+               for p, q in zip(lines, quantities, strict=True)):
+            continue
+        for p, q in zip(lines, quantities, strict=True):
+            left[p["id"]] -= q
+            holds[user, p["id"]] = holds.get((user, p["id"]), 0) + 1
         order = uuid.UUID(int=rng.getrandbits(128), version=4)
         orders.append((org, order, user, subtotal, subtotal, sum(quantities), created))
         items += [(org, order, p["id"], p["name"], p["sku"], q, p["price"], t, created)
