@@ -37,6 +37,7 @@ from redis import asyncio as aioredis
 from bench.dataset import ensure_database
 from bench.timing import Contender, Sample, Scenario, run_scenario
 from pgkeel.config import load_settings
+from pgkeel.embedded import EmbeddedServers
 
 __all__ = ["KINDS", "bootstrap_interval", "login_timing", "main"]
 
@@ -187,9 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=30, help="attempts per kind per round")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
-    from bench.__main__ import _servers
-
-    admin_url, redis_url, servers = _servers()
+    # Not bench.__main__'s helper: that module needs the bench extra, this one does not.
+    settings = load_settings()
+    servers = None
+    if settings.database_url is None or settings.redis_url is None:
+        servers = EmbeddedServers.for_settings(settings)
+        settings = servers.settings
+    admin_url, redis_url = str(settings.database_url), str(settings.redis_url)
     try:
         report = asyncio.run(login_timing(admin_url, redis_url, rounds=args.rounds,
                                           ops=args.ops))
