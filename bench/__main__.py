@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import PROFILES, Profile
-from bench.dataset import build, ensure_database
+from bench.dataset import build, ensure_database, servers
 from bench.http_load import HTTP_SCENARIOS, run_http
 from bench.report import machine_info, markdown, ratios, timestamp, validate, versions
 from bench.timing import Sample, run_scenario, summarize
@@ -71,21 +71,6 @@ def _profile(args: argparse.Namespace) -> Profile:
         outbox_events=args.outbox_events)
 
 
-def _servers() -> tuple[str, str, Any]:
-    """(admin database URL, Redis URL, embedded servers to stop or None)."""
-    from pgkeel.config import load_settings
-    from pgkeel.embedded import EmbeddedServers
-
-    settings = load_settings()
-    servers = None
-    if settings.database_url is None or settings.redis_url is None:
-        servers = EmbeddedServers.for_settings(settings)
-        settings = servers.settings
-    assert settings.database_url is not None
-    assert settings.redis_url is not None
-    return settings.database_url, settings.redis_url, servers
-
-
 async def _server_versions(url: str, redis_url: str) -> dict[str, str]:
     import redis.asyncio as aioredis
 
@@ -110,7 +95,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
 
     began = time.perf_counter()
     profile = _profile(args)
-    admin_url, redis_url, embedded = _servers()
+    admin_url, redis_url, embedded = servers()
     try:
         url = ensure_database(admin_url, profile.database)
         print(f"data set: {profile.database} {profile.sizes()}")

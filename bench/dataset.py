@@ -221,3 +221,18 @@ def _audit_rows(org: str, actor: str, sample: list[uuid.UUID], count: int, rng: 
                orjson.dumps(new).decode(), ["display_name", "status"],
                orjson.dumps({"source": "bench"}).decode(), uuid.UUID(int=rng.getrandbits(128)).hex,
                now - dt.timedelta(seconds=offset))
+
+
+def servers() -> tuple[str, str, Any]:
+    """(admin database URL, Redis URL, embedded servers to stop or None)."""
+    from pgkeel.config import load_settings
+    from pgkeel.embedded import EmbeddedServers
+
+    settings = load_settings()
+    servers = None
+    if settings.database_url is None or settings.redis_url is None:
+        servers = EmbeddedServers.for_settings(settings)
+        settings = servers.settings
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    return settings.database_url, settings.redis_url, servers

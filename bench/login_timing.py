@@ -34,10 +34,9 @@ from typing import Any
 import httpx
 from redis import asyncio as aioredis
 
-from bench.dataset import ensure_database
+from bench.dataset import ensure_database, servers
 from bench.timing import Contender, Sample, Scenario, run_scenario
 from pgkeel.config import load_settings
-from pgkeel.embedded import EmbeddedServers
 
 __all__ = ["KINDS", "bootstrap_interval", "login_timing", "main"]
 
@@ -188,19 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=30, help="attempts per kind per round")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
-    # Not bench.__main__'s helper: that module needs the bench extra, this one does not.
-    settings = load_settings()
-    servers = None
-    if settings.database_url is None or settings.redis_url is None:
-        servers = EmbeddedServers.for_settings(settings)
-        settings = servers.settings
-    admin_url, redis_url = str(settings.database_url), str(settings.redis_url)
+    admin_url, redis_url, servers_started = servers()
     try:
         report = asyncio.run(login_timing(admin_url, redis_url, rounds=args.rounds,
                                           ops=args.ops))
     finally:
-        if servers is not None:
-            servers.stop_started()
+        if servers_started is not None:
+            servers_started.stop_started()
     print(f"identical 401 bodies: {report['identical_bodies']}")
     print(f"{'kind':<16}{'n':>6}{'median ms':>11}{'diff ms':>10}  95 % interval   equal?")
     for row in report["kinds"]:
