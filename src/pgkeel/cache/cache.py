@@ -45,6 +45,7 @@ from pgkeel.cache.pending import PendingInvalidations
 from pgkeel.cache.read_path import FillPlan, ReadPath, to_ms
 from pgkeel.cache.ttl import jittered
 from pgkeel.errors import UsageError
+from pgkeel.observe import tracing
 from pgkeel.redis_client import connect_redis
 
 if TYPE_CHECKING:
@@ -167,6 +168,13 @@ class Cache:
     async def get(self, cache_key: CacheKey, *, codec: Codec | None = None) -> Any:
         """The cached value, or `MISS`. A cached None is returned as None."""
         store_key = self.keyspace.store_key(cache_key)
+        with tracing.span("pgkeel.cache.get", _attributes(store_key.resource)) as span:
+            value = await self._get(store_key, codec)
+            if span is not None:
+                span.set_attribute("pgkeel.cache.hit", value is not MISS)
+            return value
+
+    async def _get(self, store_key: StoreKey, codec: Codec | None) -> Any:
         try:
             result = await self._guard.call(
                 lambda: self.backend.read(store_key, LeaseMode.NONE, "", 0))
@@ -208,9 +216,10 @@ class Cache:
                 self._plans[plan_key] = plan
         token = f"{self._token_prefix}{next(self._token_count):x}"
         reads = self._reads
-        result: T = await self._flight.run_first(
-            store_key.value, lambda: reads.start(store_key, plan, token),
-            lambda outcome: reads.finish(store_key, loader, plan, token, outcome))
+        with tracing.span("pgkeel.cache.get_or_set", _attributes(store_key.resource)):
+            result: T = await self._flight.run_first(
+                store_key.value, lambda: reads.start(store_key, plan, token),
+                lambda outcome: reads.finish(store_key, loader, plan, token, outcome))
         return result
 
     def cached(self, resource: str, **options: Any) -> Decorator:
@@ -231,22 +240,29 @@ class Cache:
         except Exception as exc:
             raise UsageError(f"The value for {cache_key.resource!r} cannot be encoded: "
                              f"{exc}", hint="Pass a codec= that handles its type.") from exc
-        try:
-            await self._guard.call(lambda: self.backend.write(store_key, data, to_ms(ttl_s)))
-            self._recorder.add(store_key.resource, "sets")
-        except Unavailable:
-            self._guard.defer([store_key], [])
+        with tracing.span("pgkeel.cache.set", _attributes(store_key.resource)):
+            try:
+                await self._guard.call(
+                    lambda: self.backend.write(store_key, data, to_ms(ttl_s)))
+                self._recorder.add(store_key.resource, "sets")
+            except Unavailable:
+                self._guard.defer([store_key], [])
 
     async def delete(self, *cache_keys: CacheKey) -> None:
         """Invalidate keys now (their leases too). Never raises; see `pending`."""
         store_keys = [self.keyspace.store_key(k) for k in cache_keys]
-        await self._guard.invalidate(store_keys, [])
+        with tracing.span("pgkeel.cache.invalidate", {"pgkeel.cache.keys": len(store_keys),
+                                                      "pgkeel.cache.tags": 0}):
+            await self._guard.invalidate(store_keys, [])
 
     async def invalidate(self, *tags: TagLike, org: Any = CONTEXT_ORG) -> None:
         """Invalidate every key stored with any of `tags`, in O(1) each: their generations
         are bumped in one round trip. Plain names are tags of `org` (default: context)."""
         resolved = self._tags(org, tags)
-        await self._guard.invalidate([], [t.gen_key(self.options.prefix) for t in resolved])
+        with tracing.span("pgkeel.cache.invalidate", {"pgkeel.cache.keys": 0,
+                                                      "pgkeel.cache.tags": len(resolved)}):
+            await self._guard.invalidate([], [t.gen_key(self.options.prefix)
+                                              for t in resolved])
 
     def invalidate_on_commit(self, tx: Transaction, *items: CacheKey | TagLike) -> None:
         """Invalidate these keys and tags once `tx` commits; nothing if it rolls back.
@@ -260,9 +276,7 @@ class Cache:
         batch = self._batches.get(tx)
         if batch is None:
             batch = _TxBatch()
-            tx.on_commit(lambda: self._guard.invalidate(list(batch.keys.values()),
-                                                        sorted(batch.gen_keys)),
-                         if_unknown=True)
+            tx.on_commit(lambda: self._deliver(batch), if_unknown=True)
             self._batches[tx] = batch
         for item in items:
             if isinstance(item, CacheKey):
@@ -274,6 +288,13 @@ class Cache:
                 raise UsageError(f"Cannot invalidate a {type(item).__name__}.",
                                  hint="Pass CacheKey, Tag or tag-name arguments.")
             batch.gen_keys.add(resolved.gen_key(self.options.prefix))
+
+    async def _deliver(self, batch: _TxBatch) -> None:
+        """A committed transaction's invalidations, in one round trip."""
+        with tracing.span("pgkeel.cache.invalidate", {
+                "pgkeel.cache.keys": len(batch.keys), "pgkeel.cache.tags": len(batch.gen_keys),
+                "pgkeel.cache.on_commit": True}):
+            await self._guard.invalidate(list(batch.keys.values()), sorted(batch.gen_keys))
 
     # -- stats and lifecycle -----------------------------------------------------------------
 
@@ -319,3 +340,7 @@ class Cache:
                              hint=f"Write tags=[{tags!r}].")
         scope = GLOBAL if org is None else org   # a key's own org: None only for GLOBAL keys
         return tuple(t if isinstance(t, Tag) else tag(t, org=scope) for t in tags)
+
+
+def _attributes(resource: str) -> dict[str, Any]:
+    return {"pgkeel.cache.resource": resource}

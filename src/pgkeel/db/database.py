@@ -225,6 +225,20 @@ class Database:
         context = current_context()
         replica = replica and not (context.scope and context.scope.wrote) \
             and not reads_need_primary()
+        with tracing.span("pgkeel.transaction", {
+                "db.system": "postgresql", "pgkeel.transaction.readonly": readonly or replica,
+                "pgkeel.transaction.isolation": str(isolation or "default")}) as span:
+            async with self._transaction(context, isolation=isolation, readonly=readonly,
+                                         timeout=timeout, lock_timeout=lock_timeout,
+                                         replica=replica) as tx:
+                if span is not None:
+                    span.set_attribute("pgkeel.pool", tx.pool_name)
+                yield tx
+
+    @asynccontextmanager
+    async def _transaction(self, context: Any, *, isolation: Isolation | None, readonly: bool,
+                           timeout: float | None, lock_timeout: float | None, replica: bool
+                           ) -> AsyncIterator[Transaction]:
         async with self._connection(replica=replica) as (pool, conn):
             tx = Transaction(
                 conn, context=context, isolation=isolation, readonly=readonly or replica,
@@ -274,22 +288,34 @@ class Database:
         if retries is not None:
             policy = RetryPolicy(retries, policy.base_delay_s, policy.max_delay_s)
         attempt = 0
-        while True:
-            try:
-                async with self.transaction(isolation=isolation, readonly=readonly,
-                                            timeout=timeout, lock_timeout=lock_timeout,
-                                            replica=replica) as tx:
-                    return await fn(tx)
-            except TransactionConflict as exc:
-                attempt += 1
-                if attempt > policy.retries:
-                    exc.details["attempts"] = attempt
-                    exc.message = f"{exc.message} Gave up after {attempt} attempts."
-                    raise
-                reason = _RETRY_REASONS.get(exc.sqlstate or "", "other")
-                TX_RETRIES.labels(reason).inc()
-                tracing.event("pgkeel.transaction.retry", {"reason": reason, "attempt": attempt})
-                await asyncio.sleep(policy.delay(attempt))
+        with tracing.span("pgkeel.run_in_tx", {"db.system": "postgresql"}) as span:
+            while True:
+                try:
+                    result = await self._attempt(fn, isolation=isolation, readonly=readonly,
+                                                 timeout=timeout, lock_timeout=lock_timeout,
+                                                 replica=replica)
+                except TransactionConflict as exc:
+                    attempt += 1
+                    if attempt > policy.retries:
+                        exc.details["attempts"] = attempt
+                        exc.message = f"{exc.message} Gave up after {attempt} attempts."
+                        raise
+                    reason = _RETRY_REASONS.get(exc.sqlstate or "", "other")
+                    TX_RETRIES.labels(reason).inc()
+                    tracing.event("pgkeel.transaction.retry",
+                                  {"reason": reason, "attempt": attempt})
+                    await asyncio.sleep(policy.delay(attempt))
+                    continue
+                if span is not None:
+                    span.set_attribute("pgkeel.transaction.attempts", attempt + 1)
+                return result
+
+    async def _attempt(self, fn: Callable[[Transaction], Awaitable[T]], *,
+                       isolation: Isolation | None, readonly: bool, timeout: float | None,
+                       lock_timeout: float | None, replica: bool) -> T:
+        async with self.transaction(isolation=isolation, readonly=readonly, timeout=timeout,
+                                    lock_timeout=lock_timeout, replica=replica) as tx:
+            return await fn(tx)
 
     # -- one-statement helpers (each its own transaction, one round trip) -------------------
 

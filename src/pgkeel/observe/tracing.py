@@ -3,9 +3,11 @@
     from pgkeel.observe import tracing
     tracing.enable()                 # the global tracer provider, or pass one
 
-Then HTTP requests (`HttpMetricsMiddleware`), transactions (with each retry as an event) and
-queries (`db.system=postgresql`, the statement's text, never its parameter values) are
-spans, nested under whatever span is current. Disabled, each hook is one `None` check.
+Then HTTP requests (`HttpMetricsMiddleware`), transactions (`pgkeel.transaction`; `run_in_tx`
+as `pgkeel.run_in_tx` with each retry as an event), cache reads, writes and invalidations
+(`pgkeel.cache.*`), outbox publishing and queries (`db.system=postgresql`, the statement's
+text, never its parameter values) are spans, nested under whatever span is current.
+Disabled, each hook is one `None` check.
 """
 
 from __future__ import annotations
