@@ -56,13 +56,16 @@ async def test_replication_from_the_primary_and_from_a_lagging_standby(
         replication = {c.name: c for c in await ops.check_database(db, primary_settings)}
         check = replication["replication"]
         assert check.state is State.OK and check.details["role"] == "primary"
-        assert [s["state"] for s in check.details["standbys"]] == ["streaming"]
+        # The test server may have other standbys (other sessions' own): ours is among them.
+        assert "streaming" in [s["state"] for s in check.details["standbys"]]
     pair.wait_caught_up()
 
     code, checks = await _health(pair.standby_url, pgkeel_redis_url)
     assert checks["replication"]["state"] == "OK", checks["replication"]
     assert checks["replication"]["details"]["role"] == "standby"
-    assert checks["replication"]["value"] == 0
+    # Zero on an idle primary; on a busy shared one, the moment since the last replayed
+    # commit (the standby has replayed everything it had received).
+    assert checks["replication"]["value"] < 60
 
     pair.pause_replay()
     try:
@@ -84,6 +87,12 @@ async def test_replication_from_the_primary_and_from_a_lagging_standby(
     finally:
         pair.resume_replay()
         pair.wait_caught_up()
-    code, checks = await _health(pair.standby_url, pgkeel_redis_url,
-                           OPS_REPLICATION_LAG_WARN_S="0.001")
+    # Caught up: OK again (polled: on a busy test server the standby may be mid-replay of
+    # someone else's commit at any one moment).
+    for _ in range(100):
+        code, checks = await _health(pair.standby_url, pgkeel_redis_url,
+                                     OPS_REPLICATION_LAG_WARN_S="0.001")
+        if checks["replication"]["state"] == "OK":
+            break
+        await asyncio.sleep(0.2)
     assert checks["replication"]["state"] == "OK", checks["replication"]

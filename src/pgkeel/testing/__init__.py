@@ -6,10 +6,10 @@ REDIS_URL when set, else the embedded servers. See docs/testing.md.
 
 Session fixtures:  pgkeel_servers, pgkeel_database_url, pgkeel_redis_url, pgkeel_redis_prefix,
                    pgkeel_settings
-Session fixture:   pgkeel_pgbouncer (PgBouncer in transaction mode in front of the server)
-Module fixtures:   pgkeel_redis_cluster (3 primaries + 3 replicas: `ValkeyCluster`),
-                   pgkeel_streaming_replica (a private primary and a streaming standby whose
-                   replay can be paused: `pgkeel.testing.replica.StreamingReplica`)
+Session fixtures:  pgkeel_pgbouncer (PgBouncer in transaction mode in front of the server),
+                   pgkeel_streaming_replica (a `pg_basebackup` hot standby of the test server
+                   whose replay can be paused: `pgkeel.testing.replica.StreamingReplica`)
+Module fixture:    pgkeel_redis_cluster (3 primaries + 3 replicas: `ValkeyCluster`)
 Fault injection:  TcpProxy (cut connections, or a COMMIT, between a service and its server),
                    ValkeyProcess (a Valkey/Redis server of the test's own, to kill and restart)
 Function fixtures: pgkeel_db (an open Database), pgkeel_redis (redis.asyncio client),

@@ -19,7 +19,12 @@ from pgkeel.embedded import EmbeddedServers
 from pgkeel.testing.cluster import ValkeyCluster, find_cluster_cli
 from pgkeel.testing.databases import create_database, drop_database, drop_stale_databases
 from pgkeel.testing.pgbouncer import PgBouncer, find_pgbouncer
-from pgkeel.testing.replica import StreamingReplica, find_bin_dir
+from pgkeel.testing.replica import (
+    StreamingReplica,
+    find_bin_dir,
+    replication_refused,
+    server_major,
+)
 from pgkeel.testing.valkey import find_valkey_server
 
 
@@ -98,14 +103,36 @@ def pgkeel_schema(pgkeel_database_url: str) -> Iterator[str]:
                 sql.Identifier(name)))
 
 
-@pytest.fixture(scope="module")
-def pgkeel_streaming_replica(tmp_path_factory: pytest.TempPathFactory
+@pytest.fixture(scope="session")
+def pgkeel_streaming_replica(pgkeel_servers: EmbeddedServers, pgkeel_database_url: str,
+                             tmp_path_factory: pytest.TempPathFactory
                              ) -> Iterator[StreamingReplica]:
-    """A private primary + streaming standby (one per test module; skipped when no
-    PostgreSQL server binaries are installed). See `pgkeel.testing.replica`."""
-    if find_bin_dir() is None:
-        pytest.skip("no PostgreSQL server binaries (set PGKEEL_PG_BIN)")
-    with StreamingReplica(tmp_path_factory.mktemp("replica")) as pair:
+    """A hot standby of the test server itself (one per session): `pg_basebackup` of the
+    server the session uses into a temporary folder, started on another port with that
+    server's own binaries; `primary_url` is the session's database, `standby_url` the same
+    database on the standby. See `pgkeel.testing.replica`.
+
+    Fallback: a server that refuses replication connections from 127.0.0.1 (its pg_hba.conf
+    has no `replication` line, as on a shared PostgreSQL service configured for clients only)
+    is not reconfigured by a test run; the fixture then builds a private primary and its
+    standby with the same binaries, and says why in `fallback_reason` (tests that need the
+    test server's own standby skip with it). Skipped when no server binaries of the server's
+    major version are installed (set PGKEEL_PG_BIN)."""
+    admin_url = pgkeel_servers.settings.database_url
+    assert admin_url is not None
+    major = server_major(admin_url)
+    bin_dir = find_bin_dir(major)
+    if bin_dir is None:
+        pytest.skip(f"no PostgreSQL {major} server binaries (initdb, pg_ctl, pg_basebackup, "
+                    "postgres): set PGKEEL_PG_BIN")
+    refused = replication_refused(admin_url)
+    home = tmp_path_factory.mktemp("replica")
+    pair = (StreamingReplica(home, bin_dir) if refused else
+            StreamingReplica(home, bin_dir, primary_url=pgkeel_database_url))
+    if refused:
+        pair.fallback_reason = (f"the test server refuses replication connections ({refused}); "
+                                "using a private primary instead")
+    with pair:
         yield pair
 
 

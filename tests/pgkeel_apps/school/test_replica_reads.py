@@ -1,8 +1,9 @@
-"""The dashboards on a real streaming replica (`pgkeel_streaming_replica`: a private
-primary and a `pg_basebackup` standby): reads go to the replica, writes to the primary; a
-replica whose replay is paused falls behind `DB_REPLICA_MAX_LAG_S` and reads move to the
-primary until it catches up; a killed replica is skipped without a failed request; a write
-in a replica-routed transaction is refused with its own error."""
+"""The dashboards on a real streaming replica (`pgkeel_streaming_replica`: a `pg_basebackup`
+hot standby of the test server, or of a private primary where the server refuses
+replication): reads go to the replica, writes to the primary; a replica whose replay is
+paused falls behind `DB_REPLICA_MAX_LAG_S` and reads move to the primary until it catches
+up; a killed replica is skipped without a failed request; a write in a replica-routed
+transaction is refused with its own error."""
 
 from __future__ import annotations
 
@@ -11,27 +12,50 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 import pytest
 
 from pgkeel.config import Settings
 from pgkeel.db import Database, use_context
 from pgkeel.errors import ReadOnlyTransaction
+from pgkeel.security import role_url
 from pgkeel.testing import StreamingReplica
 from pgkeel_apps.roles import serve_as_roles
 from tests.pgkeel_apps.conftest import Api, open_api
 
 from .conftest import make_school
 
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def served(pgkeel_streaming_replica: StreamingReplica, pgkeel_settings: Settings,
+           request: pytest.FixtureRequest) -> tuple[Settings, Settings]:
+    """(admin, app-role) settings of the service on the pair, set up once per module. On
+    the test server's own standby: the session's roles and migrations, replica reads on the
+    standby as the app role. On a private primary: its own roles and migrations."""
+    pair = pgkeel_streaming_replica
+    if pair.of_server:
+        roles: Settings = request.getfixturevalue("role_settings")
+        assert roles.database_url is not None
+        user = psycopg.conninfo.conninfo_to_dict(roles.database_url)
+        password = user.get("password")
+        replica = role_url(pair.standby_url, str(user["user"]),
+                           None if password is None else str(password))
+        return pgkeel_settings, roles.model_copy(update={"database_replica_urls": (replica,)})
+    admin = pgkeel_settings.model_copy(update={
+        "database_url": pair.primary_url, "migration_database_url": None,
+        "database_replica_urls": (pair.standby_url,)})
+    return admin, asyncio.run(serve_as_roles(admin, "pgkeel_replica"))
+
 
 @asynccontextmanager
-async def replica_api(pair: StreamingReplica, settings: Settings, monkeypatch: Any, *,
+async def replica_api(served: tuple[Settings, Settings], monkeypatch: Any, *,
                       max_lag_s: float) -> AsyncIterator[Api]:
-    """The reference service on the pair: migrations and requests as its own roles on the
-    primary, replica reads on the standby."""
-    admin = settings.model_copy(update={
-        "database_url": pair.primary_url, "migration_database_url": None,
-        "database_replica_urls": (pair.standby_url,), "db_replica_max_lag_s": max_lag_s})
-    roles = await serve_as_roles(admin, "pgkeel_replica")
+    """The reference service on the pair: requests as its app role on the primary, replica
+    reads on the standby."""
+    admin, roles = served
+    roles = roles.model_copy(update={"db_replica_max_lag_s": max_lag_s})
     async with open_api(roles, monkeypatch, admin=admin) as api:
         yield api
 
@@ -60,9 +84,9 @@ async def _until(condition: Any, what: str, timeout_s: float = 30.0) -> None:
 
 
 async def test_dashboards_read_the_replica_and_writes_go_to_the_primary(
-        pgkeel_streaming_replica, pgkeel_settings, monkeypatch):
+        pgkeel_streaming_replica, served, monkeypatch):
     pair = pgkeel_streaming_replica
-    async with replica_api(pair, pgkeel_settings, monkeypatch, max_lag_s=3600) as api:
+    async with replica_api(served, monkeypatch, max_lag_s=3600) as api:
         school = await make_school(api, students=2)
         first = await _refresh(api, school)
         pair.wait_caught_up()
@@ -82,9 +106,9 @@ async def test_dashboards_read_the_replica_and_writes_go_to_the_primary(
 
 
 async def test_a_lagging_replica_is_skipped_until_it_catches_up(
-        pgkeel_streaming_replica, pgkeel_settings, monkeypatch):
+        pgkeel_streaming_replica, served, monkeypatch):
     pair = pgkeel_streaming_replica
-    async with replica_api(pair, pgkeel_settings, monkeypatch, max_lag_s=1.0) as api:
+    async with replica_api(served, monkeypatch, max_lag_s=1.0) as api:
         school = await make_school(api, students=2)
         db = api.app_db
         pair.wait_caught_up()
@@ -110,9 +134,9 @@ async def test_a_lagging_replica_is_skipped_until_it_catches_up(
 
 
 async def test_a_killed_replica_is_skipped_without_a_failed_request(
-        pgkeel_streaming_replica, pgkeel_settings, monkeypatch):
+        pgkeel_streaming_replica, served, monkeypatch):
     pair = pgkeel_streaming_replica
-    async with replica_api(pair, pgkeel_settings, monkeypatch, max_lag_s=3600) as api:
+    async with replica_api(served, monkeypatch, max_lag_s=3600) as api:
         school = await make_school(api, students=2)
         shown = await _refresh(api, school)
         pair.wait_caught_up()
@@ -127,9 +151,9 @@ async def test_a_killed_replica_is_skipped_without_a_failed_request(
 
 
 async def test_a_write_in_a_replica_routed_transaction_is_refused(
-        pgkeel_streaming_replica, pgkeel_settings, monkeypatch):
+        pgkeel_streaming_replica, served, monkeypatch):
     pair = pgkeel_streaming_replica
-    async with replica_api(pair, pgkeel_settings, monkeypatch, max_lag_s=3600) as api:
+    async with replica_api(served, monkeypatch, max_lag_s=3600) as api:
         school = await make_school(api, students=1)
         pair.wait_caught_up()
         db: Database = api.app_db
