@@ -152,7 +152,8 @@ def live_server(pgkeel_redis_prefix: str, role_names: RoleNames):
     def start(env: dict[str, str]) -> LiveServer:
         server = LiveServer({"CACHE_PREFIX": pgkeel_redis_prefix,
                              "DEMO_ROLE_SERVICE": role_names.app.removesuffix("_app"),
-                             "DEMO_ORGS": "3", "DEMO_USERS": "60", **env})
+                             "DEMO_ORGS": "3", "DEMO_USERS": "60", "DEMO_CARS": "200",
+                             "DEMO_LEADS": "50", "DEMO_CAR_VIEWS": "2000", **env})
         servers.append(server)
         server.wait_ready()
         return server

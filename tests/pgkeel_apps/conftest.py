@@ -27,7 +27,7 @@ from pgkeel_apps.roles import serve_as_roles
 
 PASSWORD = "pgkeel-demo"
 DEMO_ENV = {"DEMO_SEED": "true", "DEMO_ORGS": "3", "DEMO_USERS": "60", "DEMO_PASSWORD": PASSWORD,
-            "DEMO_CARS": "200", "DEMO_LEADS": "50",
+            "DEMO_CARS": "200", "DEMO_LEADS": "50", "DEMO_CAR_VIEWS": "2000",
             "DEMO_COURSES": "6", "DEMO_ATTENDANCES": "3000"}
 # The suite logs in far more often than any person: login limits stay out of its way unless a
 # test asks for them (`open_api(..., LOGIN_ACCOUNT_LIMIT="3")`).

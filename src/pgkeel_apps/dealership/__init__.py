@@ -23,6 +23,7 @@ from pgkeel_apps.dealership.newsletter import Newsletter
 from pgkeel_apps.dealership.routes import router
 from pgkeel_apps.dealership.search import TRIGRAM_SCHEMA, SearchSql
 from pgkeel_apps.dealership.seed import load_sample_cars
+from pgkeel_apps.dealership.seed_views import load_sample_views
 from pgkeel_apps.dealership.settings import ContactSettings, DealershipDemoSettings
 from pgkeel_apps.dealership.tables import SCHEMA, TABLES
 from pgkeel_apps.settings import DemoSettings
@@ -31,12 +32,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def prepare(owner: Database, settings: Settings) -> None:
-    """Load the sample inventory (DEMO_DEALERS, DEMO_CARS, ...) when DEMO_SEED says so."""
+    """Load the sample inventory and its views (DEMO_DEALERS, DEMO_CARS, DEMO_CAR_VIEWS, ...)
+    when DEMO_SEED says so."""
     if not DemoSettings().seeds(settings.app_env):
         return
     demo = DealershipDemoSettings()
-    await load_sample_cars(owner, dealers=demo.demo_dealers, cars=demo.demo_cars,
-                           leads=demo.demo_leads)
+    loaded = await load_sample_cars(owner, dealers=demo.demo_dealers, cars=demo.demo_cars,
+                                    leads=demo.demo_leads)
+    await load_sample_views(owner, loaded, views=demo.demo_car_views)
 
 
 @asynccontextmanager

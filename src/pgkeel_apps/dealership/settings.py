@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class DealershipDemoSettings(BaseSettings):
     """How much sample data `make demo` loads into the dealership: DEMO_DEALERS, DEMO_CARS,
-    DEMO_LEADS. Loaded with COPY when DEMO_SEED says so (see DemoSettings),
+    DEMO_LEADS, DEMO_CAR_VIEWS. Loaded with COPY when DEMO_SEED says so (see DemoSettings),
     skipped when `org-1` already has cars."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True,
@@ -20,6 +20,9 @@ class DealershipDemoSettings(BaseSettings):
     """Cars per dealer, across 40 brands, each with images, features and specifications."""
     demo_leads: int = Field(2_000, ge=0, le=1_000_000)
     """Contact submissions (leads) per dealer."""
+    demo_car_views: int = Field(1_000_000, ge=0, le=100_000_000)
+    """Car views per dealer over the last 90 days (COPYed into the monthly partitions), with
+    the daily aggregates computed from them."""
 
 
 class ContactSettings(BaseSettings):

@@ -12,6 +12,7 @@ from pgkeel_apps.dealership.analytics import (
     maintain_partitions,
     refresh_daily,
 )
+from pgkeel_apps.dealership.seed_views import load_sample_views
 from tests.pgkeel_apps.conftest import open_api
 
 from .conftest import ADMIN, new_dealer
@@ -95,3 +96,20 @@ async def test_bad_beacons_are_refused_before_the_queue(api: Any):
                        ("page-view", {"path": "no-slash"})):
         response = await api.client.post(f"{url}/{path}", json=body)
         assert response.status_code == 422, (path, response.text)
+
+
+async def test_sample_views_land_in_monthly_partitions_with_their_aggregates(api: Any):
+    dealer = await new_dealer(api)
+    org = dealer.org["id"]
+    cars = [(await dealer.car("Lada", f"Niva {i}"))["id"] for i in range(4)]
+    assert await load_sample_views(api.db, [(org, cars)], views=500) == 500
+    rows = await api.db.fetch_all(
+        "SELECT tableoid::regclass::text AS part, count(*) AS n FROM dealership.car_views "
+        "WHERE organization_id = %s GROUP BY 1", (org,))
+    assert sum(r["n"] for r in rows) == 500
+    assert all(r["part"].startswith("dealership.car_views_2") for r in rows), rows
+    assert await api.db.fetch_val(
+        "SELECT sum(views) FROM dealership.car_view_daily WHERE organization_id = %s",
+        (org,)) == 500
+    assert await api.db.fetch_val(
+        "SELECT sum(view_count) FROM dealership.cars WHERE organization_id = %s", (org,)) == 500
