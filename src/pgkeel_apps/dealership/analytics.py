@@ -65,6 +65,8 @@ class Analytics:
         self.db = db
         self.writer = writer
         self.counters = counters
+        self.counter_errors = 0
+        """Views whose Redis counter could not be incremented (the row was still queued)."""
 
     async def car_view(self, car_id: uuid.UUID, session_id: str | None, ip: str | None,
                        user_agent: str | None, referrer: str | None) -> None:
@@ -74,8 +76,7 @@ class Analytics:
         try:
             await self.counters.incr(car_id, org=org)
         except Exception:
-            self.writer.stats.by_table["counter_errors"] = (
-                self.writer.stats.by_table.get("counter_errors", 0) + 1)
+            self.counter_errors += 1
 
     def page_view(self, path: str, session_id: str | None, referrer: str | None,
                   load_time_ms: int | None) -> None:
