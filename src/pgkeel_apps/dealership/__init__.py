@@ -4,6 +4,7 @@ API under `/v1/dealership/...`."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +30,8 @@ from pgkeel_apps.dealership.tables import SCHEMA, TABLES
 from pgkeel_apps.settings import DemoSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = logging.getLogger("pgkeel_apps.dealership")
 
 
 async def prepare(owner: Database, settings: Settings) -> None:
@@ -57,11 +60,17 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
     state.dealership_config = ConfigService(ctx.db, ctx.cache)
     state.dealership_newsletter = Newsletter(ctx.db)
     counters = view_counters(ctx.services.redis, ctx.settings.cache_prefix)
-    # The beacon writer is closed (everything queued written) when the service stops.
-    async with BeaconWriter(ctx.db) as writer:
-        state.dealership_beacons = writer
-        state.dealership_analytics = Analytics(ctx.db, writer, counters)
-        yield
+    # When the service stops, the beacon writer writes everything queued, and view counts
+    # kept in memory through a Redis outage are pushed to Redis.
+    try:
+        async with BeaconWriter(ctx.db) as writer:
+            state.dealership_beacons = writer
+            state.dealership_analytics = Analytics(ctx.db, writer, counters)
+            yield
+    finally:
+        if not await counters.flush_pending():
+            log.error("dealership: %d view counts not pushed to Redis at shutdown",
+                      counters.pending)
 
 
 APP = ReferenceApp(name="dealership", schema=SCHEMA, migrations=MIGRATIONS, tables=TABLES,
