@@ -65,7 +65,7 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
     try:
         async with BeaconWriter(ctx.db) as writer:
             state.dealership_beacons = writer
-            state.dealership_analytics = Analytics(ctx.db, writer, counters)
+            state.dealership_analytics = Analytics(ctx.db, writer, counters, ctx.cache)
             yield
     finally:
         if not await counters.flush_pending():

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, LiteralString
 
-from pgkeel.cache import TTL, Counters
+from pgkeel.cache import TTL, Cache, Counters
 from pgkeel.db import Database, current_context, use_context
+from pgkeel_apps.dealership import cache_keys as keys
 from pgkeel_apps.dealership.beacons import BeaconWriter
 
 VIEWS_PER_DAY: LiteralString = """
@@ -46,6 +48,10 @@ FROM unnest(%s::uuid[], %s::bigint[]) AS v(id, n)
 WHERE c.organization_id = %s AND c.id = v.id
 """
 DEALERS: LiteralString = "SELECT DISTINCT organization_id FROM dealership.cars"
+AGGREGATED: LiteralString = """
+SELECT DISTINCT organization_id FROM dealership.car_view_daily WHERE day >= %s
+UNION SELECT DISTINCT organization_id FROM dealership.web_vitals WHERE created_at >= %s
+"""
 REFRESH_DAILY: LiteralString = "SELECT dealership.refresh_car_view_daily(%s)"
 ENSURE_PARTITIONS: LiteralString = "SELECT dealership.ensure_analytics_partitions(%s, %s)"
 DROP_PARTITIONS: LiteralString = "SELECT dealership.drop_analytics_partitions(%s)"
@@ -61,8 +67,10 @@ def view_counters(redis: Any, prefix: str) -> Counters:
 class Analytics:
     """Beacon intake and dashboards for the organization in the request context."""
 
-    def __init__(self, db: Database, writer: BeaconWriter, counters: Counters) -> None:
+    def __init__(self, db: Database, writer: BeaconWriter, counters: Counters,
+                 cache: Cache) -> None:
         self.db = db
+        self.cache = cache
         self.writer = writer
         self.counters = counters
         self.counter_errors = 0
@@ -87,24 +95,41 @@ class Analytics:
         self.writer.offer("web_vitals", current_context().org_id,
                           (name, value, path, rating, dt.datetime.now(dt.UTC)))
 
+    async def _dashboard(self, name: str, params: tuple[int, ...],
+                         load: Callable[[], Awaitable[list[dict[str, Any]]]]
+                         ) -> list[dict[str, Any]]:
+        """A dashboard, cached for the report's 24 hours under the `analytics` tag, which
+        the aggregate job invalidates each time it has run."""
+        result: list[dict[str, Any]] = await self.cache.get_or_set(
+            keys.analytics(self.cache, name, *params), load, ttl=keys.ANALYTICS_TTL,
+            tags=[keys.ANALYTICS_TAG])
+        return result
+
     async def views_per_day(self, days: int) -> list[dict[str, Any]]:
-        rows = await self.db.fetch_all(VIEWS_PER_DAY, (current_context().org_id, days),
-                                       readonly=True)
-        return [{"carId": str(r["car_id"]), "slug": r["slug"], "brand": r["brand"],
-                 "model": r["model"], "day": r["day"].isoformat(), "views": r["views"],
-                 "sessions": r["sessions"]} for r in rows]
+        async def load() -> list[dict[str, Any]]:
+            rows = await self.db.fetch_all(VIEWS_PER_DAY, (current_context().org_id, days),
+                                           readonly=True)
+            return [{"carId": str(r["car_id"]), "slug": r["slug"], "brand": r["brand"],
+                     "model": r["model"], "day": r["day"].isoformat(), "views": r["views"],
+                     "sessions": r["sessions"]} for r in rows]
+        return await self._dashboard("views", (days,), load)
 
     async def top_cars(self, days: int, limit: int) -> list[dict[str, Any]]:
-        rows = await self.db.fetch_all(TOP_CARS, (current_context().org_id, days, limit),
-                                       readonly=True)
-        return [{"carId": str(r["car_id"]), "slug": r["slug"], "brand": r["brand"],
-                 "model": r["model"], "views": r["views"], "sessions": r["sessions"]}
-                for r in rows]
+        async def load() -> list[dict[str, Any]]:
+            rows = await self.db.fetch_all(TOP_CARS, (current_context().org_id, days, limit),
+                                           readonly=True)
+            return [{"carId": str(r["car_id"]), "slug": r["slug"], "brand": r["brand"],
+                     "model": r["model"], "views": r["views"], "sessions": r["sessions"]}
+                    for r in rows]
+        return await self._dashboard("top", (days, limit), load)
 
     async def web_vitals(self, days: int) -> list[dict[str, Any]]:
-        rows = await self.db.fetch_all(VITALS, (current_context().org_id, days), readonly=True)
-        return [{"path": r["path"], "name": r["name"], "samples": r["samples"],
-                 "p75": r["p75"]} for r in rows]
+        async def load() -> list[dict[str, Any]]:
+            rows = await self.db.fetch_all(VITALS, (current_context().org_id, days),
+                                           readonly=True)
+            return [{"path": r["path"], "name": r["name"], "samples": r["samples"],
+                     "p75": r["p75"]} for r in rows]
+        return await self._dashboard("vitals", (days,), load)
 
 
 async def flush_view_counters(owner: Database, counters: Counters) -> int:
@@ -123,10 +148,15 @@ async def flush_view_counters(owner: Database, counters: Counters) -> int:
     return total
 
 
-async def refresh_daily(owner: Database, *, days: int = 2) -> int:
-    """Recompute the daily view counts of the last `days` days."""
+async def refresh_daily(owner: Database, *, days: int = 2, cache: Cache | None = None) -> int:
+    """Recompute the daily view counts of the last `days` days, then drop the cached
+    dashboards (the `analytics` tag) of every organization with new data."""
     since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)
-    return int(await owner.fetch_val(REFRESH_DAILY, (since,)))
+    rows = int(await owner.fetch_val(REFRESH_DAILY, (since,)))
+    if cache is not None:
+        for row in await owner.fetch_all(AGGREGATED, (since, since)):
+            await cache.invalidate(keys.ANALYTICS_TAG, org=row["organization_id"])
+    return rows
 
 
 async def maintain_partitions(owner: Database, *, keep_months: int = 13) -> dict[str, int]:

@@ -11,6 +11,7 @@
 | `cars:featured`          | `cars.featured:-`                            | MEDIUM, 5 m |
 | `contacts:{status}`      | `contacts:{status}`                          | SHORT, 1 m  |
 | `analytics:views:{carId}`| a Redis counter (`pgkeel.cache` counters)    | DAY, 24 h   |
+| analytics dashboards     | `analytics.{views,top,vitals}:{params}`      | DAY, 24 h   |
 | config                   | `config:{key}`                               | WEEK, 7 d   |
 
 The report's pattern deletes (`cars:*`, `contacts:*`) are generation tags: every list key is
@@ -31,11 +32,14 @@ CARS_TAG: Final = "cars"
 """On every car list (list, brand, category, related, featured): a car write drops them all."""
 CONTACTS_TAG: Final = "contacts"
 """On every lead inbox list: a new contact drops them all."""
+ANALYTICS_TAG: Final = "analytics"
+"""On every analytics dashboard: the aggregate job drops them all when it has run."""
 
 CAR_TTL: Final = TTL.LONG
 LIST_TTL: Final = TTL.MEDIUM
 CONTACTS_TTL: Final = TTL.SHORT
 VIEWS_TTL: Final = TTL.DAY
+ANALYTICS_TTL: Final = TTL.DAY
 CONFIG_TTL: Final = TTL.WEEK
 
 
@@ -76,3 +80,8 @@ def contacts_list(cache: Cache, params: list[tuple[str, str]]) -> CacheKey:
 
 def config(cache: Cache, name: str) -> CacheKey:
     return cache.key("config", name)
+
+
+def analytics(cache: Cache, dashboard: str, *params: int) -> CacheKey:
+    """One analytics dashboard (`views`, `top`, `vitals`) for its parameters."""
+    return cache.key(f"analytics.{dashboard}", "-".join(map(str, params)))

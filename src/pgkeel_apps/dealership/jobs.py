@@ -1,11 +1,13 @@
 """The dealership's maintenance jobs (`pgkeel maintain`): view counters to cars.view_count,
-daily view aggregates, and the analytics partitions and their retention."""
+daily view aggregates (which drop the cached dashboards), and the analytics partitions and
+their retention."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+from pgkeel.cache import Cache
 from pgkeel.ops import JobContext, JobRegistry
 from pgkeel.redis_client import connect_redis, is_memory_url
 from pgkeel_apps.dealership.analytics import (
@@ -33,8 +35,14 @@ async def flush_views(ctx: JobContext) -> Any:
 
 @JOBS.job("dealership.refresh_car_view_daily", every=timedelta(minutes=15))
 async def refresh_views_daily(ctx: JobContext) -> Any:
-    """Recompute the last two days of views per car per day."""
-    return {"rows": await refresh_daily(ctx.db)}
+    """Recompute the last two days of views per car per day, then drop the cached analytics
+    dashboards of the organizations with new data."""
+    cache = None if ctx.settings.redis_url is None else Cache.from_settings(ctx.settings)
+    try:
+        return {"rows": await refresh_daily(ctx.db, cache=cache)}
+    finally:
+        if cache is not None:
+            await cache.aclose()
 
 
 @JOBS.job("dealership.analytics_partitions", every=timedelta(days=1))

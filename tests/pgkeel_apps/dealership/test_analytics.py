@@ -113,3 +113,30 @@ async def test_sample_views_land_in_monthly_partitions_with_their_aggregates(api
         (org,)) == 500
     assert await api.db.fetch_val(
         "SELECT sum(view_count) FROM dealership.cars WHERE organization_id = %s", (org,)) == 500
+
+
+async def test_dashboards_are_cached_until_the_aggregate_job_runs(api: Any):
+    dealer = await new_dealer(api)
+    org = dealer.org["id"]
+    car = await dealer.car("Trabant", "601")
+    cache = api.app.state.dealership_analytics.cache
+
+    async def views(n: int) -> None:
+        await api.db.execute(
+            "INSERT INTO dealership.car_views (organization_id, car_id, session_id) "
+            "SELECT %s, %s, 's' || g FROM generate_series(1, %s) AS g", (org, car["id"], n))
+
+    async def top() -> list[int]:
+        response = await api.client.get(f"{ADMIN}/analytics/top-cars", headers=dealer.headers)
+        assert response.status_code == 200, response.text
+        return [item["views"] for item in response.json()["items"]]
+
+    await views(3)
+    await refresh_daily(api.db, cache=cache)
+    assert await top() == [3]
+    await views(4)
+    await api.db.fetch_val("SELECT dealership.refresh_car_view_daily(current_date - 1)")
+    assert await top() == [3]            # cached: the aggregates changed behind its back
+    await views(1)
+    await refresh_daily(api.db, cache=cache)   # the job: recompute, then drop the dashboards
+    assert await top() == [8]
