@@ -18,7 +18,7 @@ from pgkeel.errors import NotFound, VersionConflict
 from pgkeel.repo import CursorCodec, Filter, ListQuery, Op, Page, Repository
 from pgkeel_apps.dealership import cache_keys as keys
 from pgkeel_apps.dealership.search import TIERS, SearchSql, parse_terms
-from pgkeel_apps.dealership.tables import CARS, PUBLIC_STATUSES
+from pgkeel_apps.dealership.tables import CARS, MATCH, PUBLIC_STATUSES
 
 ENTITY: Final = "Car"
 RELATED_LIMIT: Final = 6
@@ -148,12 +148,16 @@ class CarService:
     async def public_list(self, query: ListQuery, params: list[tuple[str, str]]
                           ) -> dict[str, Any]:
         """A page of the public catalogue (never drafts, sold or deleted cars), cached for
-        5 minutes under the report's list keys."""
-        visible = Filter(CARS.field("status"), Op.IN, list(PUBLIC_STATUSES))
+        5 minutes under the report's list keys. `q` forgives typos: it matches what search
+        matches (exact, prefix or fuzzy), in the list's sort order."""
+        filters = [*query.filters, Filter(CARS.field("status"), Op.IN, list(PUBLIC_STATUSES))]
+        if query.search:
+            words = " ".join(parse_terms(query.search).words)   # 400 for a q of no words
+            filters.append(Filter(None, Op.EQ, words, custom=MATCH))
 
         async def load() -> dict[str, Any]:
             page = await self.cars.list(ListQuery(
-                filters=[*query.filters, visible], search=query.search, sort=query.sort,
+                filters=filters, search=None, sort=query.sort,
                 page=query.page, page_size=query.page_size, cursor=query.cursor,
                 limit=query.limit, count=query.count))
             return page.envelope(await self._summaries(page.items))

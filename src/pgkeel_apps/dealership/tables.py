@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from pgkeel.repo import COMPARABLE, Field, FieldType, Op, Search, Table
+from pgkeel.repo import COMPARABLE, CustomFilter, Field, FieldType, Op, Search, Table
 
 SCHEMA: Final = "dealership"
 
@@ -18,6 +18,9 @@ CATEGORIES: Final = ("SEDAN", "HATCHBACK", "SUV", "WAGON", "COUPE", "CONVERTIBLE
 
 _ENUM = (Op.EQ, Op.IN)
 _RANGE = (Op.EQ, Op.GTE, Op.LTE, Op.GT, Op.LT, Op.BETWEEN)
+
+MATCH: Final = "match"
+"""The typo-forgiving filter the public list's `q` becomes (dealership.car_matches)."""
 
 CARS = Table(SCHEMA, "cars", [
     Field("organization_id", FieldType.UUID, nullable=False, writable=False),
@@ -47,7 +50,10 @@ CARS = Table(SCHEMA, "cars", [
     Field("version", FieldType.INT, nullable=False, writable=False),
 ], tenant="organization_id", soft_delete="deleted_at",
     version="version", updated_at="updated_at", default_sort=("-created_at",), page_size=20,
-    max_page_size=100)
+    max_page_size=100, custom_filters=[
+        # `match`: search's exact/prefix/fuzzy rule as a list filter (the public list's q).
+        CustomFilter(MATCH, FieldType.TEXT,
+                     "dealership.car_matches(t.search_vector, t.brand, t.model, %s)")])
 
 CAR_IMAGES = Table(SCHEMA, "car_images", [
     Field("organization_id", FieldType.UUID, nullable=False, writable=False),

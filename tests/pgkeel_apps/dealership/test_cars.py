@@ -30,6 +30,13 @@ async def test_search_forgives_typos_and_ranks_exact_then_prefix_then_fuzzy(deal
     assert [(c["brand"], c["match"]) for c in ranked] == [
         ("Audi", "exact"), ("Audix", "prefix"), ("Aude", "fuzzy")]
 
+    # The list's q matches what search matches (here: all three), in the list's order.
+    listed = (await dealer.get("/cars", q="audi", sort="brand"))["items"]
+    assert [c["brand"] for c in listed] == ["Aude", "Audi", "Audix"]
+    listed = (await dealer.get("/cars", q="Toyta Corola"))["items"]
+    assert sorted(brands_models(listed)) == ["Toyota Camry", "Toyota Corolla"]
+    assert (await dealer.get("/cars", q="civic"))["items"][0]["model"] == "Civic"
+
 
 async def test_search_q_is_validated(api: Api, dealer: Dealer):
     for q in ("", "!!!", "a b c d e f g"):

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS dealership.car_matches(tsvector, text, text, text);
