@@ -11,8 +11,7 @@ the cache counts and treats as a miss, never as a request failure.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, NamedTuple, Protocol, TypeVar
 
 import orjson
 from pydantic import TypeAdapter
@@ -31,7 +30,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-_MAGIC = b"pgk1"
+_MAGIC = b"pgk1"  # 4 bytes: `decode` slices past it by that number
 
 
 class Missing:
@@ -97,9 +96,8 @@ class TypedCodec(Generic[T]):
         return self._adapter.validate_json(data)
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    """A decoded entry and the metadata XFetch needs."""
+class Decoded(NamedTuple):
+    """A decoded entry and the metadata XFetch needs (a tuple: one is made on every hit)."""
 
     value: Any
     created: float
@@ -124,12 +122,11 @@ def decode(data: bytes, codec: Codec) -> Decoded:
         if not data.startswith(_MAGIC):
             raise UndecodableValue("not a pgkeel envelope")
         newline = data.index(b"\n", len(_MAGIC))
-        created, delta, expiry, negative, schema = orjson.loads(data[len(_MAGIC):newline])
+        created, delta, expiry, negative, schema = orjson.loads(data[4:newline])
         if schema != codec.schema:
             raise UndecodableValue(f"written by schema {schema!r}")
         value = None if negative else codec.loads(data[newline + 1:])
-        return Decoded(value=value, created=float(created), delta=float(delta),
-                       expiry=float(expiry), negative=bool(negative))
+        return Decoded(value, float(created), float(delta), float(expiry), bool(negative))
     except UndecodableValue:
         raise
     except Exception as exc:  # any malformation at all is a miss

@@ -64,25 +64,32 @@ class Recorder:
     def __init__(self) -> None:
         self._children: dict[tuple[str, str], Any] = {}
         self.local: Tally[tuple[str, str]] = Tally()
-        self._unflushed: Tally[str] = Tally()
+        self._unflushed: Tally[tuple[str, str] | str] = Tally()
+        """By (resource, event) -- rendered as `resource:event` when flushed, not per hit --
+        or by a service-wide field name."""
 
     def add(self, resource: str, event: str, amount: int = 1) -> None:
-        child = self._children.get((resource, event))
+        key = (resource, event)
+        child = self._children.get(key)
         if child is None:
-            child = self._children[resource, event] = _COUNTERS[event].labels(resource)
+            child = self._children[key] = _COUNTERS[event].labels(resource)
         child.inc(amount)
-        self.local[(resource, event)] += amount
-        self._unflushed[f"{resource}:{event}"] += amount
+        self.local[key] += amount
+        self._unflushed[key] += amount
 
     def add_field(self, field_name: str, amount: int = 1) -> None:
         """A service-wide counter with no Prometheus twin (e.g. breaker openings)."""
         self._unflushed[field_name] += amount
 
     def take_unflushed(self) -> dict[str, int]:
-        deltas, self._unflushed = dict(self._unflushed), Tally()
-        return deltas
+        deltas: Tally[str] = Tally()
+        for k, n in self._unflushed.items():
+            deltas[k if isinstance(k, str) else f"{k[0]}:{k[1]}"] += n
+        self._unflushed = Tally()
+        return dict(deltas)
 
     def restore_unflushed(self, deltas: dict[str, int]) -> None:
+        """Put back what a failed flush took (as rendered fields)."""
         self._unflushed.update(deltas)
 
 

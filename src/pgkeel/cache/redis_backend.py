@@ -49,6 +49,7 @@ class _Script:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
 
 
+_HIT = _Script(scripts.HIT)
 _READ = _Script(scripts.READ)
 _READ_ATTEMPTS = 3
 _FILL = _Script(scripts.FILL)
@@ -77,6 +78,20 @@ class RedisBackend:
 
     async def read(self, key: StoreKey, mode: LeaseMode, token: str,
                    lease_ttl_ms: int) -> ReadResult:
+        """A plain read or a look-aside read starts with HIT (the value key, the epoch and
+        the named tags; no arguments): a valid value is the answer. Anything else -- and
+        every forced or stealing read -- is READ's, which takes or reports the lease."""
+        if mode <= LeaseMode.ON_MISS:
+            hit = await _HIT(self.client, (key.value, key.epoch, *key.tags), ())
+            if hit:
+                stored = tuple(map(_text, hit[1:])) if len(hit) > 1 else ()
+                return ReadResult(ReadStatus.HIT, value=hit[0], tag_keys=stored)
+            if hit is None and mode is LeaseMode.NONE:
+                return ReadResult(ReadStatus.MISS)
+        return await self._read(key, mode, token, lease_ttl_ms)
+
+    async def _read(self, key: StoreKey, mode: LeaseMode, token: str,
+                    lease_ttl_ms: int) -> ReadResult:
         tags = key.tags
         for _ in range(_READ_ATTEMPTS):
             reply = await _READ(self.client, (key.value, key.lease, key.epoch, *tags),

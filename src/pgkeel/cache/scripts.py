@@ -22,11 +22,44 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["FILL", "INVALIDATE", "NEEDS_TAGS", "READ", "RELEASE", "SCRIPTS", "WRITE",
+__all__ = ["FILL", "HIT", "INVALIDATE", "NEEDS_TAGS", "READ", "RELEASE", "SCRIPTS", "WRITE",
            "declared_keys_check"]
 
 NEEDS_TAGS: Final = 5
 """READ's status when the stored value depends on tag keys the call did not declare."""
+
+HIT: Final = """
+-- KEYS: value, epoch, tag gens...  (no ARGV)
+-- The read of a hit, and nothing else: the value's one hash read, the epoch and the
+-- generations it recorded. reply: {value, stored tag keys...} when the value is valid and
+-- depends on no tag outside KEYS; 0 when it depends on one (READ asks for it); false when
+-- there is no valid value (a plain read's miss; a look-aside read then runs READ, which
+-- leases or reports the lease and the stale value).
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return false end
+local epoch = redis.call('GET', KEYS[2]) or '0'
+local reply = {false}
+for i = 1, #fields, 2 do
+  local f, x = fields[i], fields[i + 1]
+  if f == 'v' then reply[1] = x
+  elseif f == 'd' then return false
+  elseif f == 'e' then if x ~= epoch then return false end
+  elseif string.sub(f, 1, 2) == 't:' then
+    local k, declared = string.sub(f, 3), false
+    for j = 3, #KEYS do
+      if KEYS[j] == k then
+        if (redis.call('GET', KEYS[j]) or '0') ~= x then return false end
+        declared = true
+        break
+      end
+    end
+    if not declared then return 0 end
+    reply[#reply + 1] = k
+  end
+end
+if not reply[1] then return false end
+return reply
+"""
 
 READ: Final = """
 -- KEYS: value, lease, epoch, tag gens...  ARGV: mode, token, lease_ttl_ms
@@ -139,7 +172,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
 
-SCRIPTS: Final = {"READ": READ, "FILL": FILL, "WRITE": WRITE, "INVALIDATE": INVALIDATE,
+SCRIPTS: Final = {"HIT": HIT, "READ": READ, "FILL": FILL, "WRITE": WRITE, "INVALIDATE": INVALIDATE,
                   "RELEASE": RELEASE}
 
 # Commands whose first argument is not a key.
