@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.config import PROFILES, Profile
 from bench.dataset import build, ensure_database, servers
-from bench.http_load import HTTP_SCENARIOS, run_http
+from bench.http_load import HTTP_SCENARIOS, load_generator, run_http
 from bench.report import machine_info, markdown, ratios, timestamp, validate, versions
 from bench.timing import Sample, run_scenario, summarize
 
@@ -142,7 +142,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         results = [summarize(s) for s in samples]
         report = {
             "machine": machine_info(profile, sizes=profile.sizes(),
-                                    seconds=time.perf_counter() - began),
+                                    seconds=time.perf_counter() - began,
+                                    load_generator="" if args.skip_http else load_generator()),
             "versions": versions(await _server_versions(url, redis_url)),
             "results": results,
             "ratios": ratios(results),

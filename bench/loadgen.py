@@ -4,8 +4,11 @@ answer has been read, for `duration` seconds after `warmup` seconds. Prints one 
 
     {"count", "errors", "statuses", "duration_s", "latencies_ms": [...]}
 
+The paths file has one path a line. `bench.http_load` drives the runs with wrk where it is
+installed and falls back to this generator where it is not.
+
     python -m bench.loadgen --base http://127.0.0.1:8000 --token T \
-        --paths-file paths.json --concurrency 16 --duration 10
+        --paths-file paths.txt --concurrency 16 --duration 10
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     args = parser.parse_args(argv)
-    paths = json.loads(args.paths_file.read_text())
+    paths = [line for line in args.paths_file.read_text().splitlines() if line]
     try:
         import uvloop
         runner: Any = uvloop.run

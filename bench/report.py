@@ -16,11 +16,11 @@ from bench.config import Profile
 __all__ = ["CONTENDERS", "machine_info", "markdown", "ratios", "validate", "versions"]
 
 CONTENDERS = ("raw_psycopg", "asyncpg", "sqlalchemy", "sqlalchemy_core", "pgkeel",
-              "fastapi_sqlalchemy", "procrastinate", "pgkeel_no_key")
+              "fastapi_sqlalchemy", "minimal_starlette", "procrastinate", "pgkeel_no_key")
 RESULT_KEYS = ("scenario", "contender", "median_ms", "p95_ms", "p99_ms", "ops_per_s",
                "peak_rss_mb")
 RATIO_KEYS = ("scenario", "pgkeel_vs_raw_psycopg", "sqlalchemy_vs_pgkeel",
-              "sqlalchemy_core_vs_pgkeel", "pgkeel_vs_peer")
+              "sqlalchemy_core_vs_pgkeel", "pgkeel_vs_peer", "pgkeel_vs_minimal")
 NOT_RATIOS = frozenset({"audit_append"})
 """Scenarios whose contenders do different work (a synchronous INSERT against an in-memory
 enqueue): their figures are the caller's cost, not a ratio."""
@@ -31,8 +31,9 @@ same route without an Idempotency-Key."""
 THROUGHPUT = frozenset({"outbox_relay"})
 """Scenarios measured as one timed drain of many events: reported in events/s."""
 PACKAGES = ("pgkeel", "psycopg", "psycopg-binary", "psycopg-pool", "asyncpg", "sqlalchemy",
-            "fastapi", "fastapi-pagination", "starlette", "pydantic", "uvicorn", "uvloop",
-            "httptools", "redis", "hiredis", "orjson", "aiohttp", "procrastinate")
+            "fastapi", "fastapi-pagination", "fastapi-cache2", "starlette", "pydantic",
+            "uvicorn", "uvloop", "httptools", "redis", "hiredis", "orjson", "aiohttp",
+            "procrastinate")
 
 
 def _cpu_model() -> str:
@@ -45,7 +46,8 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def machine_info(profile: Profile, *, sizes: dict[str, int], seconds: float) -> dict[str, Any]:
+def machine_info(profile: Profile, *, sizes: dict[str, int], seconds: float,
+                 load_generator: str = "") -> dict[str, Any]:
     return {
         "os": f"{platform.system()} {platform.release()}",
         "cpu": _cpu_model(),
@@ -56,7 +58,7 @@ def machine_info(profile: Profile, *, sizes: dict[str, int], seconds: float) -> 
         "data_set": sizes,
         "rounds": profile.rounds,
         "http": {"concurrency": profile.http_concurrency, "seconds": profile.http_seconds,
-                 "rounds": profile.http_rounds},
+                 "rounds": profile.http_rounds, "load_generator": load_generator},
         "run_seconds": round(seconds, 1),
     }
 
@@ -97,14 +99,16 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per scenario: pgkeel's median / raw psycopg's (lower is better, 1.0 = no overhead)
     and SQLAlchemy's median / pgkeel's (higher is better for pgkeel). For the HTTP scenarios
     the second is the throughput ratio pgkeel req/s / FastAPI+SQLAlchemy req/s. Where a
-    scenario has a peer (PEERS), pgkeel's median / the peer's (lower is better)."""
+    scenario has a peer (PEERS), pgkeel's median / the peer's (lower is better). For the HTTP
+    scenarios with the hand-written minimal app, pgkeel's req/s / its req/s (the fraction of
+    the ceiling pgkeel reaches; higher is better)."""
     scenarios = list(dict.fromkeys(row["scenario"] for row in results))
     out = []
     for scenario in scenarios:
         if scenario in NOT_RATIOS:
             out.append({"scenario": scenario, "pgkeel_vs_raw_psycopg": None,
                         "sqlalchemy_vs_pgkeel": None, "sqlalchemy_core_vs_pgkeel": None,
-                        "pgkeel_vs_peer": None})
+                        "pgkeel_vs_peer": None, "pgkeel_vs_minimal": None})
             continue
         if scenario.startswith("http_"):
             versus = _ratio(_ops(results, scenario, "pgkeel"),
@@ -121,7 +125,10 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         _median(results, scenario, "pgkeel")),
                     "pgkeel_vs_peer": _ratio(_median(results, scenario, "pgkeel"),
                                              _median(results, scenario, PEERS[scenario]))
-                    if scenario in PEERS else None})
+                    if scenario in PEERS else None,
+                    "pgkeel_vs_minimal": _ratio(_ops(results, scenario, "pgkeel"),
+                                                _ops(results, scenario, "minimal_starlette"))
+                    if scenario.startswith("http_") else None})
     return out
 
 
@@ -189,10 +196,12 @@ def markdown(report: dict[str, Any], *, title: str) -> str:
                   f"{r['median_ms'] / 1000:.1f} |" for r in drains]
     lines += ["", "| scenario | pgkeel ÷ raw psycopg (median) | SQLAlchemy ORM ÷ pgkeel "
               "(median; HTTP: pgkeel req/s ÷ FastAPI+SQLAlchemy req/s) | SQLAlchemy Core ÷ "
-              "pgkeel (median) | pgkeel ÷ peer (median) |", "|---|---|---|---|---|"]
+              "pgkeel (median) | pgkeel ÷ peer (median) | pgkeel ÷ minimal_starlette (req/s) |",
+              "|---|---|---|---|---|---|"]
     lines += [f"| {r['scenario']} | {_cell(r['pgkeel_vs_raw_psycopg'], 2)} | "
               f"{_cell(r['sqlalchemy_vs_pgkeel'], 2)} | "
-              f"{_cell(r['sqlalchemy_core_vs_pgkeel'], 2)} | {_cell(r['pgkeel_vs_peer'], 2)} |"
+              f"{_cell(r['sqlalchemy_core_vs_pgkeel'], 2)} | {_cell(r['pgkeel_vs_peer'], 2)} | "
+              f"{_cell(r['pgkeel_vs_minimal'], 2)} |"
               for r in report["ratios"] if r["scenario"] not in NOT_RATIOS]
     return "\n".join(lines) + "\n"
 

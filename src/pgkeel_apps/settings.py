@@ -10,7 +10,7 @@ from pgkeel.config import AppEnv
 
 class DemoSettings(BaseSettings):
     """`make demo`'s port and sample data: PORT, DEMO_SEED, DEMO_ORGS, DEMO_USERS,
-    DEMO_PASSWORD."""
+    DEMO_PASSWORD; and USER_CACHE."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True,
                                       use_attribute_docstrings=True)
@@ -33,6 +33,9 @@ class DemoSettings(BaseSettings):
     is set (roles configured by hand) or APP_ENV=production."""
     demo_role_service: str = Field("pgkeel", pattern=r"^[a-z][a-z0-9_]{0,40}$")
     """Role name prefix: <service>_migrator, <service>_app, <service>_readonly."""
+    user_cache: bool = True
+    """Serve GET /v1/users/{id} from the cache (5 minutes, dropped by every write to the
+    user). false: read the database on every request (the benchmark's uncached runs)."""
 
     def seeds(self, env: AppEnv) -> bool:
         """Whether to load the sample data under APP_ENV `env`."""

@@ -42,7 +42,8 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
     await verify_password_async("warm-up", None)
     state = ctx.app.state
     state.identity = IdentityService(ctx.db, ctx.cache, cursor_codec=ctx.cursor_codec,
-                                     password_min_chars=auth.password_min_chars)
+                                     password_min_chars=auth.password_min_chars,
+                                     cache_users=DemoSettings().user_cache)
     state.pgkeel_authenticator = SessionAuthenticator(
         ctx.db, ttl=dt.timedelta(seconds=auth.session_ttl_s))
     state.login_guard = LoginGuard(ctx.services.redis, auth, prefix=ctx.settings.cache_prefix)

@@ -94,9 +94,10 @@ class IdentityService:
     """Users, roles and memberships of the caller's organization."""
 
     def __init__(self, db: Database, cache: Cache, *, cursor_codec: CursorCodec | None = None,
-                 password_min_chars: int = MIN_PASSWORD_CHARS) -> None:
+                 password_min_chars: int = MIN_PASSWORD_CHARS, cache_users: bool = True) -> None:
         self.db = db
         self.cache = cache
+        self.cache_users = cache_users
         self.password_min_chars = password_min_chars
         self.users: Repository[dict[str, Any]] = Repository(db, USERS,
                                                             cursor_codec=cursor_codec)
@@ -116,7 +117,8 @@ class IdentityService:
         return self.cache.key("user", user_id)
 
     async def get_user(self, user_id: UUID) -> dict[str, Any]:
-        """One user with roles, API-shaped; cached 5 min, invalidated by every write."""
+        """One user with roles, API-shaped; cached 5 min, invalidated by every write (unless
+        the service was started with its user cache off)."""
         async def load() -> dict[str, Any]:
             # A cache fill reads the primary: a lagging replica's row would be cached.
             async with self.db.transaction(readonly=True) as tx:
@@ -124,6 +126,8 @@ class IdentityService:
                 user["roles"] = await tx.fetch_all(USER_ROLES, (user["organizationId"],
                                                                 user_id))
             return dict(orjson.loads(orjson.dumps(user)))  # JSON-native: as a hit returns it
+        if not self.cache_users:
+            return await load()
         result: dict[str, Any] = await self.cache.get_or_set(self.user_key(user_id), load,
                                                              ttl=TTL.MEDIUM)
         return result

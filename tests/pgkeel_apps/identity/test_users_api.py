@@ -250,3 +250,25 @@ async def test_get_user_is_cached_and_every_write_invalidates_it(api: Api):
         == ["VIEWER"]
     await api.client.delete(f"{url}/roles/{org['viewer_role']}", headers=admin)
     assert (await api.client.get(url, headers=admin)).json()["roles"] == []
+
+
+async def test_user_cache_off_reads_the_database_every_time(api: Api):
+    """USER_CACHE=false (the benchmark's uncached runs): GET /v1/users/{id} answers from the
+    database, so a change made behind the service's back shows at once; with the cache on,
+    the cached answer stays until a write through the service drops it."""
+    org = await make_org(api)
+    headers = await api.as_(org["slug"], "admin0")
+    path = f"/v1/users/{org['user0']}"
+    identity = api.app.state.identity
+    assert identity.cache_users  # the default
+    first = (await api.client.get(path, headers=headers)).json()
+    await api.db.execute("UPDATE identity.users SET display_name = 'Behind' "
+                         "WHERE organization_id = %s AND id = %s", (org["id"], org["user0"]))
+    assert (await api.client.get(path, headers=headers)).json() == first
+    identity.cache_users = False
+    try:
+        fresh = (await api.client.get(path, headers=headers)).json()
+    finally:
+        identity.cache_users = True
+    assert fresh["displayName"] == "Behind"
+    assert (fresh["id"], fresh["roles"]) == (first["id"], first["roles"])
