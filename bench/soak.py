@@ -38,8 +38,9 @@ _COUNTER = re.compile(r'^pgkeel_pool_(requests_queued|requests_wait_seconds)_tot
 def _start_service(port: int) -> tuple[subprocess.Popen[bytes], Any]:
     log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by run_soak
     env = {**os.environ, "PORT": str(port), "DEMO_SEED": "true", "DEMO_ORGS": "10",
-           "DEMO_USERS": "5000", "DEMO_PASSWORD": PASSWORD, "LOGIN_IP_LIMIT": "1000000",
-           "LOGIN_ACCOUNT_LIMIT": "1000000", "APP_ENV": "development"}
+           "DEMO_USERS": "5000", "DEMO_CAR_VIEWS": "0", "DEMO_PASSWORD": PASSWORD,
+           "LOGIN_IP_LIMIT": "1000000", "LOGIN_ACCOUNT_LIMIT": "1000000",
+           "APP_ENV": "development"}
     process = subprocess.Popen([sys.executable, "-m", "pgkeel_apps"], env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     return process, log

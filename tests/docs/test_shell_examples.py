@@ -140,7 +140,8 @@ def demo(pgkeel_servers: EmbeddedServers, pgkeel_redis_url: str, pgkeel_redis_pr
     env = {**os.environ, "DATABASE_URL": database, "REDIS_URL": pgkeel_redis_url,
            "CACHE_PREFIX": f"{pgkeel_redis_prefix}docs-{secrets.token_hex(2)}:",
            "PGKEEL_HOME": str(home / ".pgkeel"), "APP_ENV": "development",
-           "PORT": str(port), "DEMO_ORGS": "2", "DEMO_USERS": "20",
+           "PORT": str(port), "DEMO_ORGS": "2", "DEMO_USERS": "20", "DEMO_CARS": "300",
+           "DEMO_LEADS": "50", "DEMO_CAR_VIEWS": "5000",
            "MIGRATIONS_SCHEMA": "shop",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     log = (home / "service.log").open("w")
