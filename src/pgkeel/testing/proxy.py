@@ -21,16 +21,16 @@ subprocess) while the proxy keeps forwarding. Faults it injects:
 from __future__ import annotations
 
 import asyncio
-import re
+import struct
 import threading
 from dataclasses import dataclass, field
 
 __all__ = ["TcpProxy"]
 
-_COMMIT = b"COMMIT\x00"
-"""How COMMIT travels in a Query or Parse message: a NUL-terminated string."""
-_PREPARED_COMMIT = re.compile(rb"P.{4}([^\x00]+)\x00COMMIT\x00", re.DOTALL)
-"""A Parse message preparing COMMIT under a name (psycopg prepares frequent statements)."""
+_UNTYPED_CODES = {80877103, 80877104}
+"""SSLRequest and GSSENCRequest: untyped messages after which the startup message follows."""
+_MAX_UNTYPED = 10_000
+"""A startup-phase length larger than this is not PostgreSQL's: stop reading messages."""
 
 
 @dataclass
@@ -41,25 +41,96 @@ class _CommitTrap:
 
 @dataclass
 class _Link:
-    """One proxied connection's state."""
+    """One proxied connection's state, and a reader of the messages its client sends.
 
-    marked: bool = False
-    """Its client sent the armed trap's marker."""
+    The client's bytes are split into protocol messages (type byte, then a length) before
+    anything is decided, so a marker or a COMMIT split across two TCP reads, or sent in a
+    pipeline with other messages, is seen all the same.
+    """
+
+    marked_by: _CommitTrap | None = None
+    """The armed trap whose marker its client sent (a marker seen for an earlier trap does
+    not count: that connection may since serve other requests)."""
     silenced: bool = False
     """Nothing more goes back to its client (the trap fired)."""
     commit_names: set[bytes] = field(default_factory=set)
     """Names under which its client prepared COMMIT."""
+    started: bool = False
+    """The startup message has passed; typed messages follow."""
+    opaque: bool = False
+    """The stream is not readable (TLS, or not PostgreSQL): forward it as it comes."""
+    ssl_requested: bool = False
+    firing: _CommitTrap | None = None
+    """The trap its COMMIT sprang (forwarding: the cut waits for the COMMIT's Sync)."""
+    sent_commit: bool = False
+    """The COMMIT went as a simple Query: nothing more needs to follow it."""
+    buffer: bytearray = field(default_factory=bytearray)
 
-    def is_commit(self, data: bytes) -> bool:
-        """Whether client bytes `data` carry a COMMIT: as a query, or as a Bind of a prepared
-        COMMIT (learning the names of prepared COMMITs on the way)."""
-        if _COMMIT in data:
-            prepared = {m.group(1) for m in _PREPARED_COMMIT.finditer(data)}
-            self.commit_names |= prepared
-            if not prepared or data.count(_COMMIT) > len(prepared):
-                return True
-        return any(re.search(rb"B.{4}\x00" + re.escape(name) + rb"\x00", data, re.DOTALL)
-                   for name in self.commit_names)
+    def messages(self, data: bytes) -> tuple[list[bytes], bytes]:
+        """The complete messages `data` finishes, and the bytes they span (the rest waits
+        for the next read). Once opaque, `data` comes back whole as one message."""
+        if self.opaque:
+            return [data], data
+        self.buffer += data
+        found: list[bytes] = []
+        offset = 0
+        while not self.opaque:
+            if self.started:
+                if len(self.buffer) - offset < 5:
+                    break
+                size = 1 + struct.unpack_from("!I", self.buffer, offset + 1)[0]
+            else:
+                if len(self.buffer) - offset < 8:
+                    break
+                size, code = struct.unpack_from("!II", self.buffer, offset)
+                if not 8 <= size <= _MAX_UNTYPED:
+                    self.opaque = True
+                    break
+            if len(self.buffer) - offset < size:
+                break
+            message = bytes(self.buffer[offset:offset + size])
+            if not self.started:
+                if code in _UNTYPED_CODES:
+                    self.ssl_requested = code == 80877103
+                else:
+                    self.started = True
+            found.append(message)
+            offset += size
+        if self.opaque:  # forward everything from here on untouched
+            span, self.buffer = bytes(self.buffer), bytearray()
+            return [*found, span[offset:]], span
+        span = bytes(self.buffer[:offset])
+        del self.buffer[:offset]
+        return found, span
+
+    def server_said(self, data: bytes) -> None:
+        """The server accepted TLS: what follows cannot be read."""
+        if self.ssl_requested and not self.started:
+            self.ssl_requested = False
+            self.opaque = data[:1] == b"S"
+
+    def is_commit(self, message: bytes) -> bool:
+        """Whether one client message runs COMMIT: as a simple Query, an unnamed Parse of it,
+        or the Bind of a statement prepared as COMMIT (learning those names on the way)."""
+        if not self.started or self.opaque or not message:
+            return False
+        kind, body = message[:1], message[5:]
+        if kind == b"Q":
+            return body.rstrip(b"\x00").strip().rstrip(b";").upper() == b"COMMIT"
+        if kind == b"P":
+            name, _, rest = body.partition(b"\x00")
+            query = rest.partition(b"\x00")[0].strip().rstrip(b";").upper()
+            if name:
+                if query == b"COMMIT":
+                    self.commit_names.add(name)
+                else:
+                    self.commit_names.discard(name)
+                return False
+            return query == b"COMMIT"
+        if kind == b"B":
+            statement = body.split(b"\x00", 2)[1] if body.count(b"\x00") >= 2 else b""
+            return bool(statement) and statement in self.commit_names
+        return False
 
 
 class TcpProxy:
@@ -158,27 +229,59 @@ class TcpProxy:
             while data := await reader.read(65536):
                 if link.silenced:
                     return
-                trap = self._trap if upstream else None
-                commit = upstream and link.is_commit(data)
-                if trap is not None:
-                    if trap.marker in data:
-                        link.marked = True
-                    if link.marked and commit:
-                        self._trap = None
-                        link.silenced = True
-                        if trap.forward:
-                            writer.write(data)
-                            await writer.drain()
-                            # Let the server receive it before the connection goes.
-                            await asyncio.sleep(0.05)
-                        self.commit_cut.set()
-                        writer.transport.abort()
-                        other.transport.abort()
-                        return
-                writer.write(data)
-                await writer.drain()
+                if not upstream:
+                    link.server_said(data)
+                    writer.write(data)
+                    await writer.drain()
+                    continue
+                messages, span = link.messages(data)
+                if await self._spring(messages, span, writer, other, link):
+                    return
+                if span and link.firing is None:
+                    writer.write(span)
+                    await writer.drain()
         except (ConnectionError, OSError):
             pass
         finally:
             writer.transport.abort()
             other.transport.abort()
+
+    async def _spring(self, messages: list[bytes], span: bytes, writer: asyncio.StreamWriter,
+                      other: asyncio.StreamWriter, link: _Link) -> bool:
+        """Look at the client's messages (always: prepared COMMIT names are learned on every
+        connection); fire the armed trap when its marked connection sends COMMIT. Returns
+        whether the connection was cut."""
+        trap = self._trap
+        if link.firing is None:
+            for index, message in enumerate(messages):
+                if trap is not None and trap.marker in message:
+                    link.marked_by = trap
+                commit = link.is_commit(message)
+                if commit and trap is not None and link.marked_by is trap:
+                    self._trap = None
+                    link.firing = trap
+                    link.sent_commit = message[:1] == b"Q"
+                    messages = messages[index:]
+                    break
+            else:
+                return False
+        trap = link.firing
+        if not trap.forward:
+            link.silenced = True
+            self.commit_cut.set()
+            writer.transport.abort()
+            other.transport.abort()
+            return True
+        # Everything the client sent with the COMMIT goes too, up to the Sync that ends an
+        # extended-protocol COMMIT (its Execute may come in a later read).
+        writer.write(span)
+        await writer.drain()
+        if not (link.sent_commit or any(m[:1] == b"S" for m in messages)):
+            return False
+        link.silenced = True
+        # Let the server receive it before the connection goes.
+        await asyncio.sleep(0.05)
+        self.commit_cut.set()
+        writer.transport.abort()
+        other.transport.abort()
+        return True
