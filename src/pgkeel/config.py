@@ -66,13 +66,16 @@ class Settings(BaseSettings):
     """Connect timeout; an unreachable server is reported after this."""
     db_statement_timeout_ms: int = Field(30_000, ge=0)
     """Default `statement_timeout` of every transaction (0: none)."""
+    db_lock_timeout_ms: int = Field(0, ge=0)
+    """`lock_timeout` of the app role's sessions, set on the role by `pgkeel db roles` (with
+    DB_STATEMENT_TIMEOUT_MS as its `statement_timeout`); 0: none."""
     db_replica_max_lag_s: float = Field(5.0, gt=0)
     """A replica further behind than this is skipped."""
     db_transaction_pooler: bool = False
     """DATABASE_URL is a pooler in transaction mode (PgBouncer): keep no session state --
     no server-side prepared statements, and the statement timeout sent with every transaction
-    rather than set once per connection. Set the app role's own statement_timeout too (reads
-    sent as one implicit transaction rely on it)."""
+    rather than set once per connection. Reads sent as one implicit transaction rely on the
+    app role's own statement_timeout, which `pgkeel db roles` sets."""
     db_sslmode: str | None = None
     """`disable` ... `verify-full`, passed to libpq (unset: libpq's default)."""
     cursor_secret: SecretStr | None = None

@@ -248,12 +248,21 @@ def test_db_roles_command_is_idempotent(role_settings, role_names, pgkeel_databa
     args = ["db", "roles", "--service", role_names.app.removesuffix("_app"), "--json",
             *[arg for schema in SCHEMAS for arg in ("--schema", schema)]]
     reports = []
-    for _ in range(2):
+    # The app role's own timeouts come from the settings (behind a transaction pooler, reads
+    # rely on them); a change of setting changes the role, the same setting changes nothing.
+    for statement_ms, lock_ms in (("31000", "21000"), ("30000", "20000"), ("30000", "20000")):
+        monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", statement_ms)
+        monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", lock_ms)
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
         reports.append(orjson.loads(result.stdout))
-    assert reports[1]["changed"] is False and reports[1]["created"] == [], reports
-    assert reports[1]["roles"]["app"] == role_names.app
+    assert reports[1]["changed"] is True, "new timeouts are a change"
+    assert reports[2]["changed"] is False and reports[2]["created"] == [], reports
+    assert reports[2]["roles"]["app"] == role_names.app
+    with psycopg.connect(role_url(pgkeel_database_url, role_names.app, None)) as conn:
+        shown = conn.execute("SELECT current_setting('statement_timeout'),"
+                             " current_setting('lock_timeout')").fetchone()
+    assert shown == ("30s", "20s"), "every session of the app role starts with them"
 
 
 MATVIEWS_OPEN: str = """

@@ -12,7 +12,7 @@ from pgkeel.cli._output import JsonFlag, console, emit, reported_errors, run
 from pgkeel.config import load_settings
 from pgkeel.db import Database, PingResult
 from pgkeel.embedded import EmbeddedServers
-from pgkeel.security.roles import RoleNames, RolesReport, provision_roles
+from pgkeel.security.roles import RoleNames, RolesReport, RoleTimeouts, provision_roles
 
 app = typer.Typer(help="Check the database.", no_args_is_help=True)
 
@@ -46,7 +46,10 @@ async def _roles(schemas: list[str], service: str, readonly_bypass_rls: bool,
     assert settings.database_url is not None
     report, _ = await provision_roles(settings.database_url, RoleNames.for_service(service),
                                       schemas, password=password,
-                                      readonly_bypass_rls=readonly_bypass_rls)
+                                      readonly_bypass_rls=readonly_bypass_rls,
+                                      app_timeouts=RoleTimeouts(
+                                          settings.db_statement_timeout_ms,
+                                          settings.db_lock_timeout_ms))
     return report
 
 
@@ -63,7 +66,8 @@ def roles(
         "from DATABASE_URL's password; none on trust authentication).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create the service's migrator, app and readonly roles and grant them its schemas
+    """Create the service's migrator, app and readonly roles and grant them its schemas;
+    give the app role DB_STATEMENT_TIMEOUT_MS and DB_LOCK_TIMEOUT_MS as its own timeouts
     (connects with DATABASE_URL as an admin; idempotent)."""
     with reported_errors(as_json):
         report = run(_roles(schema, service, readonly_bypass_rls, password))

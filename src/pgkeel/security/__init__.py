@@ -9,7 +9,8 @@ Public API:
     issue_token, token_digest                          opaque bearer tokens stored hashed
     Principal, Authenticator                           who is calling, and how to find out
     rls_sql, rls_sql_for, tenant_predicate             the tenant policy SQL (`.rls`)
-    RoleNames, RolesReport, ensure_roles, provision_roles, role_url, derive_password
+    RoleNames, RolesReport, RoleTimeouts, ensure_roles, provision_roles, role_url,
+    derive_password
                                                        migrator / app / readonly (`.roles`)
 FastAPI dependencies live in `pgkeel.web` (`requires("USERS_READ")`).
 """
@@ -35,6 +36,7 @@ from pgkeel.security.rls import rls_sql, rls_sql_for, tenant_predicate
 from pgkeel.security.roles import (
     RoleNames,
     RolesReport,
+    RoleTimeouts,
     derive_password,
     ensure_roles,
     provision_roles,
@@ -54,6 +56,7 @@ __all__ = [
     "Principal",
     "RoleNames",
     "RolesReport",
+    "RoleTimeouts",
     "derive_password",
     "ensure_roles",
     "checks_in_flight",

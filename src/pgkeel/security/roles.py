@@ -35,8 +35,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgkeel.errors import UsageError, translate
 
-__all__ = ["LIBRARY_GRANTS", "RoleNames", "RolesReport", "admin_password", "derive_password",
-           "ensure_roles", "provision_roles", "role_url"]
+__all__ = ["LIBRARY_GRANTS", "RoleNames", "RoleTimeouts", "RolesReport", "admin_password",
+           "derive_password", "ensure_roles", "provision_roles", "role_url"]
 
 LIBRARY_GRANTS: Final[Mapping[str, Mapping[str, Mapping[str, LiteralString]]]] = {
     # The audit log is append-only for the app; the chain tables are written only by the
@@ -77,6 +77,11 @@ WHERE n.nspname = %(schema)s AND p.proowner <> %(owner)s::regrole
                   WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
                     AND d.deptype = 'e')
 """
+_ROLE_CONFIG: LiteralString = (
+    "SELECT s.setconfig FROM pg_catalog.pg_db_role_setting s"
+    " JOIN pg_catalog.pg_roles r ON r.oid = s.setrole"
+    " JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase"
+    " WHERE r.rolname = %s AND d.datname = current_database()")
 _MATVIEWS: LiteralString = (
     "SELECT matviewname::text FROM pg_catalog.pg_matviews WHERE schemaname = %s ORDER BY 1")
 _SNAPSHOT: LiteralString = """
@@ -102,6 +107,12 @@ SELECT jsonb_build_object(
                 FROM pg_catalog.pg_proc p
                 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
                 WHERE n.nspname = ANY(%(schemas)s)),
+  'settings', (SELECT jsonb_agg(jsonb_build_array(s.setrole::regrole::text, s.setconfig::text)
+                                ORDER BY s.setrole::regrole::text)
+               FROM pg_catalog.pg_db_role_setting s
+               WHERE s.setrole::regrole::text = ANY(%(roles)s)
+                 AND s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d
+                                      WHERE d.datname = current_database())),
   'defaults', (SELECT jsonb_agg(jsonb_build_array(a.defaclrole::regrole::text,
                                                   a.defaclnamespace::regnamespace::text,
                                                   a.defaclobjtype, a.defaclacl::text)
@@ -129,6 +140,23 @@ class RoleNames:
 
     def all(self) -> list[str]:
         return [self.migrator, self.app, self.readonly]
+
+
+@dataclass(frozen=True)
+class RoleTimeouts:
+    """The app role's own `statement_timeout` and `lock_timeout` (0: none), set with
+    `ALTER ROLE ... IN DATABASE ... SET`, so every session of the role starts with them.
+
+    Behind a pooler in transaction mode (DB_TRANSACTION_POOLER) pgkeel keeps no session
+    settings: a read sent as one implicit transaction carries no SET LOCAL, and the role's
+    own value is what bounds it."""
+
+    statement_timeout_ms: int
+    lock_timeout_ms: int = 0
+
+    def settings(self) -> dict[str, str]:
+        return {"statement_timeout": str(self.statement_timeout_ms),
+                "lock_timeout": str(self.lock_timeout_ms)}
 
 
 @dataclass
@@ -191,11 +219,13 @@ async def ensure_roles(
     *,
     passwords: Mapping[str, str | None] | None = None,
     readonly_bypass_rls: bool = False,
+    app_timeouts: RoleTimeouts | None = None,
 ) -> RolesReport:
     """Create (or correct) the three roles and grant them `schemas`, in one transaction.
 
     `conn` belongs to a superuser (or a role with CREATEROLE that may grant BYPASSRLS).
     `passwords` maps a role name to the password it logs in with (None: no password).
+    `app_timeouts`, when given, become the app role's own timeouts in this database.
     """
     report = RolesReport(roles=roles, schemas=sorted(set(schemas)))
     names = roles.all()
@@ -206,6 +236,8 @@ async def ensure_roles(
                     before = await _snapshot(conn, names, report.schemas)
                     await _ensure_all(conn, roles, report, passwords or {},
                                       readonly_bypass_rls)
+                    if app_timeouts is not None:
+                        await _ensure_settings(conn, roles.app, app_timeouts.settings())
                     report.changed = before != await _snapshot(conn, names, report.schemas)
                 return report
             except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject,
@@ -265,6 +297,20 @@ async def _ensure_role(conn: AsyncConnection[Any], name: str, bypass_rls: bool,
     if password is not None:
         await conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
             sql.Identifier(name), sql.Literal(password)))
+
+
+async def _ensure_settings(conn: AsyncConnection[Any], role: str,
+                           wanted: Mapping[str, str]) -> None:
+    """`ALTER ROLE role IN DATABASE <this one> SET name = value` for each setting whose
+    value differs (values as PostgreSQL stores them: milliseconds without a unit)."""
+    cursor = await conn.execute(_ROLE_CONFIG, (role,))
+    row = await cursor.fetchone()
+    current = dict(item.partition("=")[::2] for item in (row[0] if row else None) or [])
+    database = sql.Identifier(await _current_database(conn))
+    for name, value in wanted.items():
+        if current.get(name) != value:
+            await _run(conn, "ALTER ROLE {} IN DATABASE {} SET {} = {}", sql.Identifier(role),
+                       database, sql.Identifier(name), sql.Literal(value))
 
 
 async def _ensure_schema(conn: AsyncConnection[Any], schema: str, roles: RoleNames) -> None:
@@ -348,6 +394,7 @@ async def _run(conn: AsyncConnection[Any], template: str, *parts: sql.Composable
 async def provision_roles(
     admin_url: str, roles: RoleNames, schemas: Sequence[str], *,
     password: str | None = None, readonly_bypass_rls: bool = False,
+    app_timeouts: RoleTimeouts | None = None,
 ) -> tuple[RolesReport, dict[str, str]]:
     """`ensure_roles` over a connection of its own to `admin_url`; returns the report and
     each role's connection string (same server and database as `admin_url`). Passwords are
@@ -362,5 +409,6 @@ async def provision_roles(
         raise translate(exc) from exc
     async with conn:
         report = await ensure_roles(conn, roles, schemas, passwords=passwords,
-                                    readonly_bypass_rls=readonly_bypass_rls)
+                                    readonly_bypass_rls=readonly_bypass_rls,
+                                    app_timeouts=app_timeouts)
     return report, {name: role_url(admin_url, name, passwords[name]) for name in roles.all()}
