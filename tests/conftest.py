@@ -155,7 +155,7 @@ def live_server(pgkeel_redis_prefix: str, role_names: RoleNames):
                              "DEMO_ORGS": "3", "DEMO_USERS": "60", "DEMO_CARS": "200",
                              "DEMO_LEADS": "50", "DEMO_CAR_VIEWS": "2000", **env})
         servers.append(server)
-        server.wait_ready()
+        server.wait_ready(120)   # a loaded machine starts it slowly
         return server
 
     yield start

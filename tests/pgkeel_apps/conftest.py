@@ -94,9 +94,10 @@ def through_pgbouncer(settings: Settings, bouncer: Any) -> Settings:
 @pytest.fixture
 async def api(pgkeel_settings, role_settings, monkeypatch,
               request: pytest.FixtureRequest) -> AsyncIterator[Api]:
-    """The service as the app role; with PGKEEL_TEST_PGBOUNCER=1, through PgBouncer."""
+    """The service as the app role; with PGKEEL_TEST_PGBOUNCER=1, through PgBouncer (the
+    identity suite has its own: through PgBouncer wherever it is installed)."""
     settings = role_settings
-    if os.environ.get("PGKEEL_TEST_PGBOUNCER"):
+    if os.environ.get("PGKEEL_TEST_PGBOUNCER") == "1":
         settings = through_pgbouncer(role_settings, request.getfixturevalue("pgkeel_pgbouncer"))
     async with open_api(settings, monkeypatch, admin=pgkeel_settings) as opened:
         yield opened

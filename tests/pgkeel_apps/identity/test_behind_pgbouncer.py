@@ -4,7 +4,8 @@ is not installed).
 Every client of PgBouncer shares its few server connections, one transaction at a time. So
 nothing a transaction sets may outlive it: the request context (`pgkeel.org_id`, actor,
 request id) and the timeouts are transaction-local, and prepared statements are off. The
-whole identity suite runs this way with PGKEEL_TEST_PGBOUNCER=1; these tests always do.
+whole identity suite runs this way wherever pgbouncer is installed (see this directory's
+conftest); these tests also check what the suite cannot see from outside.
 """
 
 from __future__ import annotations

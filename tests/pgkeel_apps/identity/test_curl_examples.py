@@ -17,11 +17,13 @@ def test_report_curl_examples(live_server, pgkeel_database_url, pgkeel_redis_url
     server = live_server({"DATABASE_URL": pgkeel_database_url, "REDIS_URL": pgkeel_redis_url,
                           **TEST_ENV})
     base = server.base_url
-    token = httpx.post(f"{base}/v1/auth/login", json={
+    # Generous timeouts: the machine may be loaded; this checks answers, not speed.
+    client = httpx.Client(timeout=60.0)
+    token = client.post(f"{base}/v1/auth/login", json={
         "organization": "org-1", "email": "admin@org-1.example", "password": PASSWORD}
     ).json()["token"]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    roles = httpx.get(f"{base}/v1/roles", headers=headers).json()["items"]
+    roles = client.get(f"{base}/v1/roles", headers=headers).json()["items"]
     admin_role_id = next(r["id"] for r in roles if r["name"] == "ADMIN")
 
     examples = [
@@ -32,7 +34,7 @@ def test_report_curl_examples(live_server, pgkeel_database_url, pgkeel_redis_url
         (f"roleId={admin_role_id}&page=1&pageSize=20", 20),
     ]
     for query, page_size in examples:
-        response = httpx.get(f"{base}/v1/users?{query}", headers=headers)
+        response = client.get(f"{base}/v1/users?{query}", headers=headers)
         assert response.status_code == 200, (query, response.text)
         body = response.json()
         assert set(body) >= ENVELOPE, query
@@ -40,4 +42,5 @@ def test_report_curl_examples(live_server, pgkeel_database_url, pgkeel_redis_url
         assert len(body["items"]) <= page_size
         assert body["totalPages"] == -(-body["total"] // page_size)
         assert response.headers["x-request-id"]
-    assert httpx.get(f"{base}/openapi.json").json()["paths"]["/v1/users"]["get"]["parameters"]
+    assert client.get(f"{base}/openapi.json").json()["paths"]["/v1/users"]["get"]["parameters"]
+    client.close()

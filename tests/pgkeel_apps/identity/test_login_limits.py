@@ -28,9 +28,9 @@ def creds(org, who: str = "admin0", password: str = PASSWORD) -> dict[str, str]:
             "password": password}
 
 
-async def test_login_is_limited_per_ip_and_per_account(pgkeel_settings, role_settings,
+async def test_login_is_limited_per_ip_and_per_account(pgkeel_settings, identity_settings,
                                                        monkeypatch):
-    async with open_api(role_settings, monkeypatch, admin=pgkeel_settings,
+    async with open_api(identity_settings, monkeypatch, admin=pgkeel_settings,
                         LOGIN_IP_LIMIT="4",
                         LOGIN_ACCOUNT_LIMIT="2") as api:
         org = await make_org(api, admins=1, others=3)
@@ -49,9 +49,9 @@ async def test_login_is_limited_per_ip_and_per_account(pgkeel_settings, role_set
                     ).status_code == 200
 
 
-async def test_failures_lock_out_with_backoff_and_are_audited(pgkeel_settings, role_settings,
+async def test_failures_lock_out_with_backoff_and_are_audited(pgkeel_settings, identity_settings,
                                                               monkeypatch):
-    async with open_api(role_settings, monkeypatch, admin=pgkeel_settings,
+    async with open_api(identity_settings, monkeypatch, admin=pgkeel_settings,
                         LOGIN_LOCKOUT_THRESHOLD="3",
                         LOGIN_LOCKOUT_BASE_S="30") as api:
         org = await make_org(api)
@@ -81,9 +81,9 @@ async def test_failures_lock_out_with_backoff_and_are_audited(pgkeel_settings, r
     assert all(e["actor_id"] is None for e in events)
 
 
-async def test_logout_revokes_the_session_and_tokens_expire(pgkeel_settings, role_settings,
+async def test_logout_revokes_the_session_and_tokens_expire(pgkeel_settings, identity_settings,
                                                             monkeypatch):
-    async with open_api(role_settings, monkeypatch, admin=pgkeel_settings,
+    async with open_api(identity_settings, monkeypatch, admin=pgkeel_settings,
                         SESSION_TTL_S="120") as api:
         org = await make_org(api)
         login = await api.client.post("/v1/auth/login", json=creds(org))
