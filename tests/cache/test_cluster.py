@@ -3,8 +3,8 @@
 Every script call names keys of one organization, which share the `{org}` hash tag and so one
 slot; calls for several organizations are split by slot. Checked here: reads, fills and leases,
 tag generations, invalidations spanning many slots, the two-tier L1 kept honest over cluster
-pub/sub, and a failover -- a primary killed under load -- with no failed request and no stale
-read afterwards.
+pub/sub, the outbox's Redis Streams sink, and a failover -- a primary killed under load -- with
+no failed request and no stale read afterwards.
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+import uuid
 from typing import Any
 
 import pytest
+from redis.exceptions import ResponseError
 
+from pgkeel import outbox
 from pgkeel.cache import MISS, Cache, CacheOptions, TieredBackend, key
 from pgkeel.config import Settings
+from pgkeel.outbox import OutboxMessage, decode_entry
 from pgkeel.redis_client import cluster_seeds, connect_redis
 from pgkeel.testing import ValkeyCluster
 from pgkeel.web import Lockout, OnUnavailable, SlidingWindowLimiter
@@ -120,6 +124,44 @@ async def test_two_tier_l1_follows_invalidations_from_another_process(caches):
 
 async def _equals(cache: Cache, k: Any, value: Any) -> bool:
     return await cache.get(k) == value
+
+
+async def test_outbox_redis_streams_sink_on_the_cluster(pgkeel_redis_cluster: ValkeyCluster):
+    """With a cluster REDIS_URL the relay's default sink writes to the cluster: streams fanned
+    out by a template land on several nodes, each in order; a hash-tagged template keeps its
+    streams in one slot (one XREAD reads them all); a key of the wrong type fails only its
+    event. (Here, before the failover below: one cluster serves the whole module.)"""
+    prefix = f"outbox-{secrets.token_hex(3)}"
+    settings = Settings(redis_url=pgkeel_redis_cluster.url,
+                        outbox_stream=prefix + ":{aggregate_type}")
+    sink = outbox.sink_from_settings(settings)
+    kinds = [f"kind{i}" for i in range(12)]   # enough streams to reach every primary
+    messages = [OutboxMessage(uuid.uuid4(), "x.done", kinds[i % 12], str(i), {"n": i})
+                for i in range(120)]
+    client = connect_redis(pgkeel_redis_cluster.url, timeout_s=2.0)
+    try:
+        await client.set(f"{prefix}:broken", "not a stream")
+        broken = OutboxMessage(uuid.uuid4(), "x.done", "broken", "0", {})
+        results = await sink.publish([*messages[:60], broken, *messages[60:]])
+        assert isinstance(results[60], ResponseError)
+        assert [r for i, r in enumerate(results) if i != 60] == [None] * 120
+        nodes = set()
+        for kind in kinds:
+            node = client.get_node_from_key(f"{prefix}:{kind}")  # type: ignore[attr-defined]
+            nodes.add(str(node.name))
+            entries = await client.xrange(f"{prefix}:{kind}")
+            got = [decode_entry(fields).id for _, fields in entries]
+            assert got == [m.id for m in messages if m.aggregate_type == kind], kind
+        assert len(nodes) == 3, "the streams are spread over the primaries"
+        await sink.close()
+        tagged = outbox.sink_from_settings(settings.model_copy(
+            update={"outbox_stream": "{{" + prefix + "}}:{aggregate_type}"}))
+        assert await tagged.publish(messages[:2]) == [None, None]
+        await tagged.close()
+        read = await client.xread({f"{{{prefix}}}:kind0": 0, f"{{{prefix}}}:kind1": 0})
+        assert len(read) == 2, "both streams in one slot, one XREAD"
+    finally:
+        await client.aclose()
 
 
 async def test_failover_keeps_serving_without_stale_reads(caches, pgkeel_redis_cluster):

@@ -7,6 +7,12 @@ order means nothing to a reader. Each entry has the fields `id` (the event id: d
 it), `type`, `aggregate_type`, `aggregate_id`, `key`, `org_id` (when set), `created_at`,
 `payload` and `headers` (JSON). Streams are trimmed with `MAXLEN ~ maxlen` (approximate, so
 trimming stays cheap); size it to what consumers may lag behind by.
+
+On a Redis Cluster (a cluster `REDIS_URL`, see `pgkeel.redis_client`) each stream is one key,
+so one slot on one node: a batch goes as a cluster pipeline, split by node, each stream's
+events in order. A consumer that reads several streams in one XREAD needs them in one slot:
+give the template a hash tag, written doubled so `format` keeps it
+(`{{events}}:{aggregate_type}` names `{events}:user`, `{events}:order`, ...).
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from pgkeel.outbox.sink import OutboxMessage, PublishResult
+from pgkeel.redis_client import cluster_seeds, connect_redis
 
 __all__ = ["RedisStreamSink", "decode_entry"]
 
@@ -53,8 +61,11 @@ class RedisStreamSink:
     @classmethod
     def from_url(cls, url: str, *, stream: str = DEFAULT_STREAM, maxlen: int | None = 1_000_000,
                  timeout_s: float = 5.0) -> RedisStreamSink:
-        """A sink with a client of its own (closed by `close()`)."""
-        client = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        """A sink with a client of its own (closed by `close()`); a cluster URL gets a
+        cluster client."""
+        client = (connect_redis(url, timeout_s=timeout_s) if cluster_seeds(url) is not None
+                  else Redis.from_url(url, socket_timeout=timeout_s,
+                                      socket_connect_timeout=timeout_s))
         return cls(client, stream=stream, maxlen=maxlen, owns_client=True)
 
     def stream_for(self, message: OutboxMessage) -> str:
@@ -70,6 +81,8 @@ class RedisStreamSink:
                          b"$1\r\n*\r\n", *fields))
 
     async def publish(self, messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
+        if isinstance(self.redis, RedisCluster):
+            return await self._publish_to_cluster(messages)
         packed = b"".join(map(self._command, messages))
         pool = self.redis.connection_pool
         conn: Any = await _connection(pool)
@@ -92,6 +105,20 @@ class RedisStreamSink:
             await pool.release(conn)
         return results
 
+    async def _publish_to_cluster(self, messages: Sequence[OutboxMessage]
+                                  ) -> Sequence[PublishResult]:
+        """One cluster pipeline (split by node by the client). A command error fails its
+        event; anything else (a node unreachable) fails the batch."""
+        pipe = self.redis.pipeline(transaction=False)
+        for message in messages:
+            pipe.xadd(self.stream_for(message), dict(_pairs(message)),
+                      maxlen=self.maxlen, approximate=True)
+        replies = await pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
+                raise reply
+        return [reply if isinstance(reply, ResponseError) else None for reply in replies]
+
     async def close(self) -> None:
         if self._owns_client:
             await self.redis.aclose()
@@ -109,28 +136,31 @@ def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(value), value)
 
 
-_ID, _TYPE, _AGGREGATE_TYPE, _AGGREGATE_ID, _PAYLOAD, _KEY, _ORG, _CREATED, _HEADERS = (
-    _bulk(name) for name in (b"id", b"type", b"aggregate_type", b"aggregate_id", b"payload",
-                             b"key", b"org_id", b"created_at", b"headers"))
+_NAMES = {name: _bulk(name) for name in (b"id", b"type", b"aggregate_type", b"aggregate_id",
+                                          b"payload", b"key", b"org_id", b"created_at",
+                                          b"headers")}
+
+
+def _pairs(message: OutboxMessage) -> list[tuple[bytes, bytes]]:
+    """The entry's fields and values."""
+    pairs = [(b"id", str(message.id).encode()), (b"type", message.event_type.encode()),
+             (b"aggregate_type", message.aggregate_type.encode()),
+             (b"aggregate_id", message.aggregate_id.encode()),
+             (b"payload", orjson.dumps(message.payload))]
+    if message.partition_key is not None:
+        pairs.append((b"key", message.partition_key.encode()))
+    if message.org_id is not None:
+        pairs.append((b"org_id", message.org_id.encode()))
+    if message.created_at is not None:
+        pairs.append((b"created_at", message.created_at.isoformat().encode()))
+    if message.headers:
+        pairs.append((b"headers", orjson.dumps(message.headers)))
+    return pairs
 
 
 def _fields(message: OutboxMessage) -> list[bytes]:
     """The entry's field/value pairs, each already encoded as a RESP bulk string."""
-    fields = [
-        _ID, _bulk(str(message.id).encode()), _TYPE, _bulk(message.event_type.encode()),
-        _AGGREGATE_TYPE, _bulk(message.aggregate_type.encode()),
-        _AGGREGATE_ID, _bulk(message.aggregate_id.encode()),
-        _PAYLOAD, _bulk(orjson.dumps(message.payload)),
-    ]
-    if message.partition_key is not None:
-        fields += [_KEY, _bulk(message.partition_key.encode())]
-    if message.org_id is not None:
-        fields += [_ORG, _bulk(message.org_id.encode())]
-    if message.created_at is not None:
-        fields += [_CREATED, _bulk(message.created_at.isoformat().encode())]
-    if message.headers:
-        fields += [_HEADERS, _bulk(orjson.dumps(message.headers))]
-    return fields
+    return [part for name, value in _pairs(message) for part in (_NAMES[name], _bulk(value))]
 
 
 def decode_entry(fields: Mapping[bytes | str, bytes | str]) -> OutboxMessage:

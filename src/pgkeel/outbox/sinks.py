@@ -1,6 +1,7 @@
 """Choosing the relay's sink from settings: `OUTBOX_SINK_URL`, else Redis Streams on REDIS_URL.
 
-The URL's scheme picks the sink: `redis://` / `rediss://` -> `RedisStreamSink` (stream
+The URL's scheme picks the sink: `redis://` / `rediss://` (or a Redis Cluster URL:
+`redis+cluster://`, a list of seeds) -> `RedisStreamSink` (stream
 `OUTBOX_STREAM`, by default `<CACHE_PREFIX>outbox`, trimmed to `OUTBOX_STREAM_MAXLEN`),
 `nats://` / `tls://` -> `NatsJetStreamSink` (the `nats` extra), `amqp://` / `amqps://` ->
 `RabbitMqSink` (the `rabbitmq` extra), `memory://` -> `InProcessSink` (for tests).
@@ -47,7 +48,7 @@ def sink_from_settings(settings: Settings) -> Sink:
     """A new sink for `settings` (close it when done)."""
     url = sink_url(settings)
     scheme = urlsplit(url).scheme
-    if scheme in ("redis", "rediss"):
+    if scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
         return RedisStreamSink.from_url(url, stream=stream_name(settings),
                                         maxlen=settings.outbox_stream_maxlen or None)
     if scheme == "memory":
