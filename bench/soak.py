@@ -3,9 +3,10 @@
 The service runs as `make demo` runs it (`python -m pgkeel_apps`: DATABASE_URL / REDIS_URL,
 else the embedded servers) on a free port. `--concurrency` clients (16) send a mix: 70 % reads
 of one user (the cache path), 20 % list pages, 10 % creates with an Idempotency-Key. Every 10 s
-the service's RSS and its pool counters are sampled. The report: RSS over time, pool waits,
-p99 per minute, answers by status, and the goals -- RSS flat within 10 % after the first
-minute, no 5xx, p99 flat (the last minute within 1.5x the second). Not part of CI.
+the service's RSS, its pool counters and the machine's load average are sampled. The report:
+RSS over time, pool waits, p99 per minute, answers by status, and the goals -- RSS flat within
+10 % after the first minute, no 5xx, p99 flat (the last minute within 1.5x the second). Not
+part of CI.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ async def _load(base: str, pid: int, seconds: float, concurrency: int,
                 samples.append({"t_s": round(time.monotonic() - started, 1),
                                 "rss_mb": service.memory_info().rss / 2**20,
                                 "pool_waits": pool.get("requests_queued", 0.0),
-                                "pool_wait_s": pool.get("requests_wait_seconds", 0.0)})
+                                "pool_wait_s": pool.get("requests_wait_seconds", 0.0),
+                                "load_1m": os.getloadavg()[0]})
                 await asyncio.sleep(SAMPLE_S)
 
         tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
@@ -140,10 +142,10 @@ def _report(samples: list[dict[str, float]], by_minute: dict[int, list[float]],
             statuses: Counter[str], seconds: float, concurrency: int, out: Path | None) -> int:
     print(f"soak: {seconds:.0f} s, {concurrency} clients, "
           f"{sum(statuses.values())} requests")
-    print(f"{'t s':>7} {'RSS MB':>8} {'pool waits':>10} {'wait s':>8}")
+    print(f"{'t s':>7} {'RSS MB':>8} {'pool waits':>10} {'wait s':>8} {'load 1m':>8}")
     for sample in samples:
         print(f"{sample['t_s']:>7.0f} {sample['rss_mb']:>8.1f} {sample['pool_waits']:>10.0f} "
-              f"{sample['pool_wait_s']:>8.2f}")
+              f"{sample['pool_wait_s']:>8.2f} {sample.get('load_1m', 0.0):>8.2f}")
     print(f"{'minute':>7} {'requests':>9} {'p50 ms':>8} {'p99 ms':>8}")
     minutes = sorted(by_minute)
     p99 = {m: _percentile(by_minute[m], 0.99) for m in minutes}
