@@ -248,6 +248,9 @@ class Settings(BaseSettings):
     """WARN when a standby's replay is this many seconds behind (seen from either side)."""
     ops_replication_lag_crit_s: float = Field(300.0, ge=0)
     """CRIT when a standby's replay is this many seconds behind."""
+    ops_history_every_s: float = Field(10.0, gt=0)
+    """The /ops page's charts: seconds between two samples of the service's own history (the
+    last hour of them is kept in memory)."""
 
     maintain_lock_timeout_s: float = Field(1.0, gt=0)
     """`pgkeel maintain`: the longest any maintenance statement waits for a lock (and so the

@@ -28,11 +28,14 @@ from pgkeel.web import (
     error_response,
     health_router,
     install_error_handlers,
+    ops_router,
     pgkeel_lifespan,
+    run_ops_sampler,
 )
 from pgkeel_apps import dealership, identity, school, tags
 from pgkeel_apps.app import AppContext
 from pgkeel_apps.commerce import inventory, orders, payment, product
+from pgkeel_apps.identity.service import ADMIN_ROLES
 from pgkeel_apps.settings import AuthSettings
 
 log = logging.getLogger("pgkeel_apps")
@@ -105,7 +108,7 @@ async def start_apps(app: FastAPI, services: Services) -> AsyncIterator[None]:
     assert cache is not None
     async with (AuditAppender.from_settings(db, services.settings) as appender,
                 outbox.run_relay(relay), _maintenance(services.settings),
-                AsyncExitStack() as started):
+                run_ops_sampler(app, services), AsyncExitStack() as started):
         app.state.audit_appender = appender
         app.state.cache = cache
         context = AppContext(app=app, services=services, cache=cache, cursor_codec=codec)
@@ -155,6 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     token = auth.metrics_token.get_secret_value() if auth.metrics_token else None
     app.include_router(health_router(metrics=auth.metrics_open(settings.app_env),
                                      metrics_token=token))
+    # /ops: the operations page, for the identity app's administrators.
+    app.include_router(ops_router(roles=ADMIN_ROLES))
     for reference_app in APPS:
         app.include_router(reference_app.router)
     return app

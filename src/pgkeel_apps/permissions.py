@@ -54,6 +54,10 @@ PUBLIC_WRITE_ROUTES: Final = frozenset({
     ("POST", "/v1/orders/{order_id}/cancel"),
     ("POST", "/v1/orders/{order_id}/notes"),
     ("POST", "/v1/payments"),
+    # The /ops page's form: it takes an administrator's token (and refuses any other) to set
+    # the page's cookie, and logging out clears it; neither changes data.
+    ("POST", "/ops/login"),
+    ("POST", "/ops/logout"),
 })
 """The (method, path) write routes that need no write permission: they take no bearer token,
 or act only on the caller's own session and password. Every other POST, PUT, PATCH and DELETE

@@ -9,6 +9,7 @@ Public API:
     database_stats, table_statistics, index_usage, cache_hit_ratios, slow_queries,
     DatabaseStats, SlowQueries                                             (`.stats`)
     advise, Advice                          index and table advice with its SQL (`.advise`)
+    History, run_sampler, sample            a service's recent history for /ops (`.history`)
     SCHEMA, MIGRATIONS, install                     the library migration set (`.schema`)
     JobRegistry, Job, JobContext, JobFn, Skipped, refresh_view, load_registry
                                     maintenance jobs, the apps' and the library's (`.jobs`)
@@ -28,6 +29,7 @@ from pgkeel.ops.health import (
     check_pool,
     thresholds,
 )
+from pgkeel.ops.history import History, run_sampler, sample
 from pgkeel.ops.jobs import (
     Job,
     JobContext,
@@ -57,6 +59,7 @@ __all__ = [
     "Check",
     "DatabaseStats",
     "HealthReport",
+    "History",
     "Job",
     "JobContext",
     "JobFn",
@@ -80,6 +83,8 @@ __all__ = [
     "refresh_view",
     "run_jobs",
     "run_maintenance",
+    "run_sampler",
+    "sample",
     "slow_queries",
     "table_statistics",
     "thresholds",

@@ -7,6 +7,7 @@
     app.add_middleware(HttpMetricsMiddleware)     # request duration by route template
     app.add_middleware(SecurityHeadersMiddleware)   # nosniff, Referrer-Policy, no-store
     app.include_router(health_router())    # /health, /health/ready, /metrics
+    app.include_router(ops_router(roles={"ADMIN"}))   # /ops for administrators (`.ops_page`)
 
 Rate limits (Redis sliding windows, lockouts with backoff, 429 + Retry-After):
 
@@ -56,6 +57,7 @@ from pgkeel.web.inputs import ApiModel, Email, Name, Secret, Text
 from pgkeel.web.limits import RequestLimitsMiddleware
 from pgkeel.web.listing import list_openapi, list_query
 from pgkeel.web.metrics import HttpMetricsMiddleware
+from pgkeel.web.ops_page import ops_router, ops_sampler, run_ops_sampler
 from pgkeel.web.ratelimit import (
     Decision,
     Lockout,
@@ -122,6 +124,9 @@ __all__ = [
     "get_services",
     "health_router",
     "install_error_handlers",
+    "ops_router",
+    "ops_sampler",
+    "run_ops_sampler",
     "pgkeel_lifespan",
     "status_for",
 ]
