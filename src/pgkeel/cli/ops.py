@@ -140,6 +140,10 @@ def advise(
         min=0, help="Sequential scans: at least this many rows read per scan.")] = 10_000,
     seq_min_scans: Annotated[int, typer.Option(
         min=1, help="Sequential scans: at least this many scans.")] = 100,
+    what_if: Annotated[bool, typer.Option(
+        "--what-if", help="With hypopg: the planner's cost of each unindexed foreign key's "
+        "lookup without and with the advised index (a hypothetical one: nothing is built).")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Invalid, duplicate and unused indexes, foreign keys without an index, tables scanned
@@ -147,7 +151,7 @@ def advise(
     async def go(db: Database, _: Settings) -> list[ops.Advice]:
         return await ops.advise(db, unused_index_min_bytes=int(unused_min_mb * 1024 * 1024),
                                 seq_scan_min_rows=seq_min_rows,
-                                seq_scan_min_count=seq_min_scans)
+                                seq_scan_min_count=seq_min_scans, what_if=what_if)
 
     with reported_errors(as_json):
         found = run(_online(go))
@@ -160,6 +164,14 @@ def advise(
             console.print(f"[bold]{item.kind}[/] {item.object} ({item.table_name}): "
                           f"{item.reason}", highlight=False)
             console.print(f"  {item.sql}", markup=False, highlight=False, soft_wrap=True)
+            outcome = item.details.get("what_if")
+            if isinstance(outcome, dict) and "cost_before" in outcome:
+                console.print(f"  what if: cost {outcome['cost_before']:g} -> "
+                              f"{outcome['cost_after']:g} ({outcome['saving_pct']:g}% less; "
+                              f"index {'used' if outcome['index_used'] else 'not used'})",
+                              highlight=False)
+            elif isinstance(outcome, dict):
+                console.print(f"  what if: skipped: {outcome['skipped']}", highlight=False)
 
     emit([item.as_dict() for item in found], as_json, human)
 

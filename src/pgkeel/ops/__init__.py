@@ -10,6 +10,7 @@ Public API:
     DatabaseStats, SlowQueries                                             (`.stats`)
     advise, Advice                          index and table advice with its SQL (`.advise`)
     History, run_sampler, sample            a service's recent history for /ops (`.history`)
+    what_if, WhatIf, hypopg_missing         hypothetical-index costs with hypopg (`.whatif`)
     SCHEMA, MIGRATIONS, install                     the library migration set (`.schema`)
     JobRegistry, Job, JobContext, JobFn, Skipped, refresh_view, load_registry
                                     maintenance jobs, the apps' and the library's (`.jobs`)
@@ -51,6 +52,7 @@ from pgkeel.ops.stats import (
     slow_queries,
     table_statistics,
 )
+from pgkeel.ops.whatif import WhatIf, hypopg_missing, what_if
 
 __all__ = [
     "MIGRATIONS",
@@ -69,12 +71,14 @@ __all__ = [
     "Skipped",
     "SlowQueries",
     "State",
+    "WhatIf",
     "advise",
     "cache_hit_ratios",
     "check_database",
     "check_health",
     "check_pool",
     "database_stats",
+    "hypopg_missing",
     "index_usage",
     "install",
     "job_states",
@@ -88,4 +92,5 @@ __all__ = [
     "slow_queries",
     "table_statistics",
     "thresholds",
+    "what_if",
 ]
