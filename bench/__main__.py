@@ -89,6 +89,7 @@ async def _server_versions(url: str, redis_url: str) -> dict[str, str]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from bench import scenarios as sc
+    from bench.dealership import run_dealership
     from bench.idempotency import IDEMPOTENCY_SCENARIOS, idempotency_scenario
     from bench.outbox import run_outbox
     from bench.place_order import run_place_order
@@ -139,6 +140,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
             samples += await run_http(url, redis_url, profile, user_ids)
         if not args.skip_http:
             samples += await run_place_order(admin_url, redis_url, profile, only)
+        samples += await run_dealership(admin_url, redis_url, profile, only,
+                                        skip_http=args.skip_http)
         results = [summarize(s) for s in samples]
         report = {
             "machine": machine_info(profile, sizes=profile.sizes(),
