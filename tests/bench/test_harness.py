@@ -16,6 +16,7 @@ for module in ("asyncpg", "sqlalchemy", "fastapi_pagination", "aiohttp", "pyinst
     pytest.importorskip(module, reason="the bench extra is not installed (make bench-quick)")
 
 from bench.__main__ import main  # noqa: E402
+from bench.dealership import DEALERSHIP_SCENARIOS  # noqa: E402
 from bench.http_load import HTTP_SCENARIOS  # noqa: E402
 from bench.place_order import PLACE_ORDER_SCENARIOS  # noqa: E402
 from bench.report import CONTENDERS, RATIO_KEYS, RESULT_KEYS, validate  # noqa: E402
@@ -64,7 +65,7 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
     assert all(tuple(row) == RESULT_KEYS for row in results)
     seen = {(row["scenario"], row["contender"]) for row in results}
     assert {s for s, _ in seen} == IN_PROCESS | set(HTTP_SCENARIOS) | set(PAIRS) | set(
-        PLACE_ORDER_SCENARIOS)
+        PLACE_ORDER_SCENARIOS) | set(DEALERSHIP_SCENARIOS)
     assert {c for _, c in seen} == set(CONTENDERS)
     for scenario, contenders in PAIRS.items():
         assert {c for s, c in seen if s == scenario} == contenders
@@ -82,13 +83,15 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
         assert isinstance(row["median_ms"], float | int)
         assert row["p95_ms"] >= row["median_ms"] and row["p99_ms"] >= row["p95_ms"]
         assert row["ops_per_s"] > 0
-        if row["scenario"] in {*HTTP_SCENARIOS, *PLACE_ORDER_SCENARIOS}:
+        if row["scenario"] in {*HTTP_SCENARIOS, *PLACE_ORDER_SCENARIOS,
+                               *(s for s in DEALERSHIP_SCENARIOS if s.startswith("http_"))}:
             assert row["peak_rss_mb"] > 0
         else:
             assert row["peak_rss_mb"] is None
 
     ratios = {row["scenario"]: row for row in report["ratios"]}
-    assert set(ratios) == IN_PROCESS | set(HTTP_SCENARIOS) | set(PAIRS) | set(PLACE_ORDER_SCENARIOS)
+    assert set(ratios) == IN_PROCESS | set(HTTP_SCENARIOS) | set(PAIRS) | set(
+        PLACE_ORDER_SCENARIOS) | set(DEALERSHIP_SCENARIOS)
     assert all(tuple(row) == RATIO_KEYS for row in report["ratios"])
     assert ratios["get_by_id"]["pgkeel_vs_raw_psycopg"] > 0
     assert ratios["get_by_id"]["sqlalchemy_vs_pgkeel"] > 0
