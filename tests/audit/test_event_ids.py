@@ -3,6 +3,8 @@ upgrading a log written before event ids existed keeps every hash chain verifiab
 
 from __future__ import annotations
 
+import uuid
+
 from pgkeel.audit import AUDIT_LOG, AuditLog
 from pgkeel.audit.schema import migrator
 from pgkeel.db import Database, use_context
@@ -77,3 +79,18 @@ def test_an_organization_list_shows_neither_row_numbers_nor_transaction_ids():
     listed = {field.api_name for field in AUDIT_LOG.fields if not field.sensitive}
     assert "id" in listed and AUDIT_LOG.field("event_id").api_name == "id"
     assert "txid" not in listed and "auditId" not in listed
+
+
+async def test_a_platform_row_gets_its_event_id_from_the_writer(audit: AuditLog,
+                                                                pgkeel_db: Database):
+    """A row without organization (no tenant may read it, so row-level security would refuse
+    to return it) gets a UUIDv7 made by the writer, and chains like any other."""
+    probe = uuid.uuid4().hex
+    async with pgkeel_db.transaction() as tx:
+        made = await audit.record(tx, action="users.login_failed", entity_type="User",
+                                  org_id=None, metadata={"probe": probe})
+    assert made.version == 7
+    stored = await pgkeel_db.fetch_all(
+        "SELECT event_id FROM audit.audit_log WHERE organization_id IS NULL"
+        " AND metadata->>'probe' = %s", (probe,))
+    assert stored == [{"event_id": made}]

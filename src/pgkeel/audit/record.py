@@ -7,6 +7,8 @@ business actions. Organization, actor and request id come from the transaction's
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Iterable
 from typing import Any, LiteralString
 from uuid import UUID
@@ -15,7 +17,7 @@ from pgkeel.audit.events import DEFAULT_REDACTED, FROM_CONTEXT, prepare
 from pgkeel.db.transaction import Transaction
 from pgkeel.errors import AuditNotInstalled, DatabaseError
 
-__all__ = ["INSERT_EVENT", "not_installed", "record"]
+__all__ = ["INSERT_EVENT", "INSERT_PLATFORM_EVENT", "not_installed", "record", "uuid_v7"]
 
 INSERT_EVENT: LiteralString = """
 INSERT INTO audit.audit_log (organization_id, actor_id, action, entity_type, entity_id,
@@ -23,7 +25,24 @@ INSERT INTO audit.audit_log (organization_id, actor_id, action, entity_type, ent
 VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::text[], %s::jsonb, %s)
 RETURNING event_id"""
 
+# A platform row (no organization) is one no tenant may read, so row-level security refuses
+# to RETURN it: its event id is made here instead (a UUIDv7, as the column's default makes),
+# and the statement is otherwise the same, in the same single round trip.
+INSERT_PLATFORM_EVENT: LiteralString = """
+INSERT INTO audit.audit_log (event_id, organization_id, actor_id, action, entity_type,
+                             entity_id, old_values, new_values, changed_fields, metadata,
+                             request_id)
+VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::text[], %s::jsonb, %s)"""
+
 _MISSING = frozenset({"3F000", "42883"})  # undefined schema / function
+
+
+def uuid_v7() -> UUID:
+    """A UUIDv7 (RFC 9562): 48 bits of Unix time in milliseconds, then random bits."""
+    value = (time.time_ns() // 1_000_000 & (2**48 - 1)) << 80 | secrets.randbits(80)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # variant 10
+    return UUID(int=value)
 
 
 def not_installed(exc: DatabaseError, *, table_missing: bool = False) -> AuditNotInstalled | None:
@@ -63,6 +82,10 @@ async def record(
                     request_id=request_id, changed=changed, redact=redact,
                     context=tx.context)
     try:
+        if event.organization_id is None:
+            made = uuid_v7()
+            await tx.execute(INSERT_PLATFORM_EVENT, (made, *event.insert_params()))
+            return made
         event_id: UUID = await tx.fetch_val(INSERT_EVENT, event.insert_params())
         return event_id
     except DatabaseError as exc:

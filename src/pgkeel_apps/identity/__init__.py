@@ -46,7 +46,10 @@ async def start(ctx: AppContext) -> AsyncIterator[None]:
                                      cache_users=DemoSettings().user_cache)
     state.pgkeel_authenticator = SessionAuthenticator(
         ctx.db, ttl=dt.timedelta(seconds=auth.session_ttl_s))
-    state.login_guard = LoginGuard(ctx.services.redis, auth, prefix=ctx.settings.cache_prefix)
+    secret = ctx.settings.cursor_secret
+    state.login_guard = LoginGuard(
+        ctx.services.redis, auth, prefix=ctx.settings.cache_prefix,
+        subject_key=secret.get_secret_value().encode() if secret is not None else None)
     state.verification_tokens = VerificationTokens(
         ctx.db, verify_ttl_s=auth.verify_email_ttl_s, reset_ttl_s=auth.password_reset_ttl_s,
         password_min_chars=auth.password_min_chars)

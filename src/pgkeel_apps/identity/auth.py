@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
 from redis.asyncio import Redis
 
+from pgkeel.audit import AuditAppender
 from pgkeel.db import Database, Transaction, use_context
 from pgkeel.security import Principal, issue_token, token_digest, verify_password_async
 from pgkeel.web import Lockout, LockoutResult, OnUnavailable, SlidingWindowLimiter
@@ -65,9 +69,14 @@ class LoginAttempt:
 
 
 class LoginGuard:
-    """Login rate limits (per client IP, per organization + email) and failure lockouts."""
+    """Login rate limits (per client IP, per organization + email) and failure lockouts, and
+    what a failed login records. `subject_key` keys the digest that names an organization +
+    email in audit rows (random when None: digests then hold for this process only)."""
 
-    def __init__(self, redis: Redis | None, settings: AuthSettings, *, prefix: str) -> None:
+    def __init__(self, redis: Redis | None, settings: AuthSettings, *, prefix: str,
+                 subject_key: bytes | None = None) -> None:
+        self._subject_key = hmac.digest(subject_key or secrets.token_bytes(32),
+                                        b"pgkeel login subject", hashlib.sha256)
         policy = (OnUnavailable.CLOSED if settings.login_limits_fail_closed
                   else OnUnavailable.OPEN)
         common: dict[str, Any] = {"prefix": prefix, "on_unavailable": policy}
@@ -91,6 +100,33 @@ class LoginGuard:
 
     async def failed(self, organization: str, email: str) -> LockoutResult:
         return await self.lockout.failure(email, org=organization)
+
+    def subject(self, organization: str, email: str) -> str:
+        """A keyed digest of organization + email: failures against one subject can be told
+        apart and counted in the audit log whether or not the account exists, without the
+        typed email (sometimes a mistyped password) being stored or guessable offline."""
+        message = organization.encode() + b"\0" + email.encode()
+        return hmac.new(self._subject_key, message, hashlib.sha256).hexdigest()[:32]
+
+    async def record_failure(self, appender: AuditAppender, attempt: LoginAttempt, *,
+                             organization: str, email: str, ip: str) -> None:
+        """Count a failed login towards the lockout and audit it; the same work whatever
+        failed (wrong password, unknown email, account without password, unknown
+        organization): one Redis script and one durable audit row -- a platform row, without
+        organization, when the slug does not exist. A lockout it starts adds a second row
+        alike for every kind: it depends on the count, never on the account."""
+        lockout = await self.failed(organization, email)
+        metadata = {"ip": ip, "organization": organization,
+                    "subject": self.subject(organization, email)}
+        await appender.append_durable(
+            action="users.login_failed", entity_type="User", entity_id=attempt.user_id,
+            org_id=attempt.org_id, actor_id=None, metadata=metadata)
+        if lockout.locked:
+            await appender.append_durable(
+                action="users.locked_out", entity_type="User", entity_id=attempt.user_id,
+                org_id=attempt.org_id, actor_id=None,
+                metadata={**metadata, "seconds": lockout.lock_s, "level": lockout.level,
+                          "failures": lockout.failures})
 
     async def succeeded(self, organization: str, email: str) -> None:
         await self.lockout.success(email, org=organization)

@@ -152,17 +152,8 @@ async def login(body: Login, request: Request, appender: AppenderDep) -> Respons
     # Security events: each written and committed before the response, so a crash of this
     # process cannot lose one (queued events live in memory until their batch commits).
     if attempt.session is None:
-        lockout = await guard.failed(body.organization, email)
-        if attempt.org_id is not None:
-            await appender.append_durable(
-                action="users.login_failed", entity_type="User", entity_id=attempt.user_id,
-                org_id=attempt.org_id, actor_id=None, metadata={"ip": client_ip(request)})
-            if lockout.locked:
-                await appender.append_durable(
-                    action="users.locked_out", entity_type="User", entity_id=attempt.user_id,
-                    org_id=attempt.org_id, actor_id=None,
-                    metadata={"ip": client_ip(request), "seconds": lockout.lock_s,
-                              "level": lockout.level, "failures": lockout.failures})
+        await guard.record_failure(appender, attempt, organization=body.organization,
+                                   email=email, ip=client_ip(request))
         raise Unauthorized("Wrong organization, email or password.")
     await guard.succeeded(body.organization, email)
     await appender.append_durable(action="users.login", entity_type="User",
