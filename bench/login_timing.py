@@ -10,23 +10,30 @@ round by round so machine noise hits them alike:
 - `no_password`: an account that exists but has no password set (invited, SSO);
 - `unknown_org`: an organization that does not exist.
 
-Every one must answer the same 401 body (checked on every request, request id aside). The
-report gives each kind's median and the difference of its median from `wrong_password`, with
-a bootstrap 95 % interval: "equal within noise" means the interval contains 0. The rate limits
-and the lockout are raised for the run (they would otherwise answer 429 after a few attempts,
-which is their job, not what is measured here). Results go to bench/results/login-timing-*.json.
+Every one must answer the same 401 body (checked on every request, request id aside).
+
+Each round makes one attempt of every kind (`--ops` of each), in a random order, back to back,
+so the four share whatever the machine was doing at that moment: on a machine shared with
+other work the load drifts by far more than the effect sought, over seconds, and blocks of one
+kind at a time turn that drift into false differences. The report gives each kind's median,
+and its difference from `wrong_password` as the median of the per-round paired differences,
+with a bootstrap 95 % interval that resamples whole rounds: "equal within noise" means the
+interval contains 0. The rate limits and the lockout are raised for the run (they would
+otherwise answer 429 after a few attempts, which is their job, not what is measured here).
+Results go to bench/results/login-timing-*.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
 import statistics
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,10 +42,9 @@ import httpx
 from redis import asyncio as aioredis
 
 from bench.dataset import ensure_database, servers
-from bench.timing import Contender, Sample, Scenario, run_scenario
 from pgkeel.config import load_settings
 
-__all__ = ["KINDS", "bootstrap_interval", "login_timing", "main"]
+__all__ = ["KINDS", "login_timing", "main", "paired_interval"]
 
 DATABASE = "pgkeel_bench_login"
 RESULTS = Path(__file__).parent / "results"
@@ -103,11 +109,16 @@ async def _passwordless_email(url: str) -> str:
     return str(email)
 
 
-def _scenario(client: httpx.AsyncClient, passwordless: str) -> tuple[Scenario, set[bytes]]:
-    """The four kinds as contenders; every answer's body (request id removed) is collected."""
+Attempt = Callable[[int], Awaitable[object]]
+
+
+def _attempts(client: httpx.AsyncClient, passwordless: str
+              ) -> tuple[dict[str, Attempt], set[bytes]]:
+    """One failed login of each kind, by name; every answer's body (request id removed) is
+    collected."""
     bodies: set[bytes] = set()
 
-    def attempt(organization: str, email: Any, password: str) -> Any:
+    def attempt(organization: str, email: Any, password: str) -> Attempt:
         async def op(i: int) -> object:
             response = await client.post("/v1/auth/login", json={
                 "organization": organization, "email": email(i) if callable(email) else email,
@@ -124,47 +135,68 @@ def _scenario(client: httpx.AsyncClient, passwordless: str) -> tuple[Scenario, s
         return op
 
     wrong = f"not-{PASSWORD}-at-all"
-    contenders = [
-        Contender("wrong_password", attempt("org-1", "admin@org-1.example", wrong)),
-        Contender("unknown_email", attempt("org-1", lambda i: f"nobody-{i}@org-1.example",
-                                           wrong)),
-        Contender("no_password", attempt("org-1", passwordless, wrong)),
-        Contender("unknown_org", attempt("org-does-not-exist", "admin@org-1.example", wrong)),
-    ]
-    description = "failed POST /v1/auth/login, in-process (ASGI), one at a time, by kind"
-    return Scenario("login_failure_timing", description, contenders), bodies
+    attempts = {
+        "wrong_password": attempt("org-1", "admin@org-1.example", wrong),
+        "unknown_email": attempt("org-1", lambda i: f"nobody-{i}@org-1.example", wrong),
+        "no_password": attempt("org-1", passwordless, wrong),
+        "unknown_org": attempt("org-does-not-exist", "admin@org-1.example", wrong),
+    }
+    return attempts, bodies
 
 
-def bootstrap_interval(baseline: list[int], other: list[int], *, resamples: int = 2000,
-                       seed: int = 7) -> tuple[float, float, float]:
-    """(difference of medians, low, high) in ms: `other` minus `baseline`, with a bootstrap
-    95 % interval from resampling both."""
+async def _rounds(attempts: dict[str, Attempt], *, rounds: int, ops: int, seed: int = 11
+                  ) -> dict[str, list[list[int]]]:
+    """Per kind, per round, the durations (ns) of its `ops` attempts. Each round runs every
+    kind's attempts in a shuffled order; garbage is collected between rounds, untimed."""
     rng = random.Random(seed)
-    diffs = []
-    for _ in range(resamples):
-        a = statistics.median(rng.choices(baseline, k=len(baseline)))
-        b = statistics.median(rng.choices(other, k=len(other)))
-        diffs.append((b - a) / 1e6)
-    diffs.sort()
-    point = (statistics.median(other) - statistics.median(baseline)) / 1e6
-    return point, diffs[int(0.025 * resamples)], diffs[int(0.975 * resamples) - 1]
+    for op in attempts.values():  # warm-up: pools, prepared statements, the dummy hash
+        for i in range(3):
+            await op(10_000_000 + i)
+    timed: dict[str, list[list[int]]] = {kind: [] for kind in attempts}
+    for r in range(rounds):
+        plan = [kind for kind in attempts for _ in range(ops)]
+        rng.shuffle(plan)
+        gc.collect()
+        this_round: dict[str, list[int]] = {kind: [] for kind in attempts}
+        for n, kind in enumerate(plan):
+            began = time.perf_counter_ns()
+            await attempts[kind](r * len(plan) + n)
+            this_round[kind].append(time.perf_counter_ns() - began)
+        for kind, durations in this_round.items():
+            timed[kind].append(durations)
+    return timed
 
 
-def _report(samples: list[Sample], bodies: set[bytes], seconds: float) -> dict[str, Any]:
-    by_kind = {s.contender: s.durations_ns for s in samples}
-    base = by_kind["wrong_password"]
+def paired_interval(diffs_ns: list[float], *, resamples: int = 4000, seed: int = 7
+                    ) -> tuple[float, float, float]:
+    """(median, low, high) in ms of per-round paired differences, with a bootstrap 95 %
+    interval that resamples rounds."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(diffs_ns, k=len(diffs_ns)))
+                     for _ in range(resamples))
+    return (statistics.median(diffs_ns) / 1e6, medians[int(0.025 * resamples)] / 1e6,
+            medians[int(0.975 * resamples) - 1] / 1e6)
+
+
+def _report(timed: dict[str, list[list[int]]], bodies: set[bytes], seconds: float,
+            loadavg: dict[str, list[float]]) -> dict[str, Any]:
+    per_round = {kind: [statistics.median(r) for r in rounds] for kind, rounds in timed.items()}
+    base = per_round["wrong_password"]
     kinds = []
     for kind in KINDS:
-        durations = by_kind[kind]
-        diff, low, high = bootstrap_interval(base, durations)
+        durations = [d for r in timed[kind] for d in r]
+        diffs = [mine - theirs for mine, theirs in zip(per_round[kind], base, strict=True)]
+        diff, low, high = paired_interval(diffs)
         kinds.append({"kind": kind, "n": len(durations),
                       "median_ms": round(statistics.median(durations) / 1e6, 3),
                       "diff_vs_wrong_password_ms": round(diff, 3),
                       "ci95_ms": [round(low, 3), round(high, 3)],
                       "within_noise": low <= 0 <= high})
-    return {"scenario": "login_failure_timing", "seconds": round(seconds, 1),
-            "loadavg": os.getloadavg(), "identical_bodies": len(bodies) == 1,
-            "kinds": kinds}
+    return {"scenario": "login_failure_timing",
+            "design": "paired rounds: every kind in each round, shuffled; diff = median of "
+                      "per-round differences, interval = bootstrap over rounds",
+            "rounds": len(base), "seconds": round(seconds, 1), "cpus": os.cpu_count(),
+            "loadavg": loadavg, "identical_bodies": len(bodies) == 1, "kinds": kinds}
 
 
 async def login_timing(admin_url: str, redis_url: str, *, rounds: int, ops: int,
@@ -174,17 +206,21 @@ async def login_timing(admin_url: str, redis_url: str, *, rounds: int, ops: int,
     began = time.perf_counter()
     url = ensure_database(admin_url, DATABASE)
     async with _service(url, redis_url) as client:
-        scenario, bodies = _scenario(client, await _passwordless_email(url))
-        samples = await run_scenario(scenario, rounds=rounds, block_s=60.0, min_ops=ops,
-                                     max_ops=ops, log=log)
-    return _report(samples, bodies, time.perf_counter() - began)
+        attempts, bodies = _attempts(client, await _passwordless_email(url))
+        load_before = list(os.getloadavg())
+        timed = await _rounds(attempts, rounds=rounds, ops=ops)
+        load_after = list(os.getloadavg())
+    log(f"  {rounds} rounds x {ops} attempt(s) per kind; load average before "
+        f"{load_before[0]:.1f}, after {load_after[0]:.1f}")
+    return _report(timed, bodies, time.perf_counter() - began,
+                   {"before": load_before, "after": load_after})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.login_timing",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--ops", type=int, default=30, help="attempts per kind per round")
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--ops", type=int, default=1, help="attempts per kind per round")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
     admin_url, redis_url, servers_started = servers()
