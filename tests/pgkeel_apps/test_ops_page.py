@@ -61,9 +61,11 @@ async def test_the_page_is_for_administrators_only_and_its_form_sets_a_strict_co
 
 async def test_fired_checks_show_the_same_state_on_the_page_and_in_json(
         role_settings, pgkeel_settings, monkeypatch):
-    # Thresholds at zero: a session idle in a transaction is CRIT at once.
+    # Thresholds at zero: a session idle in a transaction is CRIT at once, and its
+    # transaction a long one.
     settings = role_settings.model_copy(update={"ops_idle_in_transaction_warn_s": 0,
-                                                "ops_idle_in_transaction_crit_s": 0})
+                                                "ops_idle_in_transaction_crit_s": 0,
+                                                "ops_long_transaction_warn_s": 0})
     async with open_api(settings, monkeypatch, admin=pgkeel_settings) as api:
         idle = await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True)
         owner = await psycopg.AsyncConnection.connect(str(pgkeel_settings.database_url),
@@ -76,7 +78,7 @@ async def test_fired_checks_show_the_same_state_on_the_page_and_in_json(
                        (await api.client.get("/ops/json", headers=headers)).json()[
                            "health"]["checks"]}
             page = dict(ROW.findall((await api.client.get("/ops", headers=headers)).text))
-            for name in ("idle_in_transaction", "invalid_indexes"):
+            for name in ("idle_in_transaction", "long_transactions", "invalid_indexes"):
                 assert library[name].state.value != "OK", library[name]
                 assert as_json[name] == page[name] == library[name].state.value, name
             assert as_json == page
