@@ -52,7 +52,7 @@ class _Link:
     """The armed trap whose marker its client sent (a marker seen for an earlier trap does
     not count: that connection may since serve other requests)."""
     silenced: bool = False
-    """Nothing more goes back to its client (the trap fired)."""
+    """Nothing more goes back to its client (the trap fired on its COMMIT)."""
     commit_names: set[bytes] = field(default_factory=set)
     """Names under which its client prepared COMMIT."""
     started: bool = False
@@ -227,9 +227,9 @@ class TcpProxy:
                     other: asyncio.StreamWriter, link: _Link, *, upstream: bool) -> None:
         try:
             while data := await reader.read(65536):
-                if link.silenced:
-                    return
                 if not upstream:
+                    if link.silenced:
+                        continue  # the trap fired: the client hears nothing more
                     link.server_said(data)
                     writer.write(data)
                     await writer.drain()
@@ -260,6 +260,9 @@ class TcpProxy:
                 if commit and trap is not None and link.marked_by is trap:
                     self._trap = None
                     link.firing = trap
+                    # From here on no answer reaches the client: not the COMMIT's, nor one
+                    # the server sends before the rest of the COMMIT's messages arrive.
+                    link.silenced = True
                     link.sent_commit = message[:1] == b"Q"
                     messages = messages[index:]
                     break
@@ -267,18 +270,16 @@ class TcpProxy:
                 return False
         trap = link.firing
         if not trap.forward:
-            link.silenced = True
             self.commit_cut.set()
             writer.transport.abort()
             other.transport.abort()
             return True
-        # Everything the client sent with the COMMIT goes too, up to the Sync that ends an
-        # extended-protocol COMMIT (its Execute may come in a later read).
+        # Everything the client sent with the COMMIT goes too, up to the Sync (or Flush) that
+        # ends an extended-protocol COMMIT (its Execute may come in a later read).
         writer.write(span)
         await writer.drain()
-        if not (link.sent_commit or any(m[:1] == b"S" for m in messages)):
+        if not (link.sent_commit or any(m[:1] in (b"S", b"H") for m in messages)):
             return False
-        link.silenced = True
         # Let the server receive it before the connection goes.
         await asyncio.sleep(0.05)
         self.commit_cut.set()
