@@ -80,10 +80,17 @@ def _count(schema: str, name: str) -> sql.Composed:
 
 async def test_the_catalog_says_which_tables_read_the_context(app_url, pgkeel_schema,
                                                               pgkeel_database_url):
+    with psycopg.connect(pgkeel_database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE VIEW {} WITH (security_invoker = true) AS "
+                             "SELECT * FROM {}").format(
+            sql.Identifier(pgkeel_schema, "secured_view"),
+            sql.Identifier(pgkeel_schema, "secured")))
     async with Database(app_url, min_size=1, max_size=1) as db:
         assert await db.reads_context(f"{pgkeel_schema}.secured") is True
         assert await db.reads_context(f"{pgkeel_schema}.plain") is False
         assert await db.reads_context(f"{pgkeel_schema}.missing") is True   # unknown: send
+        # A view of a secured table reads it as its reader: the context must go along.
+        assert await db.reads_context(f"{pgkeel_schema}.secured_view") is True
     async with Database(pgkeel_database_url, min_size=1, max_size=1) as admin:
         # A superuser is never subject to row-level security: nothing reads the context.
         assert await admin.reads_context(f"{pgkeel_schema}.secured") is False

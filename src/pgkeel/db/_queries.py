@@ -36,8 +36,10 @@ SET_CONTEXT: LiteralString = (
 # Whether the database reads the request context when this role reads this table: row-level
 # security is on and the connected role is subject to it (not a superuser, not BYPASSRLS).
 # No row (an unknown table) is read as "yes".
+# A view counts as yes: it may read tables with row-level security as its reader
+# (security_invoker) or filter by the context itself.
 READS_CONTEXT: LiteralString = (
-    "SELECT c.relrowsecurity AND NOT (r.rolsuper OR r.rolbypassrls)"
+    "SELECT (c.relrowsecurity OR c.relkind = 'v') AND NOT (r.rolsuper OR r.rolbypassrls)"
     " FROM pg_catalog.pg_class c, pg_catalog.pg_roles r"
     " WHERE c.oid = to_regclass(%s) AND r.rolname = current_user"
 )

@@ -400,7 +400,8 @@ class Database:
 
     async def reads_context(self, table: str) -> bool:
         """Whether reading `table` (schema-qualified) makes the database read the request
-        context: row-level security is on and this role is subject to it. Asked of the
+        context: row-level security is on, or it is a view (which may read tables that have
+        it), and this role is subject to it. Asked of the
         catalog once per table; a table the catalog does not know counts as yes."""
         known = self._reads_context.get(table)
         if known is None:
