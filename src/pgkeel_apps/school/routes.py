@@ -24,6 +24,7 @@ from pgkeel_apps.school.tables import (
     COURSES,
     ENROLLMENTS,
     FEEDBACK,
+    STUDENT_DIRECTORY,
     STUDENTS,
 )
 
@@ -153,11 +154,12 @@ def _changes(pairs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
 
 # -- students -----------------------------------------------------------------------------
 
-@router.get("/students", summary="List students (list grammar)")
-async def list_students(_: Reader, service: Service,
-                        query: Annotated[ListQuery, Depends(list_query(STUDENTS))]) -> Response:
+@router.get("/students", summary="List students, with their names (list grammar)")
+async def list_students(
+        _: Reader, service: Service,
+        query: Annotated[ListQuery, Depends(list_query(STUDENT_DIRECTORY))]) -> Response:
     page = await service.list_students(query)
-    return OrjsonResponse(page.envelope([STUDENTS.to_api(r) for r in page.items]))
+    return OrjsonResponse(page.envelope([STUDENT_DIRECTORY.to_api(r) for r in page.items]))
 
 
 @router.post("/students", status_code=201, summary="Make a user of this school a student")

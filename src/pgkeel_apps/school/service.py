@@ -20,6 +20,7 @@ from pgkeel_apps.school.tables import (
     COURSES,
     ENROLLMENTS,
     FEEDBACK,
+    STUDENT_DIRECTORY,
     STUDENTS,
     TABLES,
 )
@@ -95,6 +96,7 @@ class SchoolService:
         def repo(table: Any, name: str) -> Repository[dict[str, Any]]:
             return Repository(db, table, name=name, cursor_codec=cursor_codec)
         self.students = repo(STUDENTS, "student")
+        self.directory = repo(STUDENT_DIRECTORY, "student")
         self.courses = repo(COURSES, "course")
         self.enrollments = repo(ENROLLMENTS, "enrollment")
         self.sessions = repo(CLASS_SESSIONS, "class session")
@@ -109,7 +111,8 @@ class SchoolService:
         return self.cache.key("student", student_id)
 
     async def list_students(self, query: ListQuery) -> Page[dict[str, Any]]:
-        return await self.students.list(query, replica=True)
+        """Students with their names (the `student_directory` view)."""
+        return await self.directory.list(query, replica=True)
 
     async def get_student(self, student_id: UUID) -> dict[str, Any]:
         """A student with name and email, cached 5 minutes, invalidated by every change."""

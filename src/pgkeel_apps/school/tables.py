@@ -15,7 +15,7 @@ ATTENDANCE_STATUSES: Final = ("present", "late", "absent", "excused")
 _ID = (Op.EQ, Op.IN)
 _RANGE = (Op.EQ, Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN)
 
-STUDENTS = Table(SCHEMA, "students", [
+_STUDENT_FIELDS = (
     Field("id", FieldType.UUID, filter=_ID, nullable=False),
     Field("organization_id", FieldType.UUID, nullable=False, writable=False),
     Field("student_number", FieldType.TEXT, filter=(Op.EQ, Op.IN, Op.LIKE, Op.ILIKE),
@@ -27,8 +27,19 @@ STUDENTS = Table(SCHEMA, "students", [
     Field("created_at", FieldType.TIMESTAMPTZ, filter=_RANGE, nullable=False,
           writable=False),
     Field("updated_at", FieldType.TIMESTAMPTZ, nullable=False, writable=False),
-], tenant="organization_id", updated_at="updated_at", default_sort=("student_number",),
-    page_size=20, max_page_size=100)
+)
+
+STUDENTS = Table(SCHEMA, "students", _STUDENT_FIELDS, tenant="organization_id",
+                 updated_at="updated_at", default_sort=("student_number",), page_size=20,
+                 max_page_size=100)
+
+STUDENT_DIRECTORY = Table(SCHEMA, "student_directory", [
+    *_STUDENT_FIELDS,
+    Field("name", FieldType.TEXT, filter=(Op.ILIKE,), nullable=False, writable=False),
+], tenant="organization_id", default_sort=("student_number",), page_size=20,
+    max_page_size=100)
+"""What the student list reads: the students with their names (the view joins each to its
+identity user; read-only)."""
 
 COURSES = Table(SCHEMA, "courses", [
     Field("id", FieldType.UUID, filter=_ID, nullable=False, writable=False),
