@@ -104,8 +104,7 @@ def pgkeel_schema(pgkeel_database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pgkeel_streaming_replica(pgkeel_servers: EmbeddedServers, pgkeel_database_url: str,
-                             tmp_path_factory: pytest.TempPathFactory
+def pgkeel_streaming_replica(pgkeel_servers: EmbeddedServers, pgkeel_database_url: str
                              ) -> Iterator[StreamingReplica]:
     """A hot standby of the test server itself (one per session): `pg_basebackup` of the
     server the session uses into a temporary folder, started on another port with that
@@ -126,14 +125,21 @@ def pgkeel_streaming_replica(pgkeel_servers: EmbeddedServers, pgkeel_database_ur
         pytest.skip(f"no PostgreSQL {major} server binaries (initdb, pg_ctl, pg_basebackup, "
                     "postgres): set PGKEEL_PG_BIN")
     refused = replication_refused(admin_url)
-    home = tmp_path_factory.mktemp("replica")
-    pair = (StreamingReplica(home, bin_dir) if refused else
-            StreamingReplica(home, bin_dir, primary_url=pgkeel_database_url))
-    if refused:
-        pair.fallback_reason = (f"the test server refuses replication connections ({refused}); "
-                                "using a private primary instead")
-    with pair:
-        yield pair
+    # Not under tmp_path_factory: a pytest process starting meanwhile (any, on this machine)
+    # resets /tmp/pytest-of-<user> to 0700, and a standby running as another user would
+    # lose its own files.
+    home = Path(tempfile.mkdtemp(prefix="pgkeel-replica-"))
+    home.chmod(0o755)
+    try:
+        pair = (StreamingReplica(home, bin_dir) if refused else
+                StreamingReplica(home, bin_dir, primary_url=pgkeel_database_url))
+        if refused:
+            pair.fallback_reason = (f"the test server refuses replication connections "
+                                    f"({refused}); using a private primary instead")
+        with pair:
+            yield pair
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
