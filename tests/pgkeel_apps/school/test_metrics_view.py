@@ -4,6 +4,8 @@ blocking readers, its refresh time shown with the data, and one school's rows on
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from decimal import Decimal
 
 import psycopg
@@ -112,6 +114,57 @@ async def test_a_concurrent_refresh_does_not_block_readers(api: Api, pgkeel_data
         with pytest.raises(errors.LockNotAvailable):
             reader.execute("SELECT count(*) FROM school.student_metrics_mv")
         refresher.rollback()
+
+
+READ_DURING = """
+SELECT (SELECT count(*) FROM school.student_metrics_mv) AS students,
+       EXISTS (SELECT FROM pg_locks WHERE relation = 'school.student_metrics_mv'::regclass
+               AND mode = 'ExclusiveLock' AND granted AND pid <> pg_backend_pid()) AS refreshing
+"""
+
+
+async def test_a_reader_loop_runs_through_a_concurrent_refresh_without_waiting(
+        api: Api, pgkeel_database_url, record_property):
+    """A reader reads the view in a loop before, during and after a REFRESH CONCURRENTLY,
+    with lock_timeout=1ms: a read that waited on a lock would fail. The refresh keeps its
+    transaction open until the reader has read while its EXCLUSIVE lock was held (pg_locks,
+    in the same statement), so the loop provably runs through it. Reports the longest read;
+    asserts no lock wait, not a time."""
+    await make_school(api, students=2)
+    refreshed, seen, committed = threading.Event(), threading.Event(), threading.Event()
+
+    def refresh() -> None:
+        with psycopg.connect(pgkeel_database_url) as conn:
+            conn.execute("SELECT * FROM school.refresh_student_metrics()")
+            refreshed.set()
+            seen.wait(60)
+            conn.commit()
+        committed.set()
+
+    refresher = threading.Thread(target=refresh)
+    reads: list[tuple[float, bool]] = []
+    with psycopg.connect(pgkeel_database_url, autocommit=True) as reader:
+        reader.execute("SET lock_timeout = '1ms'")
+        refresher.start()
+        try:
+            after = 0
+            while after < 20 and len(reads) < 100_000:
+                started = time.perf_counter()
+                students, refreshing = reader.execute(READ_DURING).fetchone()  # type: ignore[misc]
+                reads.append((time.perf_counter() - started, refreshing))
+                assert students > 0
+                if refreshing and refreshed.is_set():
+                    seen.set()
+                after += committed.is_set()
+        finally:
+            seen.set()
+            refresher.join()
+    during = [wait for wait, refreshing in reads if refreshing]
+    longest = max(wait for wait, _ in reads) * 1000
+    record_property("max_read_ms", round(longest, 2))
+    print(f"{len(reads)} reads, {len(during)} while the refresh held its lock; "
+          f"longest {longest:.2f} ms")
+    assert during, "no read happened while the refresh held its lock"
 
 
 async def test_one_school_cannot_read_another_schools_metrics(api: Api, role_names,
