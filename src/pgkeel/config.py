@@ -178,7 +178,8 @@ class Settings(BaseSettings):
     """Batches the relay keeps in flight at once, each on its own pooled connection: more
     overlap database and sink waits with message building."""
     outbox_retention_s: float = Field(7 * 86_400.0, ge=0)
-    """`pgkeel outbox prune` deletes events published longer ago than this."""
+    """`pgkeel outbox prune` deletes events published longer ago than this; 0: the relay
+    deletes each event when it is acknowledged, so no published event is kept."""
     ops_latency_warn_ms: float = Field(100.0, ge=0)
     """`pgkeel health`: WARN when a `SELECT 1` round trip to PostgreSQL takes this long."""
     ops_latency_crit_ms: float = Field(1_000.0, ge=0)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pgkeel import outbox
+from pgkeel.config import Settings
 from pgkeel.db import Database
 from pgkeel.errors import UsageError
 from pgkeel.outbox import Backoff, InProcessSink, OutboxEvent, OutboxMessage, Relay
@@ -189,6 +190,28 @@ async def test_run_with_workers_stops_cleanly(db: Database) -> None:
     stop.set()
     await asyncio.wait_for(task, timeout=10)
     assert len(sink.messages) == 30 and len(set(sink.ids)) == 30
+
+
+async def test_without_retention_published_events_are_deleted_failed_ones_kept(
+        db: Database) -> None:
+    """keep_published=False: an acknowledged event's row goes at once; a refused one stays
+    to be retried, and the key's later events wait behind it as usual."""
+    await _add(db, [_event(1, key="a"), _event(2, key="a"), _event(3, key="b"), _event(4)])
+    sink = InProcessSink(refuse=lambda m: m.payload["n"] == 1)
+    relay = Relay(db, sink, listen=False, keep_published=False, backoff=Backoff(3600, 3600))
+    assert await relay.drain() == 2
+    assert sorted(_ns(sink)) == [3, 4]
+    rows = await db.fetch_all("SELECT payload->>'n' AS n, status, attempts"
+                              " FROM outbox.outbox_events ORDER BY seq")
+    assert [(r["n"], r["status"], r["attempts"]) for r in rows] == [
+        ("1", "pending", 1), ("2", "pending", 0)]
+    assert (await outbox.stats(db)).published == 0
+
+
+def test_zero_retention_setting_means_nothing_published_is_kept(db: Database) -> None:
+    settings = Settings(outbox_retention_s=0)
+    assert not Relay.from_settings(db, InProcessSink(), settings).keep_published
+    assert Relay.from_settings(db, InProcessSink(), Settings()).keep_published
 
 
 def test_workers_must_be_positive(db: Database) -> None:

@@ -76,6 +76,16 @@ WITH marked AS (
 )
 SELECT count(*) FROM marked"""
 
+# With no retention (`keep_published=False`), acknowledged events are deleted instead: a DELETE
+# writes no new row version and no index entry, which makes it the cheaper way to finish one.
+DELETE_PUBLISHED: LiteralString = """
+WITH deleted AS (
+    DELETE FROM outbox.outbox_events
+    WHERE id = ANY(%s::uuid[])
+    RETURNING 1
+)
+SELECT count(*) FROM deleted"""
+
 # Failed events back off (or go dead once out of attempts); events released untried -- the
 # followers of a failed key in the same batch -- wait with the failed head (NULL delay:
 # 'infinity', behind a head that just went dead).
