@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis._parsers import _AsyncRESP2Parser
 from redis.asyncio import Redis
 
 from pgkeel import outbox
@@ -48,21 +49,37 @@ async def test_stream_name_template_and_trim(db: Database, pgkeel_redis: Redis,
         await pgkeel_redis.delete(stream + ":alpha", stream + ":beta")
 
 
+@pytest.mark.parametrize("reader", ["hiredis", "python"])
 async def test_wrong_type_key_fails_only_its_events(db: Database, pgkeel_redis: Redis,
-                                                    stream: str) -> None:
+                                                    stream: str, reader: str) -> None:
+    """Every reply is matched to its command, with redis-py's hiredis reader (read directly)
+    and with its pure-Python parser alike."""
+    client = pgkeel_redis
+    if reader == "python":
+        pool = pgkeel_redis.connection_pool
+        client = Redis(connection_pool=type(pool)(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "parser_class": _AsyncRESP2Parser}))
     await pgkeel_redis.set(stream + ":bad", "not a stream")
     async with db.transaction() as tx:
-        await outbox.add_many(tx, [OutboxEvent("x", "good", 1), OutboxEvent("x", "bad", 1)])
-    sink = RedisStreamSink(pgkeel_redis, stream=stream + ":{aggregate_type}")
+        await outbox.add_many(tx, [OutboxEvent("x", "good", i) for i in range(3)]
+                              + [OutboxEvent("x", "bad", 1)]
+                              + [OutboxEvent("x", "good", i) for i in range(3, 5)])
+    sink = RedisStreamSink(client, stream=stream + ":{aggregate_type}")
     try:
         relay = Relay(db, sink, backoff=Backoff(3600, 3600), listen=False)
-        assert await relay.drain() == 1
+        assert await relay.drain() == 5
+        assert await pgkeel_redis.xlen(stream + ":good") == 5
         row = await db.fetch_one("SELECT status, attempts, last_error FROM outbox.outbox_events"
                                  " WHERE aggregate_type = 'bad'")
         assert row is not None and row["status"] == "pending" and row["attempts"] == 1
         assert "WRONGTYPE" in row["last_error"]
+        assert await client.ping()  # the connection is still in step with its replies
     finally:
         await pgkeel_redis.delete(stream + ":bad", stream + ":good")
+        if client is not pgkeel_redis:
+            await client.aclose()
+            await client.connection_pool.disconnect()
 
 
 async def test_redis_down_backs_off_then_dead_letter_then_replay(
