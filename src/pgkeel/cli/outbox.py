@@ -8,6 +8,7 @@ and exits. Every command takes `--json`; failures print one line and exit 1.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -67,6 +68,11 @@ def relay(
             overrides["workers"] = workers
         sink = outbox.sink_from_settings(settings)
         worker = outbox.Relay.from_settings(db, sink, settings, **overrides)
+        # A relay process allocates a few objects per event for as long as it runs: with the
+        # start-up objects (modules, settings, pools) frozen out of the collector's
+        # generations, each full collection walks only what the relay itself keeps, which
+        # took about a third of the relay's CPU per event before.
+        gc.freeze()
         try:
             if drain:
                 await worker.drain()
@@ -82,7 +88,10 @@ def relay(
 
     with reported_errors(as_json):
         settings = load_settings()
-        result = run(_online(go, redis=settings.outbox_sink_url is None, max_size=3))
+        in_flight = settings.outbox_workers if workers is None else workers
+        # One pooled connection per batch in flight, and one for the backlog metrics.
+        result = run(_online(go, redis=settings.outbox_sink_url is None,
+                             max_size=max(3, in_flight + 1)))
         emit(result, as_json, lambda: console.print(
             f"published {result['published']} events to {result['sink']}", highlight=False))
 
