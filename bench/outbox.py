@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
 import time
 from collections.abc import Callable
@@ -72,15 +73,16 @@ async def _insert_events(db: Database, count: int) -> None:
                                                                min(count, start + INSERT_CHUNK))])
 
 
-async def relay_drain(db: Database, redis_url: str, count: int, *, workers: int = 1) -> Sample:
+async def relay_drain(db: Database, redis_url: str, count: int, *, workers: int = 1,
+                      keep_published: bool = True) -> Sample:
     """Pre-insert `count` events (untimed), then time one relay (with `workers` batches in
-    flight) draining them."""
+    flight; `keep_published=False` is `OUTBOX_RETENTION_S=0`) draining them."""
     await db.execute("TRUNCATE outbox.outbox_events")
     await _insert_events(db, count)
     await db.execute("ANALYZE outbox.outbox_events")
     stream = f"pgkeel-bench:outbox:{secrets.token_hex(4)}"
     sink = outbox.RedisStreamSink.from_url(redis_url, stream=stream, maxlen=None)
-    relay = outbox.Relay(db, sink, listen=False, workers=workers)
+    relay = outbox.Relay(db, sink, listen=False, workers=workers, keep_published=keep_published)
     try:
         began = time.perf_counter_ns()
         published = await relay.drain()
@@ -123,6 +125,25 @@ async def procrastinate_drain(url: str, count: int) -> Sample:
     return _one_run("outbox_relay", "procrastinate", elapsed, count)
 
 
+RELAY_VARIANTS = ((2, True), (4, True), (1, False), (2, False), (4, False))
+"""(workers, keep_published) of the relay drains logged besides the contender (defaults)."""
+
+
+async def _relay_scenario(db: Database, redis_url: str, peer_url: str, count: int,
+                          log: Callable[[str], None]) -> list[Sample]:
+    """The relay with its defaults against procrastinate; then, logged only, the relay with
+    more workers and with no retention (deleting acknowledged events)."""
+    ours = await relay_drain(db, redis_url, count)
+    theirs = await procrastinate_drain(peer_url, count)
+    rates = ", ".join(f"{s.contender} {count / s.wall_s:,.0f}/s" for s in (ours, theirs))
+    log(f"  outbox_relay: {count:,} events; {rates}")
+    for workers, keep in RELAY_VARIANTS:
+        variant = await relay_drain(db, redis_url, count, workers=workers, keep_published=keep)
+        log(f"  outbox_relay variant: workers={workers} keep_published={keep}: "
+            f"{count / variant.wall_s:,.0f}/s")
+    return [ours, theirs]
+
+
 def _one_run(scenario: str, contender: str, elapsed_ns: int, count: int) -> Sample:
     """A whole drain as one timed operation; ops/s counts the events it moved."""
     sample = Sample(scenario, contender, ops_override=count)
@@ -147,13 +168,14 @@ async def run_outbox(admin_url: str, redis_url: str, profile: Profile,
                                               block_s=profile.block_s, min_ops=profile.min_ops,
                                               max_ops=profile.max_ops, log=log)
             if "outbox_relay" in wanted:
-                count = profile.outbox_events
-                ours = await relay_drain(db, redis_url, count)
-                theirs = await procrastinate_drain(peer_url, count)
-                samples += [ours, theirs]
-                rates = ", ".join(f"{s.contender} {count / s.wall_s:,.0f}/s"
-                                  for s in (ours, theirs))
-                log(f"  outbox_relay: {count:,} events; {rates}")
+                # As `pgkeel outbox relay` does at start-up, for both contenders alike: the
+                # objects that exist now are left out of the collector's generations.
+                gc.freeze()
+                try:
+                    samples += await _relay_scenario(db, redis_url, peer_url,
+                                                     profile.outbox_events, log)
+                finally:
+                    gc.unfreeze()
     finally:
         drop_database(admin_url, url)
         drop_database(admin_url, peer_url)
