@@ -48,7 +48,7 @@ async def test_connection_cut_during_commit(fault_stack: FaultStack, service: Li
         fault_stack.proxy.cut_at_commit(target.body["email"].encode(), forward=landed)
         cut = time.monotonic()
         first = await send_until_commit(load, target, fault_stack)
-        assert first.status == 503, first.body
+        assert first.status == 503, (first.body, fault_stack.proxy.fired_on)
         assert first.code == "commit_outcome_unknown"
         assert first.retry_after, "the answer says when to retry"
         assert first.body["hint"]

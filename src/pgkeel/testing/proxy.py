@@ -142,6 +142,9 @@ class TcpProxy:
         self.port = 0
         self.commit_cut = threading.Event()
         """Set once a `cut_at_commit` trap has fired."""
+        self.fired_on = ""
+        """The protocol messages (type letters) of the read in which the trap last fired, its
+        COMMIT in brackets: what to look at when a test's outcome surprises."""
         self.connections_cut = 0
         self._refusing = False
         self._trap: _CommitTrap | None = None
@@ -264,6 +267,9 @@ class TcpProxy:
                     # the server sends before the rest of the COMMIT's messages arrive.
                     link.silenced = True
                     link.sent_commit = message[:1] == b"Q"
+                    kinds = [m[:1].decode("latin-1") for m in messages]
+                    kinds[index] = f"[{kinds[index]}]"
+                    self.fired_on = "".join(kinds)
                     messages = messages[index:]
                     break
             else:
