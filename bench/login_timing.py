@@ -112,6 +112,10 @@ async def _passwordless_email(url: str) -> str:
 Attempt = Callable[[int], Awaitable[object]]
 
 
+class _Unavailable(Exception):
+    """A 503 (the shared database or Redis briefly out of reach): that round is dropped."""
+
+
 def _attempts(client: httpx.AsyncClient, passwordless: str
               ) -> tuple[dict[str, Attempt], set[bytes]]:
     """One failed login of each kind, by name; every answer's body (request id removed) is
@@ -123,6 +127,8 @@ def _attempts(client: httpx.AsyncClient, passwordless: str
             response = await client.post("/v1/auth/login", json={
                 "organization": organization, "email": email(i) if callable(email) else email,
                 "password": password})
+            if response.status_code == 503:
+                raise _Unavailable(response.text[:200])
             if response.status_code != 401:
                 raise RuntimeError(f"expected 401, got {response.status_code}: "
                                    f"{response.text[:200]}")
@@ -144,10 +150,11 @@ def _attempts(client: httpx.AsyncClient, passwordless: str
     return attempts, bodies
 
 
-async def _rounds(attempts: dict[str, Attempt], *, rounds: int, ops: int, seed: int = 11
-                  ) -> dict[str, list[list[int]]]:
+async def _rounds(attempts: dict[str, Attempt], *, rounds: int, ops: int, seed: int = 11,
+                  log: Any = print) -> dict[str, list[list[int]]]:
     """Per kind, per round, the durations (ns) of its `ops` attempts. Each round runs every
-    kind's attempts in a shuffled order; garbage is collected between rounds, untimed."""
+    kind's attempts in a shuffled order; garbage is collected between rounds, untimed. A
+    round with a 503 in it is dropped whole (its pairs would be incomplete)."""
     rng = random.Random(seed)
     for op in attempts.values():  # warm-up: pools, prepared statements, the dummy hash
         for i in range(3):
@@ -158,12 +165,19 @@ async def _rounds(attempts: dict[str, Attempt], *, rounds: int, ops: int, seed: 
         rng.shuffle(plan)
         gc.collect()
         this_round: dict[str, list[int]] = {kind: [] for kind in attempts}
-        for n, kind in enumerate(plan):
-            began = time.perf_counter_ns()
-            await attempts[kind](r * len(plan) + n)
-            this_round[kind].append(time.perf_counter_ns() - began)
+        try:
+            for n, kind in enumerate(plan):
+                began = time.perf_counter_ns()
+                await attempts[kind](r * len(plan) + n)
+                this_round[kind].append(time.perf_counter_ns() - began)
+        except _Unavailable as exc:
+            log(f"  round {r + 1} dropped: 503 {exc}")
+            await asyncio.sleep(2)
+            continue
         for kind, durations in this_round.items():
             timed[kind].append(durations)
+        if (r + 1) % 25 == 0:
+            log(f"  {r + 1}/{rounds} rounds, load average {os.getloadavg()[0]:.1f}")
     return timed
 
 
@@ -208,7 +222,7 @@ async def login_timing(admin_url: str, redis_url: str, *, rounds: int, ops: int,
     async with _service(url, redis_url) as client:
         attempts, bodies = _attempts(client, await _passwordless_email(url))
         load_before = list(os.getloadavg())
-        timed = await _rounds(attempts, rounds=rounds, ops=ops)
+        timed = await _rounds(attempts, rounds=rounds, ops=ops, log=log)
         load_after = list(os.getloadavg())
     log(f"  {rounds} rounds x {ops} attempt(s) per kind; load average before "
         f"{load_before[0]:.1f}, after {load_after[0]:.1f}")
