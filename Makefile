@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 PORT   ?= 8000
+# pytest processes for `make test` (each has its own database, roles and Redis prefix).
+TEST_WORKERS ?= 2
 export PORT
 
 .DEFAULT_GOAL := help
@@ -33,7 +35,7 @@ typecheck: $(STAMP)  ## mypy --strict on src/
 	$(BIN)/mypy
 
 pytest: $(STAMP)  ## The whole pytest suite against the configured (or embedded) servers
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # With DATABASE_URL set, the suite above ran on those servers; this runs the smoke subset on
 # the embedded PostgreSQL 18 + Valkey 8 as well, so both paths are exercised every time.

@@ -49,7 +49,9 @@ async def test_conflicting_serializable_transactions_both_land_exactly_once(
         table)).fetchall()
     assert len(rows) == 2, "each effect landed exactly once"
     assert [seen for _, seen in rows] == [0, 1], "the retried one saw the other's row"
-    assert sum(attempts.values()) == 3, attempts
+    # At least one retry. Under load a retry can start before the winner commits and conflict
+    # with it again; the rows above are what serializability promises, whatever the count.
+    assert sum(attempts.values()) >= 3, attempts
 
 
 async def test_a_real_deadlock_is_retried(pgkeel_settings, table, sync_conn):
