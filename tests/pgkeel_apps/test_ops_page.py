@@ -4,11 +4,13 @@ its login form sets), and the same check states in its HTML, in /ops/json and in
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from pgkeel import ops
 from pgkeel.web.ops_page import COOKIE
@@ -61,49 +63,63 @@ async def test_the_page_is_for_administrators_only_and_its_form_sets_a_strict_co
 
 async def test_fired_checks_show_the_same_state_on_the_page_and_in_json(
         role_settings, pgkeel_settings, monkeypatch):
-    # Thresholds at zero: a session idle in a transaction is CRIT at once, and its
-    # transaction a long one.
+    # Thresholds at zero: a session idle in a transaction is CRIT at once, its transaction
+    # a long one, and a statement waiting for its lock a blocked one.
     settings = role_settings.model_copy(update={"ops_idle_in_transaction_warn_s": 0,
                                                 "ops_idle_in_transaction_crit_s": 0,
-                                                "ops_long_transaction_warn_s": 0})
+                                                "ops_long_transaction_warn_s": 0,
+                                                "ops_blocked_query_warn_s": 0})
     async with open_api(settings, monkeypatch, admin=pgkeel_settings) as api:
         idle = await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True)
+        waiter = await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True)
         owner = await psycopg.AsyncConnection.connect(str(pgkeel_settings.database_url),
                                                       autocommit=True)
+        blocked = None
         try:
-            await _fire(idle, owner, api)
+            blocked = await _fire(idle, waiter, owner, api)
             headers = await api.as_("org-1")
             library = (await ops.check_health(api.app_db, settings)).by_name()
             as_json = {c["name"]: c["state"] for c in
                        (await api.client.get("/ops/json", headers=headers)).json()[
                            "health"]["checks"]}
             page = dict(ROW.findall((await api.client.get("/ops", headers=headers)).text))
-            for name in ("idle_in_transaction", "long_transactions", "invalid_indexes"):
+            for name in ("idle_in_transaction", "long_transactions", "invalid_indexes",
+                         "blocked_queries"):
                 assert library[name].state.value != "OK", library[name]
                 assert as_json[name] == page[name] == library[name].state.value, name
             assert as_json == page
         finally:
             await idle.execute("ROLLBACK")
+            if blocked is not None:
+                await blocked
             await owner.execute("DROP TABLE IF EXISTS public.ops_page_broken")
-            await idle.close()
-            await owner.close()
+            for conn in (idle, waiter, owner):
+                await conn.close()
 
 
-async def _fire(idle: Any, owner: Any, api: Any) -> None:
-    """A session of the service's role idle in a transaction, and an index left invalid by
-    a CREATE INDEX CONCURRENTLY that failed."""
+async def _fire(idle: Any, waiter: Any, owner: Any, api: Any) -> asyncio.Task[Any]:
+    """A session of the service's role idle in a transaction that holds a row lock, another
+    one waiting for that lock (the task returned), and an index left invalid by a CREATE
+    INDEX CONCURRENTLY that failed."""
     await owner.execute("DROP TABLE IF EXISTS public.ops_page_broken")
     await owner.execute("CREATE TABLE public.ops_page_broken (n int)")
     await owner.execute("INSERT INTO public.ops_page_broken VALUES (1), (1)")
+    role = idle.info.user
+    await owner.execute(sql.SQL("GRANT SELECT, UPDATE ON public.ops_page_broken TO {}").format(
+        sql.Identifier(role)))
     with pytest.raises(psycopg.errors.UniqueViolation):
         await owner.execute("CREATE UNIQUE INDEX CONCURRENTLY ops_page_broken_n "
                             "ON public.ops_page_broken (n)")
     await idle.execute("BEGIN")
-    await idle.execute("SELECT 1")
-    pid = idle.info.backend_pid
+    await idle.execute("UPDATE public.ops_page_broken SET n = n")
+    blocked = asyncio.create_task(waiter.execute("UPDATE public.ops_page_broken SET n = n"))
+    pid, waiting = idle.info.backend_pid, waiter.info.backend_pid
 
-    async def idle_in_tx() -> bool:
+    async def fired() -> bool:
         state = await api.db.fetch_val("SELECT state FROM pg_stat_activity WHERE pid = %s",
                                        (pid,))
-        return state == "idle in transaction"
-    await wait_until(idle_in_tx, "the session to be idle in transaction")
+        lock = await api.db.fetch_val("SELECT wait_event_type FROM pg_stat_activity"
+                                      " WHERE pid = %s", (waiting,))
+        return state == "idle in transaction" and lock == "Lock"
+    await wait_until(fired, "one session idle in its transaction, another waiting for its lock")
+    return blocked
