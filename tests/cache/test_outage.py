@@ -92,7 +92,8 @@ async def _outage(cache, own_redis, pgkeel_db, rows, served) -> None:
     own_redis.kill()
     await eventually(lambda: cache.breaker.state is not BreakerState.CLOSED,
                      what="the breaker to open")
-    assert cache.stats().breaker_opens == 1
+    # Once at least: a half-open probe that meets the dead server opens it again.
+    assert cache.stats().breaker_opens >= 1
 
     # Writes during the outage: each commits, and its invalidation is kept for recovery.
     with use_context(org_id=1):

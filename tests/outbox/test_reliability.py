@@ -71,6 +71,7 @@ def _wait_for_progress(client: redis.Redis, stream: str, since: int, proc: Relay
         time.sleep(0.02)
 
 
+@pytest.mark.timeout(300)  # 100,000 events through five SIGKILLs: 60-105 s on a busy machine
 async def test_relay_killed_at_random_delivers_everything_once_in_order(
         db: Database, pgkeel_redis_url: str, stream: str, relay_env: dict[str, str]) -> None:
     await db.execute(BULK_INSERT, (KEYS, EVENTS))
