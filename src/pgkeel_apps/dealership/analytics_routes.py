@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import Field
+from pydantic import Field, StrictFloat, StrictInt
 
 from pgkeel.web import ApiModel, OrjsonResponse, client_ip
 from pgkeel_apps.dealership.analytics import Analytics
@@ -34,12 +34,12 @@ class PageViewBeacon(ApiModel):
                                 examples=["s-1f3a"])
     referrer: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$",
                                examples=["https://www.example.com/"])
-    loadTimeMs: int | None = Field(None, ge=0, le=600_000)
+    loadTimeMs: StrictInt | None = Field(None, ge=0, le=600_000)
 
 
 class WebVitalBeacon(ApiModel):
     name: Literal["LCP", "INP", "CLS", "FCP", "TTFB"]
-    value: float = Field(ge=0, lt=1e7)
+    value: StrictFloat = Field(ge=0, lt=1e7)
     path: str = Field(min_length=1, max_length=500, pattern=PATH, examples=["/cars"])
     rating: Literal["good", "needs-improvement", "poor"] | None = None
 

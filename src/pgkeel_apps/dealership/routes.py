@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from pgkeel.repo import ListQuery
-from pgkeel.web import OrjsonResponse, list_query
+from pgkeel.web import OrjsonResponse, error_responses, list_query
 from pgkeel_apps.dealership import analytics_routes, config, lead_routes, newsletter
 from pgkeel_apps.dealership.cars import CarService, car_json
 from pgkeel_apps.dealership.dealers import Dealer, canonical_params
@@ -42,7 +42,8 @@ async def public_cars(_: Dealer, request: Request, service: Cars, query: CarList
     return OrjsonResponse(await service.public_list(query, canonical_params(request)))
 
 
-@router.get(f"{PUBLIC}/cars/search", summary="Search cars; forgives typos (exact > prefix > fuzzy)")
+@router.get(f"{PUBLIC}/cars/search", summary="Search cars; forgives typos (exact > prefix > fuzzy)",
+            responses=error_responses(400))
 async def search_cars(_: Dealer, service: Cars,
                       q: Annotated[str, Query(min_length=1, max_length=200)],
                       limit: Annotated[int, Query(ge=1, le=50)] = 20) -> Response:

@@ -93,7 +93,9 @@ async def test_bad_beacons_are_refused_before_the_queue(api: Any):
     for path, body in (("car-view", {"carId": "nope"}), ("web-vitals", {"name": "FID",
                                                                          "value": 1,
                                                                          "path": "/"}),
-                       ("page-view", {"path": "no-slash"})):
+                       ("page-view", {"path": "no-slash"}),
+                       ("page-view", {"path": "/", "loadTimeMs": False}),   # no bool as a number
+                       ("web-vitals", {"name": "CLS", "value": False, "path": "/"})):
         response = await api.client.post(f"{url}/{path}", json=body)
         assert response.status_code == 422, (path, response.text)
 
