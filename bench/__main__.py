@@ -93,6 +93,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from bench.idempotency import IDEMPOTENCY_SCENARIOS, idempotency_scenario
     from bench.outbox import run_outbox
     from bench.place_order import run_place_order
+    from bench.school_metrics import run_school
 
     began = time.perf_counter()
     profile = _profile(args)
@@ -135,6 +136,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
                                               block_s=profile.block_s, min_ops=profile.min_ops,
                                               max_ops=profile.max_ops)
         samples += await run_outbox(admin_url, redis_url, profile, only)
+        samples += await run_school(admin_url, profile, only)
         if not args.skip_http and (only is None or only & set(HTTP_SCENARIOS)):
             print("HTTP (separate processes):")
             samples += await run_http(url, redis_url, profile, user_ids)

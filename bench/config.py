@@ -36,6 +36,11 @@ class Profile:
     http_warmup_s: float
     outbox_events: int = 100_000
     """Events the relay drains (and no-op jobs procrastinate's worker runs) in outbox_relay."""
+    school_schools: int = 20
+    school_students: int = 20_000
+    school_attendances: int = 2_000_000
+    """The school scenarios' sample data (the full profile: the report's size; no students:
+    no school scenarios, as in the tiny profile the harness test runs)."""
 
     def with_overrides(self, **changes: Any) -> Profile:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -56,10 +61,10 @@ PROFILES: dict[str, Profile] = {
         name="quick", database="pgkeel_bench_quick", organizations=5, users=5_000,
         audit_rows=5_000, rounds=2, block_s=0.04, min_ops=3, max_ops=40, bulk_rows=1_000,
         http_seconds=1.5, http_rounds=1, http_concurrency=4, http_warmup_s=0.3,
-        outbox_events=500),
+        outbox_events=500, school_schools=2, school_students=400, school_attendances=8_000),
     "tiny": Profile(
         name="tiny", database="pgkeel_bench_tiny", organizations=2, users=200,
         audit_rows=200, rounds=1, block_s=0.0, min_ops=2, max_ops=2, bulk_rows=50,
         http_seconds=0.5, http_rounds=1, http_concurrency=2, http_warmup_s=0.0,
-        outbox_events=100),
+        outbox_events=100, school_students=0),
 }

@@ -16,7 +16,8 @@ from bench.config import Profile
 __all__ = ["CONTENDERS", "machine_info", "markdown", "ratios", "validate", "versions"]
 
 CONTENDERS = ("raw_psycopg", "asyncpg", "sqlalchemy", "sqlalchemy_core", "pgkeel",
-              "fastapi_sqlalchemy", "minimal_starlette", "procrastinate", "pgkeel_no_key")
+              "fastapi_sqlalchemy", "minimal_starlette", "procrastinate", "pgkeel_no_key",
+              "pgkeel_live")
 RESULT_KEYS = ("scenario", "contender", "median_ms", "p95_ms", "p99_ms", "ops_per_s",
                "peak_rss_mb")
 RATIO_KEYS = ("scenario", "pgkeel_vs_raw_psycopg", "sqlalchemy_vs_pgkeel",
@@ -24,10 +25,12 @@ RATIO_KEYS = ("scenario", "pgkeel_vs_raw_psycopg", "sqlalchemy_vs_pgkeel",
 NOT_RATIOS = frozenset({"audit_append"})
 """Scenarios whose contenders do different work (a synchronous INSERT against an in-memory
 enqueue): their figures are the caller's cost, not a ratio."""
-PEERS = {"outbox_relay": "procrastinate", "idempotent_create_user": "pgkeel_no_key"}
+PEERS = {"outbox_relay": "procrastinate", "idempotent_create_user": "pgkeel_no_key",
+         "school_at_risk": "pgkeel_live", "school_profile": "pgkeel_live"}
 """The contender `pgkeel_vs_peer` divides by: procrastinate draining as many no-op jobs as the
 relay publishes events (a whole drain is one operation, so this is the time ratio), and the
-same route without an Idempotency-Key."""
+same route without an Idempotency-Key, and the school dashboards computed live from the base
+tables instead of read from the materialized view (`pgkeel`)."""
 THROUGHPUT = frozenset({"outbox_relay"})
 """Scenarios measured as one timed drain of many events: reported in events/s."""
 PACKAGES = ("pgkeel", "psycopg", "psycopg-binary", "psycopg-pool", "asyncpg", "sqlalchemy",
