@@ -61,7 +61,7 @@ class LiveServer:
         self.process = subprocess.Popen(command, env=full_env, stdout=self.log,
                                         stderr=subprocess.STDOUT, text=True)
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, timeout_s: float = 180.0) -> None:
         import time
 
         import httpx

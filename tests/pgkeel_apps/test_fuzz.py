@@ -4,7 +4,8 @@ fuzzing and stateful phases, a bounded number of examples -- and zero failures.
 The service runs on a free port against a database of this test's own (two demo
 organizations) and this session's Redis prefix, authenticated with a real login token.
 `tests/pgkeel_apps/schemathesis.toml` holds the (commented) configuration; this test adds the
-ids of rows that exist, so that id routes are reached and not only answered with 404.
+ids of rows that exist (and a real dealer and car slugs), so that id routes are reached and
+not only answered with 404.
 Reproduce a run with PGKEEL_FUZZ_SEED=<seed> (printed on failure); PGKEEL_FUZZ_EXAMPLES raises
 the number of examples per operation.
 """
@@ -50,7 +51,11 @@ def known_ids(database_url: str) -> dict[str, list[str]]:
                              " AND email <> 'admin@org-1.example' LIMIT 5").fetchall()
         roles = conn.execute(f"SELECT id::text FROM identity.roles WHERE organization_id = "
                              f"{org}").fetchall()
-    return {"users": [r[0] for r in users], "roles": [r[0] for r in roles]}
+        slugs = conn.execute(f"SELECT slug FROM dealership.cars WHERE organization_id = {org}"
+                             " AND deleted_at IS NULL AND status = 'AVAILABLE' LIMIT 5"
+                             ).fetchall()
+    return {"users": [r[0] for r in users], "roles": [r[0] for r in roles],
+            "dealers": ["org-1"], "car_slugs": [r[0] for r in slugs]}
 
 
 def write_config(path: Path, ids: dict[str, list[str]]) -> Path:
@@ -66,15 +71,18 @@ def write_config(path: Path, ids: dict[str, list[str]]) -> Path:
         lines.append(f"[dictionaries.{name}]\nvalues = {json.dumps(values)}\n")
     lines.append("[parameters]")
     for parameter, dictionary in (("path.user_id", "users"), ("path.role_id", "roles"),
-                                  ("path.tag_id", "tags"), ("path.customer_id", "customers")):
+                                  ("path.tag_id", "tags"), ("path.customer_id", "customers"),
+                                  ("path.dealer", "dealers"), ("path.slug", "car_slugs")):
         lines.append(f'"{parameter}" = {{dictionary = "{dictionary}", probability = 0.8}}')
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def test_schemathesis_finds_nothing(live_server, fuzz_database, tmp_path):
+    # The dealer's public routes run for real (org-1 has sample cars); the contact form's
+    # rate limit stays out of the fuzzer's way, as the login limits do.
     server = live_server({**TEST_ENV, "DATABASE_URL": fuzz_database, "DEMO_ORGS": "2",
-                          "DEMO_USERS": "20"})
+                          "DEMO_USERS": "20", "CONTACT_LIMIT": "1000000"})
     login = httpx.post(f"{server.base_url}/v1/auth/login", json={
         "organization": "org-1", "email": "admin@org-1.example", "password": PASSWORD})
     assert login.status_code == 200, login.text
@@ -120,6 +128,7 @@ def test_schemathesis_finds_nothing(live_server, fuzz_database, tmp_path):
     accepted = {op: sum(phase.get("accepted", 0) for phase in rates.values())
                 for op, rates in report["valid_rates"].items()}
     for operation in ("GET /v1/users", "GET /v1/users/{user_id}", "POST /api/admin/tags",
-                      "PATCH /api/admin/tags/{tag_id}"):
+                      "PATCH /api/admin/tags/{tag_id}", "GET /v1/dealers/{dealer}/cars",
+                      "GET /v1/dealers/{dealer}/cars/{slug}"):
         assert accepted.get(operation, 0) > 0, (operation, accepted)
     assert "unhandled error" not in server.output()
