@@ -46,10 +46,13 @@ READS_CONTEXT: LiteralString = (
 
 PING: LiteralString = "SELECT current_setting('server_version_num')::int, pg_is_in_recovery()"
 
-# Seconds behind the primary on a standby; 0 on a primary or a caught-up standby.
+# Seconds behind the primary on a standby; 0 on a primary or a caught-up standby. A standby
+# with WAL waiting that has replayed no transaction since it started has no replay timestamp:
+# it is behind by at least the time since it started.
 REPLICA_LAG: LiteralString = (
     "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0::float8"
     " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8"
-    " ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)::float8"
+    " ELSE EXTRACT(EPOCH FROM now() - COALESCE(pg_last_xact_replay_timestamp(),"
+    " pg_postmaster_start_time()))::float8"
     " END"
 )
