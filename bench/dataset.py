@@ -236,3 +236,15 @@ def servers() -> tuple[str, str, Any]:
     assert settings.database_url is not None
     assert settings.redis_url is not None
     return settings.database_url, settings.redis_url, servers
+
+
+async def drop_redis_prefix(redis_url: str, prefix: str) -> None:
+    """Delete a run's keys under `prefix` (they expire anyway; a shared Redis stays tidy)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}*"):
+            await client.delete(key)
+    finally:
+        await client.aclose()

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from typing import Any, LiteralString
 
 import aiohttp
-import redis.asyncio as aioredis
 
 from bench.config import Profile
+from bench.dataset import drop_redis_prefix
 from bench.http_load import Server
 from bench.timing import Sample
 from pgkeel.db import Database
@@ -207,9 +207,4 @@ async def run_dealership(admin_url: str, redis_url: str, profile: Profile,
     finally:
         server.stop()
         drop_database(admin_url, url)
-        client = aioredis.Redis.from_url(redis_url)
-        try:
-            async for key in client.scan_iter(match=f"{prefix}*"):
-                await client.delete(key)
-        finally:
-            await client.aclose()
+        await drop_redis_prefix(redis_url, prefix)

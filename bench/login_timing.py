@@ -39,9 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from redis import asyncio as aioredis
 
-from bench.dataset import ensure_database, servers
+from bench.dataset import drop_redis_prefix, ensure_database, servers
 from pgkeel.config import load_settings
 
 __all__ = ["KINDS", "login_timing", "main", "paired_interval"]
@@ -86,12 +85,7 @@ async def _service(url: str, redis_url: str) -> AsyncIterator[httpx.AsyncClient]
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 yield client
     # The run's rate-limit and cache keys (they expire anyway; a shared Redis stays tidy).
-    redis = aioredis.Redis.from_url(redis_url)
-    try:
-        async for key in redis.scan_iter(match=f"{settings.cache_prefix}*"):
-            await redis.delete(key)
-    finally:
-        await redis.aclose()
+    await drop_redis_prefix(redis_url, settings.cache_prefix)
 
 
 async def _passwordless_email(url: str) -> str:
