@@ -10,11 +10,15 @@ from psycopg import sql
 from pgkeel.db import Database
 
 
+def _copy_statement(schema: str, table: str, columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(schema, table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+
+
 async def copy_rows(db: Database, schema: str, table: str, columns: Sequence[str],
                     rows: Iterable[Sequence[Any]]) -> None:
     """COPY `rows` (tuples in `columns` order) into `schema.table`, in one transaction."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(schema, table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    statement = _copy_statement(schema, table, columns)
     async with db.transaction() as tx:
         await tx.begin()
         async with tx.connection.cursor().copy(statement) as copy:
@@ -26,8 +30,7 @@ async def copy_text(db: Database, schema: str, table: str, columns: Sequence[str
                     chunks: Iterable[str]) -> None:
     """COPY pre-formatted text (tab-separated lines, `\\N` for NULL) into `schema.table`, in
     one transaction: for the millions of rows where adapting each value would dominate."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(schema, table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    statement = _copy_statement(schema, table, columns)
     async with db.transaction() as tx:
         await tx.begin()
         async with tx.connection.cursor().copy(statement) as copy:
