@@ -48,3 +48,29 @@ async def test_invalidating_a_tag_of_10000_keys_is_one_round_trip(own_redis):
         results += await asyncio.gather(*[cache.get(k) for k in keys[start:start + 250]])
     assert results == [MISS] * 10_000
     await cache.aclose()
+
+
+async def test_a_hit_is_one_mget_and_runs_no_script(own_redis):
+    """A valid value is read with one MGET of the value, the epoch and the named tags, and
+    checked in the client: no Lua runs on a hit, and it is one round trip."""
+    client = counting_client(own_redis.url)
+    cache = Cache(RedisBackend(client, owns_client=True),
+                  CacheOptions(prefix="hit:", op_timeout_s=5.0))
+    k = key("users", 7, org=1)
+
+    async def load() -> dict[str, int]:
+        return {"id": 7}
+
+    assert await cache.get_or_set(k, load, tags=["users"]) == {"id": 7}
+    before, sent_before = await _commandstats(client), CountingConnection.sent
+    for _ in range(20):
+        assert await cache.get_or_set(k, load, tags=["users"]) == {"id": 7}
+    sent = CountingConnection.sent - sent_before
+    after = await _commandstats(client)
+    delta = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+    assert sent == 20
+    assert delta.get("mget") == 20
+    assert delta.get("evalsha", 0) == 0 and delta.get("eval", 0) == 0
+    await cache.invalidate("users", org=1)  # and the check still sees a bumped generation
+    assert await cache.get(k) is MISS
+    await cache.aclose()

@@ -14,7 +14,8 @@ from redis.crc import key_slot
 
 from pgkeel.cache import MISS, Cache, CacheOptions, MemoryBackend, RedisBackend
 from pgkeel.cache.keys import KeySpace, key, tag
-from pgkeel.cache.scripts import SCRIPTS, declared_keys_check
+from pgkeel.cache.scripts import SCRIPTS, declared_keys_check, header, parse_header
+from pgkeel.errors import UsageError
 from pgkeel.redis_client import connect_redis
 
 from .conftest import own_server
@@ -79,3 +80,70 @@ async def test_a_read_naming_no_tags_still_honours_the_stored_ones(cache: Cache)
 
     assert await cache.get_or_set(k, reload, tags=["users"]) == {"v": 2}
     assert await cache.get(k) == {"v": 2}
+
+
+def test_the_stored_header_reads_back_and_anything_else_is_not_a_value():
+    data = header("17", ["p{1}:!tag:users", "p{1}:!tag:roles%3A7"], ["5", "0"]) + b"pgk1..."
+    live, epoch, keys, gens, start = parse_header(data)
+    assert (live, epoch, keys, gens, data[start:]) == (
+        True, b"17", [b"p{1}:!tag:users", b"p{1}:!tag:roles%3A7"], [b"5", b"0"], b"pgk1...")
+    assert parse_header(b"D" + data[1:])[0] is False
+    for garbage in (b"", b"pgk1{}", b"L2 0\nonly-one-key\n", b"Lx 0\n", b"X0 0\n"):
+        assert parse_header(garbage) is None, garbage
+
+
+def test_a_prefix_with_a_newline_is_refused():
+    with pytest.raises(UsageError):
+        KeySpace("a\nb:")
+
+
+async def test_a_value_in_another_layout_reads_as_absent_and_is_replaced(tmp_path):
+    """A value key holding a hash (how an earlier version stored values) or a string that is
+    not a stored value is a miss, never an error: the fill replaces it, and an invalidation
+    of a hash deletes it."""
+    server = own_server(tmp_path / "redis")
+    server.start()
+    client = connect_redis(server.url, timeout_s=5.0)
+    backend = RedisBackend(client)
+    cache = Cache(backend, CacheOptions(prefix="old:", op_timeout_s=5.0))
+    try:
+        old, odd, gone = key("users", 1, org=1), key("users", 2, org=1), key("users", 3, org=1)
+        await client.hset(cache.redis_key(old), mapping={"v": b"pgk1", "e": b"0"})
+        await client.set(cache.redis_key(odd), b"not a value")
+        await client.hset(cache.redis_key(gone), mapping={"v": b"pgk1", "e": b"0"})
+        assert await cache.get(old) is MISS and await cache.get(odd) is MISS
+
+        async def load() -> str:
+            return "fresh"
+
+        assert await cache.get_or_set(old, load) == "fresh"
+        assert await cache.get_or_set(odd, load) == "fresh"
+        assert await cache.get(old) == "fresh" and await cache.get(odd) == "fresh"
+        assert (await client.get(cache.redis_key(old))).startswith(b"L0 ")
+        await backend.invalidate([cache.keyspace.store_key(gone)], [])
+        assert await client.exists(cache.redis_key(gone)) == 0
+        assert cache.breaker.closed
+    finally:
+        await cache.aclose()
+        await client.aclose()
+        server.stop()
+
+
+async def test_an_invalidated_value_stays_as_a_stale_value_with_its_ttl(tmp_path):
+    server = own_server(tmp_path / "redis")
+    server.start()
+    client = connect_redis(server.url, timeout_s=5.0)
+    backend = RedisBackend(client)
+    cache = Cache(backend, CacheOptions(prefix="st:", op_timeout_s=5.0))
+    try:
+        k = key("users", 1, org=1)
+        await cache.set(k, "v1", ttl=300)
+        await backend.invalidate([cache.keyspace.store_key(k)], [])
+        stored = await client.get(cache.redis_key(k))
+        assert stored.startswith(b"D0 ")
+        assert await client.pttl(cache.redis_key(k)) > 200_000  # 300 s, jittered
+        assert await cache.get(k) is MISS
+    finally:
+        await cache.aclose()
+        await client.aclose()
+        server.stop()

@@ -321,7 +321,9 @@ class Cache:
 
     def _store_key(self, cache_key: CacheKey, tags: Iterable[TagLike]) -> StoreKey:
         """The rendered key, from a bounded memo: rendering is pure in (key, tags)."""
-        named = tags if isinstance(tags, tuple) else tuple(self._tags(cache_key.org, tags))
+        if isinstance(tags, str):
+            self._tags(cache_key.org, tags)  # raises: one string is not a list of tags
+        named = tags if isinstance(tags, tuple) else tuple(tags)
         memo = (cache_key, named)
         try:
             found = self._rendered.get(memo)

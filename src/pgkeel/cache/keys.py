@@ -181,6 +181,9 @@ class KeySpace:
         if "{" in self.prefix or "}" in self.prefix:
             raise UsageError("The cache prefix cannot contain '{' or '}' (they mark the "
                              "Redis Cluster hash tag).")
+        if "\n" in self.prefix:
+            raise UsageError("The cache prefix cannot contain a newline (a stored value's "
+                             "header lists its tag keys one per line).")
 
     def store_key(self, cache_key: CacheKey, tags: tuple[Tag, ...] = ()) -> StoreKey:
         value = cache_key.render(self.prefix, self.max_length)

@@ -1,8 +1,10 @@
-"""The Redis (or Valkey) backend: every operation is one Lua script call, one round trip.
+"""The Redis (or Valkey) backend: every operation is one round trip.
 
-The client is redis-py's asyncio client (hiredis parses replies when installed). Scripts are
-called by SHA and loaded on NOSCRIPT, so a restarted server needs no ceremony. Invalidations
-are grouped by hash slot (`{org}`): one slot is one script call; several are one pipeline.
+A hit is one `MGET` (the value, the org epoch, the caller's tag generations) checked in the
+client; everything else is one Lua script call. The client is redis-py's asyncio client
+(hiredis parses replies when installed). Scripts are called by SHA and loaded on NOSCRIPT, so
+a restarted server needs no ceremony. Invalidations are grouped by hash slot (`{org}`): one
+slot is one script call; several are one pipeline.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ class _Script:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
 
 
-_HIT = _Script(scripts.HIT)
 _READ = _Script(scripts.READ)
 _READ_ATTEMPTS = 3
 _FILL = _Script(scripts.FILL)
@@ -60,6 +61,25 @@ _RELEASE = _Script(scripts.RELEASE)
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _checked(data: bytes, replies: list[Any], tags: tuple[str, ...]) -> ReadResult | bool:
+    """A stored value checked against the current epoch (`replies[1]`) and generations of
+    the named tags (`replies[2:]`): the hit when it is valid, False when it is not, True when
+    it depends on a tag the caller did not name (READ finds out)."""
+    parsed = scripts.parse_header(data)
+    if parsed is None:
+        return False
+    live, epoch, stored, gens, start = parsed
+    if not live or epoch != (replies[1] or b"0"):
+        return False
+    names = tuple(k.decode() for k in stored)
+    for name, gen in zip(names, gens, strict=True):
+        if name not in tags:
+            return True
+        if (replies[2 + tags.index(name)] or b"0") != gen:
+            return False
+    return ReadResult(ReadStatus.HIT, value=data[start:], tag_keys=names)
 
 
 class RedisBackend:
@@ -78,15 +98,19 @@ class RedisBackend:
 
     async def read(self, key: StoreKey, mode: LeaseMode, token: str,
                    lease_ttl_ms: int) -> ReadResult:
-        """A plain read or a look-aside read starts with HIT (the value key, the epoch and
-        the named tags; no arguments): a valid value is the answer. Anything else -- and
+        """A plain read or a look-aside read starts with one `MGET` of the value, the epoch
+        and the named tags' generations: a valid value is the answer. Anything else -- and
         every forced or stealing read -- is READ's, which takes or reports the lease."""
         if mode <= LeaseMode.ON_MISS:
-            hit = await _HIT(self.client, (key.value, key.epoch, *key.tags), ())
-            if hit:
-                stored = tuple(map(_text, hit[1:])) if len(hit) > 1 else ()
-                return ReadResult(ReadStatus.HIT, value=hit[0], tag_keys=stored)
-            if hit is None and mode is LeaseMode.NONE:
+            replies: list[Any] = await self.client.mget(key.value, key.epoch, *key.tags)
+            data = replies[0]
+            if data is not None:
+                hit = _checked(data, replies, key.tags)
+                if isinstance(hit, ReadResult):
+                    return hit
+                if hit is False and mode is LeaseMode.NONE:
+                    return ReadResult(ReadStatus.MISS)
+            elif mode is LeaseMode.NONE:
                 return ReadResult(ReadStatus.MISS)
         return await self._read(key, mode, token, lease_ttl_ms)
 
@@ -113,8 +137,9 @@ class RedisBackend:
 
     async def fill(self, key: StoreKey, data: bytes, ttl_ms: int, token: str,
                    gens: Sequence[str]) -> bool:
+        stored = scripts.header(gens[0], key.tags, gens[1:]) + data
         done = await _FILL(self.client, (key.value, key.lease, key.epoch, *key.tags),
-                           (token, ttl_ms, data, *gens))
+                           (token, ttl_ms, stored, *gens))
         return bool(done)
 
     async def release(self, key: StoreKey, token: str) -> None:

@@ -1,67 +1,99 @@
-"""The Lua scripts behind the Redis backend, one per atomic operation.
+"""The Lua scripts behind the Redis backend, one per atomic operation, and the stored layout.
 
 Key layout (all of one organization share the `{org}` hash tag, so each script touches one
 Redis Cluster slot):
 
-    <prefix>{org}:<resource>:<id>:<action>         HASH v=<envelope> e=<epoch>
-                                                        t:<genkey>=<gen> ... [d=1]
+    <prefix>{org}:<resource>:<id>:<action>         STRING <header><envelope>
     <prefix>{org}:<resource>:<id>:<action>:!lease  lease token (PX lease TTL)
     <prefix>{org}:!tag:<name>                      tag generation
     <prefix>{org}:!epoch                           org epoch
 
-A value is valid when it has no `d` (dead) field, its `e` equals the org epoch and each
-`t:<genkey>` equals that generation. Every script touches only the keys it is given in KEYS
-(`declared_keys_check` verifies the sources statically; the tests run it without Redis), and
-all of them share the caller's `{org}` hash tag. Generations are bumped to max(now in microseconds,
-old + 1), so a generation never repeats even if its key was evicted: a value can never become
-valid again after an invalidation.
+The header is `<state><n> <epoch>\n` followed by `<genkey>\n<gen>\n` for each of the n tags
+the value was stored with; the state is `L` (live) or `D` (dead: invalidated, kept as a stale
+value). Keys never contain a newline (their parts are percent-encoded, the prefix is checked).
+A value is valid when it is live, its epoch equals the org epoch and each recorded generation
+equals the current one. A value is a string, not a hash, so a hit is one `MGET` of the value,
+the epoch and the caller's tag generations, checked in the client at the cost of a `GET` on the
+server: no script runs on a hit.
+
+Every script touches only the keys it is given in KEYS (`declared_keys_check` verifies the
+sources statically; the tests run it without Redis), and all of them share the caller's `{org}`
+hash tag. Generations are bumped to max(now in microseconds, old + 1), so a generation never
+repeats even if its key was evicted: a value can never become valid again after an
+invalidation. A value key of another type (the hash an earlier version stored) reads as absent
+and is replaced or deleted by the next fill, write or invalidation.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["FILL", "HIT", "INVALIDATE", "NEEDS_TAGS", "READ", "RELEASE", "SCRIPTS", "WRITE",
-           "declared_keys_check"]
+__all__ = ["FILL", "INVALIDATE", "NEEDS_TAGS", "READ", "RELEASE", "SCRIPTS", "WRITE",
+           "declared_keys_check", "header", "parse_header"]
 
 NEEDS_TAGS: Final = 5
 """READ's status when the stored value depends on tag keys the call did not declare."""
 
-HIT: Final = """
--- KEYS: value, epoch, tag gens...  (no ARGV)
--- The read of a hit, and nothing else: the value's one hash read, the epoch and the
--- generations it recorded. reply: {value, stored tag keys...} when the value is valid and
--- depends on no tag outside KEYS; 0 when it depends on one (READ asks for it); false when
--- there is no valid value (a plain read's miss; a look-aside read then runs READ, which
--- leases or reports the lease and the stale value).
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
-local epoch = redis.call('GET', KEYS[2]) or '0'
-local reply = {false}
-for i = 1, #fields, 2 do
-  local f, x = fields[i], fields[i + 1]
-  if f == 'v' then reply[1] = x
-  elseif f == 'd' then return false
-  elseif f == 'e' then if x ~= epoch then return false end
-  elseif string.sub(f, 1, 2) == 't:' then
-    local k, declared = string.sub(f, 3), false
-    for j = 3, #KEYS do
-      if KEYS[j] == k then
-        if (redis.call('GET', KEYS[j]) or '0') ~= x then return false end
-        declared = true
-        break
-      end
-    end
-    if not declared then return 0 end
-    reply[#reply + 1] = k
+LIVE: Final = ord("L")
+
+
+def header(epoch: str, tags: Sequence[str], gens: Sequence[str]) -> bytes:
+    """The stored header of a live value recorded under `epoch` and these tag generations."""
+    lines = [f"L{len(tags)} {epoch}\n"]
+    lines += [f"{tag_key}\n{gen}\n" for tag_key, gen in zip(tags, gens, strict=True)]
+    return "".join(lines).encode()
+
+
+def parse_header(data: bytes) -> tuple[bool, bytes, list[bytes], list[bytes], int] | None:
+    """(live, epoch, tag keys, generations, where the envelope starts), or None when `data`
+    is not a stored value."""
+    end = data.find(b"\n")
+    space = data.find(b" ", 1, end)
+    if end < 0 or space < 0 or not data[1:space].isdigit() or data[:1] not in (b"L", b"D"):
+        return None
+    keys: list[bytes] = []
+    gens: list[bytes] = []
+    pos = end + 1
+    for _ in range(int(data[1:space])):
+        k_end = data.find(b"\n", pos)
+        g_end = data.find(b"\n", k_end + 1) if k_end >= 0 else -1
+        if g_end < 0:
+            return None
+        keys.append(data[pos:k_end])
+        gens.append(data[k_end + 1:g_end])
+        pos = g_end + 1
+    return data[0] == LIVE, data[space + 1:end], keys, gens, pos
+
+
+# Lua: parse a stored value (see the module docstring). Returns live, epoch, tag keys, gens and
+# the envelope, or nil for anything that is not a stored value.
+_PARSE = """
+local function parse(s)
+  local nl = string.find(s, '\\n', 1, true)
+  if not nl then return nil end
+  local sp = string.find(s, ' ', 2, true)
+  if not sp or sp > nl then return nil end
+  local n = tonumber(string.sub(s, 2, sp - 1))
+  local state = string.sub(s, 1, 1)
+  if not n or (state ~= 'L' and state ~= 'D') then return nil end
+  local keys, gens, pos = {}, {}, nl + 1
+  for i = 1, n do
+    local a = string.find(s, '\\n', pos, true)
+    if not a then return nil end
+    local b = string.find(s, '\\n', a + 1, true)
+    if not b then return nil end
+    keys[i] = string.sub(s, pos, a - 1)
+    gens[i] = string.sub(s, a + 1, b - 1)
+    pos = b + 1
   end
+  return state == 'L', string.sub(s, sp + 1, nl - 1), keys, gens,
+    string.sub(s, pos)
 end
-if not reply[1] then return false end
-return reply
 """
 
-READ: Final = """
+READ: Final = _PARSE + """
 -- KEYS: value, lease, epoch, tag gens...  ARGV: mode, token, lease_ttl_ms
 -- mode: 0 plain read, 1 lease on miss, 2 lease even on a hit, 3 take over the lease on miss
 -- reply: {status, value|stale|false, stored tag keys, gens...}
@@ -71,23 +103,20 @@ local mode = tonumber(ARGV[1])
 local declared = {}
 for i = 4, #KEYS do declared[KEYS[i]] = true end
 local epoch = redis.call('GET', KEYS[3]) or '0'
-local fields = redis.call('HGETALL', KEYS[1])
 local value, valid, stored, undeclared = false, false, {}, false
 local wanted = {}
-if #fields > 0 then
-  valid = true
-  for i = 1, #fields, 2 do
-    local f, x = fields[i], fields[i + 1]
-    if f == 'v' then value = x
-    elseif f == 'd' then valid = false
-    elseif f == 'e' then if x ~= epoch then valid = false end
-    elseif string.sub(f, 1, 2) == 't:' then
-      local k = string.sub(f, 3)
-      stored[#stored + 1] = k
-      if declared[k] then wanted[k] = x else undeclared = true end
+-- A value key of another type (an earlier version's hash) reads as absent.
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'string' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
+local s = kind == 'string' and redis.call('GET', KEYS[1])
+if s then
+  local live, e, keys, gens, data = parse(s)
+  if data then
+    value, valid, stored = data, live and e == epoch, keys
+    for i = 1, #keys do
+      if declared[keys[i]] then wanted[keys[i]] = gens[i] else undeclared = true end
     end
   end
-  if not value then valid = false end
 end
 if valid and undeclared then return {5, false, stored} end
 local gens = {}
@@ -112,35 +141,27 @@ return reply
 """
 
 FILL: Final = """
--- KEYS: value, lease, epoch, tag gens...  ARGV: token, ttl_ms, data, epoch, gens...
+-- KEYS: value, lease, epoch, tag gens...  ARGV: token, ttl_ms, stored, epoch, gens...
+-- `stored` is the header (recording ARGV's epoch and gens) and the envelope.
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
 if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[4] then return 0 end
 for i = 4, #KEYS do
   if (redis.call('GET', KEYS[i]) or '0') ~= ARGV[i + 1] then return 0 end
 end
-local fields = {'v', ARGV[3], 'e', ARGV[4]}
-for i = 4, #KEYS do
-  fields[#fields + 1] = 't:' .. KEYS[i]
-  fields[#fields + 1] = ARGV[i + 1]
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
 return 1
 """
 
 WRITE: Final = """
--- KEYS: value, lease, epoch, tag gens...  ARGV: ttl_ms, data, channel, message
+-- KEYS: value, lease, epoch, tag gens...  ARGV: ttl_ms, envelope, channel, message
 redis.call('DEL', KEYS[2])
-local fields = {'v', ARGV[2], 'e', redis.call('GET', KEYS[3]) or '0'}
+local parts = {'L', tostring(#KEYS - 3), ' ', redis.call('GET', KEYS[3]) or '0', '\\n'}
 for i = 4, #KEYS do
-  fields[#fields + 1] = 't:' .. KEYS[i]
-  fields[#fields + 1] = redis.call('GET', KEYS[i]) or '0'
+  parts[#parts + 1] = KEYS[i] .. '\\n' .. (redis.call('GET', KEYS[i]) or '0') .. '\\n'
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
+parts[#parts + 1] = ARGV[2]
+redis.call('SET', KEYS[1], table.concat(parts), 'PX', ARGV[1])
 if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return 1
 """
@@ -149,9 +170,9 @@ INVALIDATE: Final = """
 -- KEYS: value1, lease1, ..., valueN, leaseN, gen keys...  ARGV: N, channel, message
 local n = tonumber(ARGV[1])
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then
-    redis.call('HSET', KEYS[2 * i - 1], 'd', '1')
-  end
+  local kind = redis.call('TYPE', KEYS[2 * i - 1]).ok
+  if kind == 'string' then redis.call('SETRANGE', KEYS[2 * i - 1], 0, 'D')
+  elseif kind ~= 'none' then redis.call('DEL', KEYS[2 * i - 1]) end
   redis.call('DEL', KEYS[2 * i])
 end
 local t = redis.call('TIME')
@@ -172,7 +193,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
 
-SCRIPTS: Final = {"HIT": HIT, "READ": READ, "FILL": FILL, "WRITE": WRITE, "INVALIDATE": INVALIDATE,
+SCRIPTS: Final = {"READ": READ, "FILL": FILL, "WRITE": WRITE, "INVALIDATE": INVALIDATE,
                   "RELEASE": RELEASE}
 
 # Commands whose first argument is not a key.

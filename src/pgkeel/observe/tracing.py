@@ -13,8 +13,7 @@ Disabled, each hook is one `None` check.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from pgkeel.errors import MissingExtra
@@ -45,14 +44,17 @@ def enabled() -> bool:
     return _tracer is not None
 
 
-@contextmanager
-def span(name: str, attributes: dict[str, Any] | None = None) -> Iterator[Any]:
+_NO_SPAN: AbstractContextManager[None] = nullcontext()
+"""What `span` returns while tracing is off: reusable, and nothing to set up per call."""
+
+
+def span(name: str, attributes: dict[str, Any] | None = None) -> AbstractContextManager[Any]:
     """A current span around the block (None when tracing is off)."""
     if _tracer is None:
-        yield None
-        return
-    with _tracer.start_as_current_span(name, attributes=attributes or {}) as current:
-        yield current
+        return _NO_SPAN
+    result: AbstractContextManager[Any] = _tracer.start_as_current_span(
+        name, attributes=attributes or {})
+    return result
 
 
 def event(name: str, attributes: dict[str, Any] | None = None) -> None:
