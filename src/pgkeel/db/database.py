@@ -384,17 +384,23 @@ class Database:
         if replica and self._replicas:
             return await self._read(lambda tx: tx.read_compiled(statements, context=context),
                                     replica, True)
-        # The primary without `transaction()`'s two context managers: a one-shot read has no
-        # commit, no callbacks and no writes to track. A connection left mid-statement (a
-        # cancelled read) is discarded by the pool on putconn.
+        return await self._one_shot(lambda tx: tx.read_compiled(statements, context=context))
+
+    async def _one_shot(self, fn: Callable[[Transaction], Awaitable[T]]) -> T:
+        """A read that is a whole transaction of its own on the primary, without
+        `transaction()`'s two context managers: it has no commit, no callbacks and no writes
+        to track. A connection left mid-statement (a cancelled read) is discarded by the pool
+        on putconn."""
         pool = self._primary
         conn = await self._acquire_primary()
         try:
             tx = Transaction(conn, context=current_context(), readonly=True,
+                             statement_timeout_ms=(self.statement_timeout_ms
+                                                   if self.transaction_pooler else None),
                              on_connection_lost=lambda: self._connection_lost(pool),
                              observer=self.observer)
             tx.pool_name = pool.name
-            return await tx.read_compiled(statements, context=context)
+            return await fn(tx)
         finally:
             await pool.putconn(conn)
 
@@ -421,7 +427,9 @@ class Database:
                 if served_by == self._primary.name:
                     raise
                 # That replica is now marked down; a read is safe to repeat on the primary.
-        async with self.transaction(readonly=readonly) as tx:
+        if readonly:
+            return await self._one_shot(fn)
+        async with self.transaction() as tx:
             return await fn(tx)
 
     # -- health ----------------------------------------------------------------------------
