@@ -182,7 +182,8 @@ async def test_a_crashed_requests_lease_expires_and_the_key_can_be_retried(
     store = IdempotencyStore(client.db, lease_s=3600)
     # A request claimed the key, then its process died before COMMIT.
     claim = await store.claim(org, "POST /items", key,
-                              fingerprint("POST", "POST /items", body, path_params={}))
+                              fingerprint("POST", "POST /items", body, path_params={},
+                                          caller="tester"))
     busy = await client.http.post("/items", content=body, headers={
         "X-Org": org, "Idempotency-Key": key, "Content-Type": "application/json"})
     assert busy.status_code == 409

@@ -57,5 +57,7 @@ def test_fingerprint_separates_what_differs():
     assert fingerprint("POST", "/items", b'{"a": 1, "b": 3}') != base
     assert fingerprint("POST", "/items", b'{"a": 1, "b": 2}', path_params={"id": "1"}) != base
     assert fingerprint("POST", "/items", b'{"a": 1, "b": 2}', query=[("x", "1")]) != base
+    alice = fingerprint("POST", "/items", b'{"a": 1, "b": 2}', caller="alice")
+    assert alice not in (base, fingerprint("POST", "/items", b'{"a": 1, "b": 2}', caller="bob"))
     # Field boundaries are length-prefixed: moving bytes between parts changes the digest.
     assert fingerprint("POST", "/items{", b"}") != fingerprint("POST", "/items", b"{}")

@@ -4,10 +4,10 @@ The key is the `Idempotency-Key` header: 1 to `max_length` printable ASCII chara
 bare (`Idempotency-Key: 8e03978e-...`, as most clients do) or as the structured-field string
 the IETF draft specifies (`Idempotency-Key: "8e03978e-..."`), which means the same key.
 
-The fingerprint is sha256 over the method, the route template, the path and query parameters
-and the canonical JSON body (sorted keys, no insignificant whitespace), so a replay is only
-ever answered with the response of the same request, never of another one that happens to
-carry the same key.
+The fingerprint is sha256 over the method, the route template, the path and query parameters,
+the canonical JSON body (sorted keys, no insignificant whitespace) and the caller (the
+context's actor, when there is one), so a replay is only ever answered with the response of
+the same request by the same caller, never of another one that happens to carry the same key.
 """
 
 from __future__ import annotations
@@ -69,12 +69,16 @@ def canonical_json(body: bytes) -> bytes:
 
 def fingerprint(method: str, route: str, body: bytes, *,
                 path_params: Mapping[str, object] | None = None,
-                query: Iterable[tuple[str, str]] = ()) -> bytes:
-    """sha256 of the request's method, route template, parameters and canonical body."""
+                query: Iterable[tuple[str, str]] = (), caller: str | None = None) -> bytes:
+    """sha256 of the request's method, route template, parameters and canonical body, and of
+    `caller` when given: another caller's request with the same key is another request."""
     digest = hashlib.sha256()
     params = sorted((str(k), str(v)) for k, v in (path_params or {}).items())
-    for part in (method.upper().encode(), route.encode(),
-                 orjson.dumps(params), orjson.dumps(sorted(query)), canonical_json(body)):
+    parts = [method.upper().encode(), route.encode(), orjson.dumps(params),
+             orjson.dumps(sorted(query)), canonical_json(body)]
+    if caller is not None:
+        parts.append(b"caller:" + caller.encode())
+    for part in parts:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.digest()

@@ -187,7 +187,8 @@ def idempotent(*, required: bool = False, ttl_s: float | None = None,
                 hint="Send Idempotency-Key: <a new UUID>, and the same one when retrying.")
         idem = Idempotency(key, _spec=spec)
         if key is not None:
-            org = current_context().org_id
+            context = current_context()
+            org = context.org_id
             if org is None:
                 raise TenantRequired(
                     "Idempotency keys are scoped to the caller's organization.",
@@ -198,7 +199,8 @@ def idempotent(*, required: bool = False, ttl_s: float | None = None,
             route = _route_of(request)
             fp = fingerprint(request.method, route, await request.body(),
                              path_params=request.path_params,
-                             query=request.query_params.multi_items())
+                             query=request.query_params.multi_items(),
+                             caller=None if context.actor_id is None else str(context.actor_id))
             outcome = await store.claim(str(org), route, key, fp)
             if isinstance(outcome, StoredResponse):
                 raise _Replay(outcome)
