@@ -51,8 +51,12 @@ async def test_200_concurrent_adds_give_the_exact_quantity_and_total(api: Api):
     assert cart.quantity_of(p1) == 100
     assert cart.item_count == 250
     assert cart.subtotal == Decimal("12.50") * 150 + Decimal("3.99") * 100  # exact cents
-    metrics = await redis_of(api).hgetall(carts.keys(org["id"], user).metrics)
+    keys = carts.keys(org["id"], user)
+    metrics = await redis_of(api).hgetall(keys.metrics)
     assert int(metrics[b"adds"]) == 200 and int(metrics[b"itemsAdded"]) == 250
+    day = 86_400
+    assert 29 * day < await redis_of(api).ttl(keys.cart) <= 30 * day
+    assert 89 * day < await redis_of(api).ttl(keys.metrics) <= 90 * day
 
 
 async def test_the_checkout_lock_freezes_the_cart_for_its_ttl_and_only_its_holder_writes(
@@ -86,6 +90,14 @@ async def test_the_checkout_lock_freezes_the_cart_for_its_ttl_and_only_its_holde
     async with carts.locked(org["id"], user) as held:
         assert await carts.clear(org["id"], user, lock_token=held)
     assert await redis_of(api).exists(keys.lock) == 0
+    # A checkout that dies never releases its lock: the TTL frees the cart (shortened here).
+    await carts.acquire_lock(org["id"], user)
+    with pytest.raises(Conflict):
+        await carts.add(org["id"], user, p0, 1)
+    await redis_of(api).pexpire(keys.lock, 1)
+    while await redis_of(api).exists(keys.lock):
+        await asyncio.sleep(0.005)
+    assert (await carts.add(org["id"], user, p0, 1)).quantity_of(p0) == 1
 
 
 async def test_limits_are_rules_and_unknown_products_are_404(api: Api):

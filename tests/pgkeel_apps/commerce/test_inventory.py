@@ -5,6 +5,7 @@ as the service's own (row-level security) role."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import pytest
@@ -69,6 +70,10 @@ async def test_holds_are_limited_expire_and_leave_movements_and_alerts(api: Api)
         assert refused.value.details["constraint"] == "reservation_limit"
     assert await stock(api, shop, item) == {"available_quantity": 7, "reserved_quantity": 5,
                                             "total_quantity": 12}
+    holds_for = await api.db.fetch_all(
+        "SELECT DISTINCT expires_at - created_at AS ttl FROM inventory.inventory_reservations "
+        "WHERE organization_id = %s", (org,))
+    assert holds_for == [{"ttl": dt.timedelta(minutes=5)}]
     alerts = await api.db.fetch_all(
         "SELECT alert_type, status, available_quantity FROM inventory.inventory_alerts "
         "WHERE organization_id = %s", (org,))

@@ -54,6 +54,11 @@ async def test_place_replay_read_annotate_and_cancel(api: Api):
     replay = await api.client.post("/v1/orders", headers=headers, json=body)
     assert replay.status_code == 201 and replay.json() == order
     assert replay.headers["idempotent-replayed"] == "true"
+    stolen = await api.client.post("/v1/orders", headers={**shop.customer(1),
+                                                          "Idempotency-Key": headers[
+                                                              "Idempotency-Key"]}, json=body)
+    assert (stolen.status_code, stolen.json()["code"]) == (422, "idempotency_key_reused"), (
+        "another customer's replay never gets the first customer's order")
     assert await counts(api, shop) == {"orders": 1, "items": 1, "history": 1,
                                        "reservations": 1, "events": 1, "available": 8}
     event = await api.db.fetch_one(
@@ -108,6 +113,7 @@ async def test_each_business_rule_is_a_422_naming_it_and_nothing_is_written(api:
     cases = [("order_min_amount", [(cheap, 5)]),
              ("order_max_amount", [(big, 2)]),
              ("order_max_items", [(cheap, 50), (mid, 1)]),
+             ("order_max_items", [(cheap, 51)]),
              ("insufficient_stock", [(mid, 1), (scarce, 2)])]
     for rule, lines in cases:
         before = await counts(api, shop)

@@ -10,7 +10,7 @@ import pytest
 
 from pgkeel.db import use_context
 from pgkeel.errors import ValidationFailed
-from pgkeel_apps.commerce.payment import cleanup_expired_payments
+from pgkeel_apps.commerce.orders import cleanup_expired_orders
 from tests.pgkeel_apps.commerce.shop import Shop, key, open_shop, product
 from tests.pgkeel_apps.conftest import Api
 
@@ -45,6 +45,13 @@ async def test_authorize_capture_refund_decline_and_time_out(api: Api):
     url = f"/v1/payments/{paid['id']}"
     assert (await api.client.post(f"{url}/capture", headers=shop.customer(0), json={})
             ).status_code == 403
+    for early in (await api.client.post(f"{url}/refunds", headers={**shop.admin, **key()},
+                                        json={"amount": "1.00"}),
+                  await api.client.post(f"{url}/disputes", headers=shop.admin,
+                                        json={"amount": "1.00", "reason": "fraudulent"}),
+                  await api.client.post(f"{url}/settle", headers=shop.admin)):
+        assert (early.status_code, early.json()["details"]["rule"]) == (
+            422, "payment_status_transition"), "nothing was captured yet"
     captured = await api.client.post(f"{url}/capture", headers=shop.admin, json={})
     assert captured.json()["status"] == "captured", captured.text
     again = await api.client.post(f"{url}/capture", headers=shop.admin, json={})
@@ -76,13 +83,26 @@ async def test_authorize_capture_refund_decline_and_time_out(api: Api):
     assert slow["status"] == "pending"
     await api.db.execute("UPDATE payment.payments SET expires_at = now() - interval '1 second' "
                          "WHERE organization_id = %s AND id = %s", (shop.id, slow["id"]))
-    assert await cleanup_expired_payments(api.db) >= 1
+    assert await api.db.fetch_val("SELECT payment.cleanup_expired_payments()") >= 1
     expired = (await api.client.get(f"/v1/payments/{slow['id']}", headers=shop.admin)).json()
     assert expired["status"] == "expired"
     assert [t["kind"] for t in expired["transactions"]] == ["timeout", "expire"]
     unknown = await api.client.post("/v1/payments", headers={**shop.customer(0), **key()},
                                     json={"orderId": order, "paymentToken": "tok_nobody"})
     assert unknown.status_code == 422
+
+    # An order past its 30 minutes can no longer be paid for, expired or not yet.
+    late = await _order(api, shop, item)
+    await api.db.execute("UPDATE orders.orders SET expires_at = now() - interval '1 second' "
+                         "WHERE organization_id = %s AND id = %s", (shop.id, late))
+    for _ in range(2):
+        refused = await api.client.post("/v1/payments", headers={**shop.customer(0), **key()},
+                                        json={"orderId": late, "paymentToken": "tok_visa"})
+        assert (refused.status_code, refused.json()["details"]["rule"]) == (
+            422, "order_timeout"), refused.text
+        await cleanup_expired_orders(api.db)
+    assert await api.db.fetch_val("SELECT count(*) FROM payment.payments WHERE "
+                                  "organization_id = %s AND order_id = %s", (shop.id, late)) == 0
 
 
 async def test_the_database_refuses_invalid_transitions_and_over_refunds(api: Api):
@@ -109,6 +129,9 @@ async def test_the_database_refuses_invalid_transitions_and_over_refunds(api: Ap
             "SELECT payment.process_payment_authorization(%s, %s, 'approved', 'auth_1')",
             (org, payment)) == "authorized"
         assert await refused(f"UPDATE payment.payments SET status = 'settled' {where}",
+                             org, payment) == "payment_status_transition"
+        assert await refused("INSERT INTO payment.payment_disputes (organization_id, "
+                             "payment_id, amount, reason) VALUES (%s, %s, 1, 'fraudulent')",
                              org, payment) == "payment_status_transition"
         assert await refused(
             f"UPDATE payment.payments SET status = 'captured', captured_amount = 40.01 {where}",

@@ -29,10 +29,15 @@ from pgkeel_apps.permissions import Authenticated
 
 router = APIRouter(tags=["orders"], route_class=IdempotentRoute)
 
+MAX_LINE_QUANTITY = 999
+"""The body's bounds only (as the cart's): how many units and products an order may hold is
+the database's rule (`order_max_items`: 422 naming it), not a 422 `validation_failed`."""
+MAX_LINES = 200
+
 
 class OrderLine(ApiModel):
     productId: UUID
-    quantity: int = Field(ge=1, le=50)
+    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY)
 
 
 class Address(ApiModel):
@@ -45,7 +50,7 @@ class Address(ApiModel):
 
 
 class PlaceOrder(ApiModel):
-    items: list[OrderLine] | None = Field(None, min_length=1, max_length=50)
+    items: list[OrderLine] | None = Field(None, min_length=1, max_length=MAX_LINES)
     """The products to order; omitted: the caller's cart (cleared once the order is placed)."""
     shippingAddress: Address | None = None
 

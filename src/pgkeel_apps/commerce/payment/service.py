@@ -21,7 +21,8 @@ PAYMENTS_WRITE = "PAYMENTS_WRITE"
 """Holders capture, settle, refund and record disputes, and see every payment."""
 
 LOCK_ORDER: LiteralString = """
-SELECT * FROM orders.orders WHERE organization_id = %s AND id = %s FOR UPDATE
+SELECT *, expires_at <= now() AS timed_out FROM orders.orders
+WHERE organization_id = %s AND id = %s FOR UPDATE
 """
 CONFIRM_ORDER: LiteralString = """
 SELECT set_config('orders.status_reason', 'payment authorized', true);
@@ -66,6 +67,8 @@ CLEANUP_PAYMENTS: LiteralString = "SELECT payment.cleanup_expired_payments(%s)"
 REFRESH_ANALYTICS: LiteralString = "SELECT payment.refresh_payment_analytics()"
 
 ENTITY = "Payment"
+REFUNDABLE = frozenset({"captured", "settled", "partially_refunded"})
+"""The statuses a refund or a dispute may start from (the database's state machine)."""
 
 
 class PaymentService:
@@ -94,6 +97,10 @@ class PaymentService:
             raise ReferenceNotFound("No order of yours with that id.",
                                     details={"resource": "order", "fields": ["orderId"]},
                                     hint="Pay for one of your own pending orders.")
+        if order["status"] == "expired" or (order["status"] == "pending"
+                                            and order["timed_out"]):
+            # Past its 30 minutes (expired by cleanup_expired_orders(), or about to be).
+            raise violation("order_timeout")
         if order["status"] != "pending":
             raise violation("order_status_transition", status=order["status"])
         card = self.provider.card(token)
@@ -157,6 +164,8 @@ class PaymentService:
         uncaptured payment and one beyond what is left (422 naming the rule)."""
         org = current_context().org_id
         payment = await self._locked(tx, payment_id)
+        if payment["status"] not in REFUNDABLE:  # the database's own order of checks
+            raise violation("payment_status_transition", status=payment["status"])
         if amount > payment["captured_amount"] - payment["refunded_amount"]:
             raise violation("refund_exceeds_captured")
         result = await self.provider.refund(payment["provider_reference"] or "", amount,
@@ -175,6 +184,8 @@ class PaymentService:
                       reason: str) -> dict[str, Any]:
         """Record a dispute (chargeback) the provider reported for a captured payment."""
         payment = await self._locked(tx, payment_id)
+        if payment["status"] not in REFUNDABLE:
+            raise violation("payment_status_transition", status=payment["status"])
         with named_rules():
             dispute = await tx.fetch_one(DISPUTE, (current_context().org_id, payment_id,
                                                    amount, reason))
