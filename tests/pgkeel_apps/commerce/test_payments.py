@@ -116,6 +116,10 @@ async def test_the_database_refuses_invalid_transitions_and_over_refunds(api: Ap
         return str(caught.value.details["constraint"])
 
     with use_context(org_id=org):
+        assert await refused(
+            "INSERT INTO payment.payment_methods (organization_id, user_id, provider, token) "
+            "VALUES (%s, %s, 'test', '4242 4242 4242 4242')", org, customer
+        ) == "payment_methods_token_not_pan", "a card number is never stored, only tokens"
         payment = await db.fetch_val(
             "INSERT INTO payment.payments (organization_id, order_id, user_id, amount, provider)"
             " VALUES (%s, %s, %s, 40.00, 'test') RETURNING id", (org, uuid.uuid4(), customer))
