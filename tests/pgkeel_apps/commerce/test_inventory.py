@@ -162,3 +162,40 @@ async def test_the_catalog_shows_stock_that_orders_took_after_the_sync_job(api: 
         " ON i.organization_id = p.organization_id AND i.product_id = p.id"
         " WHERE p.organization_id = %s AND p.stock_quantity <> i.available_quantity",
         (shop.id,)) == 0
+
+
+async def test_administrators_read_stock_movements_and_alerts_over_http(api: Api):
+    """The inventory routes with the list grammar, for INVENTORY_READ holders only; an
+    adjustment is audited and leaves its movement; low stock opens an alert."""
+    shop = await open_shop(api, customers=1)
+    item = await product(api, shop, units=30, reorder_point=10, catalog=False)
+    other = await product(api, shop, units=500, catalog=False)
+    cut = await api.client.post(f"/v1/inventory/{item}/adjustments", headers=shop.admin,
+                                json={"change": -25, "reason": "damaged in storage"})
+    assert cut.status_code == 200, cut.text
+    assert (cut.json()["availableQuantity"], cut.json()["totalQuantity"]) == (5, 5)
+
+    low = (await api.client.get("/v1/inventory?availableQuantity[lte]=10"
+                                "&sort=availableQuantity", headers=shop.admin)).json()
+    assert [r["productId"] for r in low["items"]] == [str(item)]
+    one = await api.client.get(f"/v1/inventory/{other}", headers=shop.admin)
+    assert one.status_code == 200 and one.json()["availableQuantity"] == 500
+    moves = (await api.client.get("/v1/inventory/movements?movementType=adjust",
+                                  headers=shop.admin)).json()
+    assert [(m["productId"], m["availableChange"], m["availableAfter"], m["reason"])
+            for m in moves["items"]] == [(str(item), -25, 5, "damaged in storage")]
+    alerts = (await api.client.get("/v1/inventory/alerts?status=open",
+                                   headers=shop.admin)).json()
+    assert [(a["productId"], a["alertType"]) for a in alerts["items"]] == [
+        (str(item), "low_stock")]
+
+    customer = shop.customer(0)
+    for url in ("/v1/inventory", "/v1/inventory/movements", "/v1/inventory/alerts",
+                f"/v1/inventory/{item}"):
+        assert (await api.client.get(url, headers=customer)).status_code == 403, url
+    assert (await api.client.post(f"/v1/inventory/{item}/adjustments", headers=customer,
+                                  json={"change": 1, "reason": "x"})).status_code == 403
+    await api.app.state.audit_appender.flush()
+    assert await api.db.fetch_val(
+        "SELECT count(*) FROM audit.audit_log WHERE organization_id = %s "
+        "AND action = 'INVENTORY_ADJUSTED'", (str(shop.id),)) == 1

@@ -163,3 +163,37 @@ async def test_the_database_refuses_invalid_transitions_and_over_refunds(api: Ap
         assert [k["kind"] for k in kinds] == ["authorize", "capture", "refund", "dispute",
                                               "dispute_lost"]
     assert await api.db.fetch_val("SELECT payment.refresh_payment_analytics()") >= 1
+
+
+async def test_settle_and_dispute_over_http(api: Api):
+    shop = await open_shop(api, customers=1)
+    item = await product(api, shop, price="20.00", units=5)
+    paid = await _pay(api, shop, await _order(api, shop, item), "tok_mastercard")
+    url = f"/v1/payments/{paid['id']}"
+    partial = await api.client.post(f"{url}/capture", headers=shop.admin,
+                                    json={"amount": "30.00"})
+    assert (partial.json()["status"], partial.json()["capturedAmount"]) == ("captured", "30.00")
+    settled = await api.client.post(f"{url}/settle", headers=shop.admin)
+    assert settled.json()["status"] == "settled", settled.text
+    too_much = await api.client.post(f"{url}/disputes", headers=shop.admin,
+                                     json={"amount": "30.01", "reason": "fraudulent"})
+    assert (too_much.status_code, too_much.json()["details"]["rule"]) == (
+        422, "dispute_exceeds_captured")
+    dispute = await api.client.post(f"{url}/disputes", headers=shop.admin,
+                                    json={"amount": "30.00", "reason": "product_not_received"})
+    assert (dispute.status_code, dispute.json()["status"]) == (201, "open"), dispute.text
+    again = await api.client.post(f"{url}/disputes", headers=shop.admin,
+                                  json={"amount": "1.00", "reason": "fraudulent"})
+    assert (again.status_code, again.json()["details"]["rule"]) == (
+        422, "payment_status_transition")
+    payment = (await api.client.get(url, headers=shop.customer(0))).json()
+    assert payment["status"] == "disputed"
+    assert [t["kind"] for t in payment["transactions"]] == [
+        "authorize", "capture", "settle", "dispute"]
+    assert len(payment["disputes"]) == 1
+    events = await api.db.fetch_all(
+        "SELECT event_type FROM outbox.outbox_events WHERE aggregate_id = %s ORDER BY id",
+        (paid["orderId"],))
+    assert [e["event_type"] for e in events] == [
+        "order.placed", "payment.authorized", "payment.captured", "payment.settled",
+        "payment.disputed"]
