@@ -41,7 +41,7 @@ def redis_of(api: Api) -> Redis:
 
 async def test_200_concurrent_adds_give_the_exact_quantity_and_total(api: Api):
     org = await catalog_org(api)
-    carts = carts_of(api, cart_max_quantity=999)
+    carts: CartService = api.app.state.cart  # the service's own settings
     user, (p0, p1, _) = org["user0"], org["products"]
     adds = [carts.add(org["id"], user, p0, 1) for _ in range(150)]
     adds += [carts.add(org["id"], user, p1, 2) for _ in range(50)]

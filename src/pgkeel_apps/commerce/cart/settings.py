@@ -18,7 +18,8 @@ class CartSettings(BaseSettings):
     """`cart:lock:{userId}`, held by a checkout, expires after this many seconds (30)."""
     cart_metrics_ttl_s: int = Field(90 * 86_400, ge=86_400, le=365 * 86_400)
     """`cart:metrics:{userId}:{date}` is kept this long (90 days)."""
-    cart_max_quantity: int = Field(99, ge=1, le=999)
-    """Most units of one product in a cart."""
+    cart_max_quantity: int = Field(999, ge=1, le=999)
+    """Most units of one product in a cart (an order of more than 50 units is refused when
+    it is placed: `order_max_items`)."""
     cart_max_items: int = Field(50, ge=1, le=100)
     """Most different products in a cart (an order takes at most 50 items)."""
