@@ -114,10 +114,12 @@ class AuditLog(Base):
     __tablename__ = "audit_log"
     __table_args__ = {"schema": "audit"}  # noqa: RUF012
 
+    # The table's key, (organization_id, id, created_at); platform events are stored with
+    # the nil UUID (pgkeel.audit.PLATFORM_ORG), so the column is never NULL.
+    organization_id: Mapped[str] = mapped_column(Text, primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True,
                                                     server_default=func.now())
-    organization_id: Mapped[str | None] = mapped_column(Text)
     actor_id: Mapped[str | None] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     entity_type: Mapped[str] = mapped_column(Text)

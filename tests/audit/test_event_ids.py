@@ -91,6 +91,6 @@ async def test_a_platform_row_gets_its_event_id_from_the_writer(audit: AuditLog,
                                   org_id=None, metadata={"probe": probe})
     assert made.version == 7
     stored = await pgkeel_db.fetch_all(
-        "SELECT event_id FROM audit.audit_log WHERE organization_id IS NULL"
+        "SELECT event_id FROM audit.audit_log WHERE organization_id = audit.platform_org()"
         " AND metadata->>'probe' = %s", (probe,))
     assert stored == [{"event_id": made}]

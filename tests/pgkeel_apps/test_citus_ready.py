@@ -3,7 +3,8 @@
 Distributing a table by a column requires its primary key and every unique constraint (or
 unique index) to include that column, and a foreign key between two distributed tables to
 include it on both sides. Checked on the migrated catalog, for the schemas of every app --
-including ones added later, found as schemas the migrator owns.
+including ones added later, found as schemas the migrator owns -- and pgkeel's own `audit`
+schema, whose log is keyed by (organization_id, id, created_at).
 """
 
 from __future__ import annotations
@@ -16,13 +17,6 @@ import pytest
 from pgkeel.security.roles import RoleNames
 from tests.pgkeel_apps.conftest import Api
 from tests.pgkeel_apps.test_row_level_security import TENANT_COLUMNS, service_schemas
-
-AUDIT_EXCEPTION = "audit.audit_log: primary key audit_log_pkey does not include organization_id"
-"""The one known exception, and why it stays (docs/scaling.md): platform events have no
-organization (NULL), which neither a primary key column nor a Citus distribution column may
-hold; and NULL is part of each chained row's hashed canonical text, so rewriting it to a
-sentinel would make every chained platform event fail `audit verify`. The rest of the audit
-schema (the chain, its links and anchors) is keyed by organization and checked like any app."""
 
 TENANT_TABLES = """
 SELECT c.oid, n.nspname || '.' || c.relname, a.attnum, a.attname
@@ -85,7 +79,7 @@ async def test_every_tenant_table_can_be_distributed_by_organization(
     schemas = sorted(set(service_schemas(admin, role_names)) | {"audit"})
     assert {"identity", "tags"} <= set(schemas)
     problems = citus_problems(admin, schemas)
-    assert problems == [AUDIT_EXCEPTION], '\n'.join(problems)
+    assert problems == [], '\n'.join(problems)
 
 
 async def test_the_check_catches_a_key_without_the_tenant(

@@ -7,6 +7,7 @@ Public API:
     AuditAppender, AppenderStats  non-blocking appends, batched COPY (`.appender`)
     audit_appender, AppenderDep   FastAPI lifespan hook and dependency (`.web`)
     AuditEvent                    one stored row (`.events`)
+    PLATFORM_ORG                  how a platform event's organization is stored (read as None)
     AUDIT_LOG                     the table for `Repository(db, AUDIT_LOG).list(query)`:
                                   lists of events in the standard list grammar (`.table`)
     ActivitySummary, ActionCount, DailyCount    summaries (`.queries`)
@@ -19,7 +20,7 @@ Public API:
 from pgkeel.audit.appender import AppenderStats, AuditAppender
 from pgkeel.audit.capture import TrackedTable
 from pgkeel.audit.checkpoint import Checkpoint, Head
-from pgkeel.audit.events import DEFAULT_REDACTED, AuditEvent
+from pgkeel.audit.events import DEFAULT_REDACTED, PLATFORM_ORG, AuditEvent
 from pgkeel.audit.log import AuditLog
 from pgkeel.audit.partitions import Partition, PruneReport, parse_age
 from pgkeel.audit.queries import (
@@ -44,6 +45,7 @@ __all__ = [
     "audit_appender",
     "AppenderDep",
     "AuditEvent",
+    "PLATFORM_ORG",
     "ActivitySummary",
     "ActionCount",
     "DailyCount",

@@ -23,6 +23,7 @@ from pgkeel.errors import AuditEventInvalid
 __all__ = [
     "DEFAULT_REDACTED",
     "FROM_CONTEXT",
+    "PLATFORM_ORG",
     "AuditEvent",
     "PreparedEvent",
     "changed_fields",
@@ -45,6 +46,11 @@ DEFAULT_REDACTED: frozenset[str] = frozenset({
     "apiKey",
 })
 """Top-level keys whose values are stored as "[redacted]" (their change is still listed)."""
+
+PLATFORM_ORG: Final = "00000000-0000-0000-0000-000000000000"
+"""How `audit.audit_log` stores the organization of a platform event (one written with
+`org_id=None`): the nil UUID, since the column is NOT NULL (it leads the primary key).
+Every reader gives it back as None, and the hash chain hashes it as NULL."""
 
 REDACTED = "[redacted]"
 _MAX_NAME = 200
@@ -72,6 +78,10 @@ class AuditEvent:
     organization's list, which never selects it)."""
     txid: int | None = None
     """The writing transaction's id (trigger rows), for operators; None likewise."""
+
+    def __post_init__(self) -> None:
+        if self.organization_id == PLATFORM_ORG:  # a platform event
+            object.__setattr__(self, "organization_id", None)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AuditEvent:
@@ -211,9 +221,14 @@ def prepare(
     old_json, old_ready = _stored(old, hidden)
     new_json, new_ready = _stored(new, hidden)
     fields = sorted(changed) if changed is not None else changed_fields(old_ready, new_ready)
+    organization = _text(context.org_id if org_id is FROM_CONTEXT else org_id,
+                         "organization id")
+    if organization == PLATFORM_ORG:
+        raise AuditEventInvalid(f"The organization id {PLATFORM_ORG} is reserved for "
+                                "platform events.",
+                                hint="Pass org_id=None to record a platform event.")
     return PreparedEvent(
-        organization_id=_text(context.org_id if org_id is FROM_CONTEXT else org_id,
-                              "organization id"),
+        organization_id=organization,
         actor_id=_text(context.actor_id if actor_id is FROM_CONTEXT else actor_id, "actor id"),
         action=_name(action, "action"),
         entity_type=_name(entity_type, "entity_type"),

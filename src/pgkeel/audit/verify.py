@@ -33,6 +33,7 @@ from typing import Any, Literal, LiteralString
 from psycopg.rows import dict_row
 
 from pgkeel.audit.checkpoint import CHAIN_ORGANIZATIONS, Checkpoint
+from pgkeel.audit.events import PLATFORM_ORG
 from pgkeel.db import Database, Isolation, Transaction
 
 __all__ = ["Finding", "FindingKind", "VerifyReport", "canonical", "row_hash", "verify"]
@@ -65,26 +66,28 @@ WHERE c.organization_id = %s
 ORDER BY c.seq, c.chained_at, c.audit_id"""
 
 UNCHAINED_IN_ORG: LiteralString = """
-SELECT a.id, coalesce(a.organization_id, '') AS organization_id
+SELECT a.id, a.organization_id
 FROM audit.audit_log AS a
 WHERE a.organization_id = %(org)s
   AND NOT EXISTS (SELECT FROM audit.chain AS c WHERE c.organization_id = %(org)s
                   AND c.audit_id = a.id AND c.created_at = a.created_at)
 ORDER BY a.id"""
 
+# Platform events are stored with the sentinel organization (NULL before it existed) and
+# chained in organization ''.
 UNCHAINED_WITHOUT_ORG: LiteralString = """
 SELECT a.id, '' AS organization_id
 FROM audit.audit_log AS a
-WHERE (a.organization_id IS NULL OR a.organization_id = '')
+WHERE (a.organization_id IS NULL OR a.organization_id IN ('', %(platform)s))
   AND NOT EXISTS (SELECT FROM audit.chain AS c WHERE c.organization_id = ''
                   AND c.audit_id = a.id AND c.created_at = a.created_at)
 ORDER BY a.id"""
 
 UNCHAINED_ALL: LiteralString = """
-SELECT a.id, coalesce(a.organization_id, '') AS organization_id
+SELECT a.id, coalesce(nullif(a.organization_id, %(platform)s), '') AS organization_id
 FROM audit.audit_log AS a
 WHERE NOT EXISTS (SELECT FROM audit.chain AS c
-                  WHERE c.organization_id = coalesce(a.organization_id, '')
+                  WHERE c.organization_id = coalesce(nullif(a.organization_id, %(platform)s), '')
                     AND c.audit_id = a.id AND c.created_at = a.created_at)
 ORDER BY 2, 1"""
 
@@ -150,10 +153,13 @@ def canonical(row: dict[str, Any], seq: int, format: int = 1) -> bytes:
     """The canonical bytes of an audit row at position `seq` (the same text as the SQL
     function `audit.canonical_text`, followed in format 2 by the event id). jsonb columns are
     taken as PostgreSQL's jsonb text (`old_text`, `new_text`, `changed_text`,
-    `metadata_text`)."""
+    `metadata_text`). A platform event's organization (`PLATFORM_ORG`) is hashed as NULL,
+    as it was stored before the sentinel existed."""
     created: datetime = row["created_at"]
+    org = row["organization_id"]
     values: tuple[str | None, ...] = (
-              str(row["id"]), row["organization_id"], row["actor_id"], row["action"],
+              str(row["id"]), None if org == PLATFORM_ORG else org, row["actor_id"],
+              row["action"],
               row["entity_type"], row["entity_id"], row["old_text"], row["new_text"],
               row["changed_text"], row["metadata_text"], row["request_id"],
               None if row["txid"] is None else str(row["txid"]),
@@ -309,6 +315,8 @@ async def verify(db: Database, *, org_id: Any = None,
     in one consistent snapshot; with a checkpoint, also check the exported heads."""
     report = VerifyReport()
     org = None if org_id is None else str(org_id)
+    if org == PLATFORM_ORG:
+        org = ""  # platform events are chained as organization ''
     async with db.transaction(isolation=Isolation.REPEATABLE_READ, readonly=True,
                               timeout=0) as tx:
         if org is None:
@@ -316,11 +324,13 @@ async def verify(db: Database, *, org_id: Any = None,
             orgs = [r["organization_id"] for r in found]
             if checkpoint:
                 orgs = sorted(set(orgs) | set(checkpoint.heads))
-            unchained = await tx.fetch_all(UNCHAINED_ALL, row_factory=dict_row)
+            unchained = await tx.fetch_all(UNCHAINED_ALL, {"platform": PLATFORM_ORG},
+                                           row_factory=dict_row)
         else:
             orgs = [org]
             query = UNCHAINED_WITHOUT_ORG if org == "" else UNCHAINED_IN_ORG
-            unchained = await tx.fetch_all(query, {"org": org}, row_factory=dict_row)
+            unchained = await tx.fetch_all(query, {"org": org, "platform": PLATFORM_ORG},
+                                           row_factory=dict_row)
         for name in orgs:
             await _verify_org(tx, name, report, checkpoint)
         report.organizations = len(set(orgs) | {r["organization_id"] for r in unchained})

@@ -235,7 +235,8 @@ async def test_unknown_accounts_and_organizations_are_counted_locked_and_audited
         assert set(map(tuple, sequences.values())) == {(401, 401, 401, 429)}, sequences
         platform = await api.db.fetch_all(
             "SELECT action, entity_id, metadata FROM audit.audit_log "
-            "WHERE organization_id IS NULL AND metadata->>'organization' = %s ORDER BY id",
+            "WHERE organization_id = audit.platform_org() AND metadata->>'organization' = %s"
+            " ORDER BY id",
             (ghost_org,))
         tenant = await api.db.fetch_all(
             "SELECT action, entity_id, metadata FROM audit.audit_log "
