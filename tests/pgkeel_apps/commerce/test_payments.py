@@ -4,6 +4,7 @@ itself, called from SQL."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -197,3 +198,21 @@ async def test_settle_and_dispute_over_http(api: Api):
     assert [e["event_type"] for e in events] == [
         "order.placed", "payment.authorized", "payment.captured", "payment.settled",
         "payment.disputed"]
+
+
+async def test_concurrent_refunds_never_exceed_the_captured_amount(api: Api):
+    shop = await open_shop(api, customers=1)
+    item = await product(api, shop, price="12.50", units=5)
+    paid = await _pay(api, shop, await _order(api, shop, item), "tok_visa")
+    url = f"/v1/payments/{paid['id']}"
+    assert (await api.client.post(f"{url}/capture", headers=shop.admin, json={})
+            ).status_code == 200
+    answers = await asyncio.gather(*(
+        api.client.post(f"{url}/refunds", headers={**shop.admin, **key()},
+                        json={"amount": "10.00"}) for _ in range(10)))
+    assert sorted(a.status_code for a in answers) == [201, 201] + [422] * 8
+    assert {a.json()["details"]["rule"] for a in answers if a.status_code == 422} == {
+        "refund_exceeds_captured"}
+    payment = (await api.client.get(url, headers=shop.admin)).json()
+    assert (payment["status"], payment["refundedAmount"]) == ("partially_refunded", "20.00")
+    assert len(payment["refunds"]) == 2
