@@ -216,8 +216,17 @@ async def test_customers_read_the_catalog_and_only_catalog_writers_manage_it(api
     admin = await api.as_(org["slug"], "admin0")
     created = await api.client.post("/v1/products", headers=admin, json={
         "sku": "NEW-1", "name": "New thing", "price": "9.99", "tags": ["new"],
-        "metadata": {"brand": "Acme"}, "categoryId": str(org["leaf"])})
+        "metadata": {"brand": "Acme"}, "categoryId": str(org["leaf"]), "stockQuantity": 4})
     assert created.status_code == 201, created.text
+    # Its stock is orderable at once: the inventory record is created with the product.
+    stocked = await api.db.fetch_one(
+        "SELECT available_quantity, reserved_quantity FROM inventory.inventory"
+        " WHERE organization_id = %s AND product_id = %s", (org["id"], created.json()["id"]))
+    assert stocked == {"available_quantity": 4, "reserved_quantity": 0}
+    ordered = await api.client.post("/v1/orders", headers={**customer, "Idempotency-Key": "k-1"},
+                                    json={"items": [{"productId": created.json()["id"],
+                                                     "quantity": 2}]})
+    assert ordered.status_code == 201, ordered.text
     audited = await api.db.fetch_val(
         "SELECT count(*) FROM audit.audit_log WHERE entity_id = %s AND action = %s",
         (created.json()["id"], "PRODUCT_CREATED"))

@@ -18,6 +18,13 @@ from pgkeel.repo import CursorCodec, ListQuery, Page, Repository
 from pgkeel_apps.commerce.product.tables import CATEGORIES, IMAGES, PRODUCTS, REVIEWS
 
 DETAILS: LiteralString = "SELECT product.get_product_details(%s)"
+INVENTORY_INSTALLED: LiteralString = (
+    "SELECT to_regprocedure('inventory.adjust_inventory(uuid, uuid, integer, text, text)')"
+    " IS NOT NULL")
+STOCK_NEW_PRODUCT: LiteralString = """
+SELECT count(*) FROM inventory.adjust_inventory(%s, %s, %s, 'stock given when the product was
+created', 'restock')
+"""
 SEARCH: LiteralString = """
 SELECT id, sku, name, price, category_id, stock_quantity, tags, average_rating, rank
 FROM product.search_products(%s, %s, %s, %s, %s, %s, %s)
@@ -108,8 +115,13 @@ class CatalogService:
         return details
 
     async def create_product(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Add a product; with the inventory service installed, its stock record is created
+        in the same transaction, holding `stock_quantity` units (orders reserve from it)."""
         async def work(tx: Transaction) -> dict[str, Any]:
             row = await self.products.create(_jsonb(values), tx=tx)
+            if await tx.fetch_val(INVENTORY_INSTALLED):
+                await tx.fetch_val(STOCK_NEW_PRODUCT, (row["organization_id"], row["id"],
+                                                       row["stock_quantity"]))
             await audit.record(tx, action="PRODUCT_CREATED", entity_type="Product",
                                entity_id=row["id"], new=_audited(row))
             self.cache.invalidate_on_commit(tx, self.details_key(row["id"]))
