@@ -14,6 +14,7 @@ from pgkeel.errors import Conflict, ValidationFailed
 
 from ..conftest import Api
 from .conftest import catalog_org
+from .shop import key as idempotency_key
 
 
 async def _in_org(api: Api, org: dict[str, Any], statement: Any, params: Any = None) -> Any:
@@ -227,6 +228,20 @@ async def test_customers_read_the_catalog_and_only_catalog_writers_manage_it(api
                                     json={"items": [{"productId": created.json()["id"],
                                                      "quantity": 2}]})
     assert ordered.status_code == 201, ordered.text
+    # Setting its stock in the catalog sets what orders reserve from (reserved units stay).
+    url = f"/v1/products/{created.json()['id']}"
+    for units, status in ((0, 422), (3, 201)):
+        assert (await api.client.patch(url, headers=admin, json={"stockQuantity": units})
+                ).status_code == 200
+        again = await api.client.post(
+            "/v1/orders", headers={**customer, **idempotency_key()},
+            json={"items": [{"productId": created.json()["id"], "quantity": 2}]})
+        assert again.status_code == status, again.text
+        assert status == 201 or again.json()["details"]["rule"] == "insufficient_stock"
+    assert await api.db.fetch_one(
+        "SELECT available_quantity, reserved_quantity FROM inventory.inventory"
+        " WHERE organization_id = %s AND product_id = %s", (org["id"], created.json()["id"])
+    ) == {"available_quantity": 1, "reserved_quantity": 4}
     audited = await api.db.fetch_val(
         "SELECT count(*) FROM audit.audit_log WHERE entity_id = %s AND action = %s",
         (created.json()["id"], "PRODUCT_CREATED"))

@@ -21,6 +21,13 @@ DETAILS: LiteralString = "SELECT product.get_product_details(%s)"
 INVENTORY_INSTALLED: LiteralString = (
     "SELECT to_regprocedure('inventory.adjust_inventory(uuid, uuid, integer, text, text)')"
     " IS NOT NULL")
+LOCK_STOCK: LiteralString = """
+SELECT available_quantity FROM inventory.inventory
+WHERE organization_id = %s AND product_id = %s FOR UPDATE
+"""
+ADJUST_STOCK: LiteralString = """
+SELECT count(*) FROM inventory.adjust_inventory(%s, %s, %s, 'stock set in the catalog')
+"""
 STOCK_NEW_PRODUCT: LiteralString = """
 SELECT count(*) FROM inventory.adjust_inventory(%s, %s, %s, 'stock given when the product was
 created', 'restock')
@@ -131,16 +138,28 @@ class CatalogService:
     async def update_product(self, product_id: UUID, changes: Mapping[str, Any], *,
                              expected_version: int | None = None) -> dict[str, Any]:
         """Change a product (409 when `expected_version` is stale); its cached detail is
-        invalidated after commit."""
+        invalidated after commit. A new `stock_quantity` sets the available units of its
+        inventory record too, which orders reserve from."""
         async def work(tx: Transaction) -> dict[str, Any]:
             old = await self.products.get(product_id, tx=tx)
             row = await self.products.update(product_id, _jsonb(changes),
                                              expected_version=expected_version, tx=tx)
+            if "stock_quantity" in changes and await tx.fetch_val(INVENTORY_INSTALLED):
+                await self._set_stock(tx, row)
             await audit.record(tx, action="PRODUCT_UPDATED", entity_type="Product",
                                entity_id=product_id, old=_audited(old), new=_audited(row))
             self.cache.invalidate_on_commit(tx, self.details_key(product_id))
             return row
         return await self.db.run_in_tx(work)
+
+    @staticmethod
+    async def _set_stock(tx: Transaction, row: Mapping[str, Any]) -> None:
+        """The stock orders reserve from follows a new stock_quantity: its available units
+        become that number (an adjustment, with its movement; reserved units stay held)."""
+        key = (row["organization_id"], row["id"])
+        available = await tx.fetch_val(LOCK_STOCK, key)
+        change = row["stock_quantity"] - (0 if available is None else available)
+        await tx.fetch_val(ADJUST_STOCK, (*key, change))
 
     async def delete_product(self, product_id: UUID) -> None:
         """Retire a product (isActive=false): orders keep pointing at it."""
