@@ -34,7 +34,8 @@ SCRIPTS = {
                   "V5__catalog_stock_sync.sql"],
     "orders": ["V1__orders_schema.sql", "V2__orders_rules.sql", "V3__row_level_security.sql"],
     "payment": ["V1__payment_schema.sql", "V2__payment_functions.sql",
-                "V3__row_level_security.sql", "V4__dispute_checks_status_first.sql"],
+                "V3__row_level_security.sql", "V4__dispute_checks_status_first.sql",
+                "V5__void_on_cancel.sql"],
 }
 NAMED = {
     "product": {"get_product_details", "search_products", "category_ancestors",

@@ -216,3 +216,26 @@ async def test_concurrent_refunds_never_exceed_the_captured_amount(api: Api):
     payment = (await api.client.get(url, headers=shop.admin)).json()
     assert (payment["status"], payment["refundedAmount"]) == ("partially_refunded", "20.00")
     assert len(payment["refunds"]) == 2
+
+
+async def test_cancelling_a_paid_order_voids_its_authorization(api: Api):
+    shop = await open_shop(api, customers=1)
+    item = await product(api, shop, price="12.50", units=5)
+    order = await _order(api, shop, item)
+    paid = await _pay(api, shop, order, "tok_visa")
+    cancelled = await api.client.post(f"/v1/orders/{order}/cancel", headers=shop.customer(0),
+                                      json={"reason": "found it cheaper"})
+    assert cancelled.json()["status"] == "cancelled", cancelled.text
+    payment = (await api.client.get(f"/v1/payments/{paid['id']}",
+                                    headers=shop.customer(0))).json()
+    assert payment["status"] == "voided"
+    assert [t["kind"] for t in payment["transactions"]] == ["authorize", "void"]
+    # A captured payment is not touched by a cancellation: money goes back by refund.
+    second = await _order(api, shop, item)
+    captured = await _pay(api, shop, second, "tok_visa")
+    assert (await api.client.post(f"/v1/payments/{captured['id']}/capture", headers=shop.admin,
+                                  json={})).status_code == 200
+    assert (await api.client.post(f"/v1/orders/{second}/cancel", headers=shop.customer(0),
+                                  json={})).status_code == 200
+    assert (await api.client.get(f"/v1/payments/{captured['id']}", headers=shop.admin)
+            ).json()["status"] == "captured"
