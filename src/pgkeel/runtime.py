@@ -10,6 +10,7 @@ started are stopped again on exit.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,10 +21,12 @@ from pgkeel.cache import Cache
 from pgkeel.config import Settings, load_settings
 from pgkeel.db import Database
 from pgkeel.embedded import EmbeddedServers
-from pgkeel.errors import UsageError
+from pgkeel.errors import PgkeelError, UsageError
 from pgkeel.redis_client import connect_redis, is_memory_url
 
 __all__ = ["Services", "open_migration_database", "open_services"]
+
+log = logging.getLogger("pgkeel")
 
 
 @dataclass
@@ -48,8 +51,11 @@ async def open_services(settings: Settings | None = None) -> AsyncIterator[Servi
         db = Database.from_settings(resolved)
         try:
             await db.open()
-        except BaseException:
+        except BaseException as exc:
             await db.close()
+            if isinstance(exc, PgkeelError):  # the cause and what to do, in one line
+                log.error("cannot start: %s%s", exc.message,
+                          f" (hint: {exc.hint})" if exc.hint else "")
             raise
         url = resolved.redis_url
         redis = None if is_memory_url(url) else connect_redis(url, timeout_s=0.5, retries=1)

@@ -162,7 +162,13 @@ class Database:
 
     async def open(self, *, wait: bool = True) -> None:
         """Open the pools; with `wait`, fail fast with DatabaseUnavailable if the primary is
-        unreachable (replicas never block start-up)."""
+        unreachable (replicas never block start-up): one direct connection first, so that a
+        server that is down, misnamed or refusing the login is reported with its cause
+        within the connect timeout, before any pool starts retrying in the background."""
+        if wait:
+            cause = await self._why_unavailable()
+            if cause is not None:
+                raise cause
         await self._primary.open(wait=False)
         for replica in self._replicas.replicas:
             await replica.pool.open(wait=False)

@@ -33,6 +33,8 @@ import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from pgkeel.config import redact_dsn
+from pgkeel.db.connect_errors import connect_failure
 from pgkeel.errors import UsageError, translate
 
 __all__ = ["LIBRARY_GRANTS", "RoleNames", "RoleTimeouts", "RolesReport", "admin_password",
@@ -205,6 +207,10 @@ def role_url(admin_url: str, role: str, password: str | None) -> str:
     if password:
         params["password"] = password
     return make_conninfo("", **params)
+
+
+CONNECT_TIMEOUT_S: Final = 5
+"""libpq's connect timeout for the admin connection that provisions the roles."""
 
 
 def admin_password(admin_url: str) -> str | None:
@@ -404,9 +410,11 @@ async def provision_roles(
                  for name in roles.all()}
     try:
         conn = await AsyncConnection.connect(admin_url, autocommit=True,
-                                             application_name="pgkeel db roles")
+                                             application_name="pgkeel db roles",
+                                             connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.OperationalError as exc:
-        raise translate(exc) from exc
+        raise connect_failure(exc, admin_url, redact_dsn(admin_url),
+                              timeout_s=CONNECT_TIMEOUT_S) from None
     async with conn:
         report = await ensure_roles(conn, roles, schemas, passwords=passwords,
                                     readonly_bypass_rls=readonly_bypass_rls,
