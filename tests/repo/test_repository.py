@@ -49,6 +49,9 @@ async def test_writes_take_api_names_through_from_api(people):
         with pytest.raises(UsageError) as info:
             await people.update(1, {"scre": 3})
         assert info.value.hint == "Did you mean 'score'?"
+        with pytest.raises(UsageError) as info:
+            await people.update(1, {"projectId": 3})
+        assert (info.value.hint or "").startswith("Known columns: ")
         row = await people.update(1, table.from_api({"score": 77, "team": "blue"}))
         assert (row["score"], row["team"]) == (77, "blue")
 

@@ -65,6 +65,15 @@ async def test_the_401_hint_names_no_endpoint_unless_the_app_gives_one():
     assert (await get(make_app(Tokens()), "/notes", TOKEN)).status_code == 200
 
 
+async def test_a_bad_tokens_401_names_no_login_unless_the_app_gives_one():
+    plain = await get(make_app(Tokens()), "/notes", "stale-token")
+    assert plain.status_code == 401
+    assert plain.json()["hint"] == "Get a new token."
+    hinted = await get(make_app(Tokens("ask your administrator for an API key")), "/notes",
+                       "stale-token")
+    assert hinted.json()["hint"] == "Get a new token (ask your administrator for an API key)."
+
+
 def test_requires_declares_the_bearer_scheme_for_the_authorize_button():
     spec = make_app(Tokens()).openapi()
     assert spec["components"]["securitySchemes"]["bearer"] == {

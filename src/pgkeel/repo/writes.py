@@ -31,7 +31,8 @@ def _columns(compiler: Compiler, names: Sequence[str]) -> list[str]:
                          details={"columns": unknown},
                          hint=(f"{unknown[0]!r} is the API name of {api.name!r}: map a body "
                                "with Table.from_api()." if api is not None else
-                               did_you_mean(unknown[0], table.by_name)))
+                               did_you_mean(unknown[0], table.by_name)
+                               or f"Known columns: {', '.join(sorted(table.by_name))}."))
     return list(names)
 
 

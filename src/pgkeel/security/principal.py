@@ -25,6 +25,6 @@ class Authenticator(Protocol):
     """Resolves a bearer token to a principal (None when the token is unknown or expired).
 
     An authenticator may also have a `token_hint` attribute, saying where a caller gets a
-    token ("get one from POST /v1/auth/login"): the 401 for a request without one says it."""
+    token ("ask your administrator for an API key"): every 401 ends its hint with it."""
 
     async def authenticate(self, token: str) -> Principal | None: ...

@@ -1,7 +1,7 @@
 """FastAPI dependencies for bearer-token authentication and permission checks.
 
     app.state.pgkeel_authenticator = MyAuthenticator(db)     # an `Authenticator`
-    # its optional `token_hint` ("get one from POST /login") ends the hint of a tokenless 401
+    # its optional `token_hint` ("get one from POST /login") ends the hint of every 401
 
     @app.get("/v1/users", dependencies=[Depends(requires("USERS_READ"))])
 
@@ -48,8 +48,9 @@ async def authenticate(request: Request) -> Principal:
                            + (f" ({where})." if where else "."))
     principal = await authenticator.authenticate(token.strip())
     if principal is None:
+        where = getattr(authenticator, "token_hint", None)
         raise Unauthorized("The token is not valid or has expired.",
-                           hint="Log in again to get a new token.")
+                           hint="Get a new token" + (f" ({where})." if where else "."))
     return principal
 
 

@@ -41,7 +41,7 @@ class RequestLimitsMiddleware:
                  max_header_count: int = DEFAULT_MAX_HEADER_COUNT) -> None:
         self.app = app
         self.max_body = max_body
-        # Longest prefix first, so "/v1/auth/login" wins over "/v1/".
+        # Longest prefix first, so "/v1/uploads" wins over "/v1/".
         self.limits = sorted((limits or {}).items(), key=lambda item: -len(item[0]))
         self.max_header = max_header
         self.max_headers_total = max_headers_total
