@@ -32,6 +32,7 @@ def test_the_tutorial_has_files_and_commands():
     assert len(paths) == len(set(paths)), "a file is written twice"
     commands = "\n".join(m.group("body") for m in COMMANDS.finditer(text))
     assert "pgkeel migrate up" in commands
+    assert "pgkeel repo generate --schema projects --check" in commands
     assert "pytest -q" in commands
 
 

@@ -25,6 +25,8 @@ CREATE TABLE {s}.projects (
     name text NOT NULL,
     api_token text,
     archived boolean NOT NULL DEFAULT false,
+    status text NOT NULL DEFAULT 'active',
+    token_type text,
     budget numeric(12, 2),
     created_at timestamptz NOT NULL DEFAULT now(),
     deleted_at timestamptz,
@@ -56,12 +58,21 @@ async def test_declarations_come_from_the_catalog(pgkeel_db: Database, pgkeel_sc
     assert (f["id"].type, f["id"].writable, f["id"].nullable) == (FieldType.BIGINT, False, False)
     assert f["budget"].type is FieldType.NUMERIC and f["budget"].nullable
     assert f["api_token"].sensitive
-    # Proposed from the (org_id, created_at) and (org_id, name) indexes; nothing else sorts.
-    assert set(projects.sortable) == {"createdAt", "name", "id"}
+    # A computed default is the database's to fill; a constant one leaves the column writable.
+    assert (f["created_at"].writable, f["archived"].writable, f["status"].writable) == (
+        False, True, True)
+    assert not f["version"].writable and not f["token_type"].sensitive
+    # Proposed from the (org_id, created_at) and (org_id, name) indexes; nothing else sorts:
+    # the primary key (id) alone orders no organization's rows.
+    assert set(projects.sortable) == {"createdAt", "name"}
     assert Op.ILIKE in f["name"].filter and Op.GTE in f["created_at"].filter
-    assert not f["archived"].filter
+    assert f["id"].filter and not f["archived"].filter
+    assert set(countries.sortable) == {"code"}
     assert "# shape: point has no FieldType; left out" in text
-    assert await check_tables(pgkeel_db, tables.values()) is not None  # matches the database
+    # Matches the database, and asks for no index it does not have (only for the row-level
+    # security this DDL leaves out).
+    advice = await check_tables(pgkeel_db, tables.values())
+    assert [a.fix for a in advice] == [None] and "row-level security" in advice[0].message
 
 
 def pgkeel(*args: str, url: str, monkeypatch: pytest.MonkeyPatch) -> Result:
