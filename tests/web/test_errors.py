@@ -205,6 +205,32 @@ async def test_a_422_carries_the_request_id(client):
     assert bad.json()["details"]["request_id"] == bad.headers["x-request-id"]
 
 
+async def test_without_the_request_id_middleware_error_bodies_still_carry_one(caplog):
+    app = FastAPI(default_response_class=OrjsonResponse)
+    install_error_handlers(app)  # no RequestIdMiddleware
+
+    @app.get("/raise/{name}")
+    async def raise_(name: str) -> None:
+        raise CASES[name][0]
+
+    @app.get("/crash")
+    async def crash() -> None:
+        raise RuntimeError("boom")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with caplog.at_level("ERROR", logger="pgkeel.web"):
+            answers = [await client.get(path) for path in
+                       ("/raise/conflict", "/raise/usage", "/nowhere", "/crash")]
+            answers.append(await client.post("/crash"))
+    assert [a.status_code for a in answers] == [409, 500, 404, 500, 405]
+    for answer in answers:
+        assert answer.json()["details"]["request_id"] == answer.headers["x-request-id"]
+    assert len({a.headers["x-request-id"] for a in answers}) == len(answers)
+    crash_id = answers[3].headers["x-request-id"]
+    assert any(crash_id in record.getMessage() for record in caplog.records)
+
+
 async def test_an_unavailable_database_is_not_described_to_the_client(client, caplog):
     """Which host, which database and why are for the operator's log; the client learns
     only that it may retry."""

@@ -7,6 +7,7 @@ fields, which pgkeel builds without them.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -82,11 +83,32 @@ def status_for(exc: PgkeelError) -> int:
     return 500
 
 
+_SCOPE_ID = "pgkeel.request_id"
+
+
+def request_id_of(scope: Scope | None) -> str | None:
+    """The request's id: the one `RequestIdMiddleware` set, else (an app without it) one made
+    for this request and kept in its scope, so its error body, X-Request-ID header and log
+    line agree."""
+    request_id = current_context().request_id
+    if request_id or scope is None:
+        return request_id
+    return str(scope.setdefault(_SCOPE_ID, uuid.uuid4().hex))
+
+
+def _made_id_header(scope: Scope | None) -> dict[str, str]:
+    """X-Request-ID for an id made here (the middleware sends its own)."""
+    if current_context().request_id or scope is None or _SCOPE_ID not in scope:
+        return {}
+    return {"X-Request-ID": str(scope[_SCOPE_ID])}
+
+
 def request_summary(scope: Scope | None) -> dict[str, str | None]:
     """What a log line about a failed request names: its id, method, route template and path
     (also given to the log record as `extra`, for structured handlers)."""
+    request_id = request_id_of(scope)
     scope = scope or {}
-    return {"request_id": current_context().request_id, "method": scope.get("method"),
+    return {"request_id": request_id, "method": scope.get("method"),
             "route": getattr(scope.get("route"), "path", None), "path": scope.get("path")}
 
 
@@ -132,22 +154,26 @@ def error_response(exc: PgkeelError, request: Request | None = None) -> Response
                     None if request is None else request.scope)
         body = {"code": "internal_error", "message": "Internal server error.",
                 "details": {}, "hint": None}
-    request_id = current_context().request_id
+    scope = None if request is None else request.scope
+    request_id = request_id_of(scope)
     if request_id:
         body["details"] = {**body["details"], "request_id": request_id}
-    return OrjsonResponse(body, status_code=status, headers=headers)
+    return OrjsonResponse(body, status_code=status, headers=headers | _made_id_header(scope))
 
 
 def error_body(status: int, code: str, message: str, details: dict[str, object] | None = None,
-               hint: str | None = None) -> Response:
-    """A `{code, message, details, hint}` response (with the request id in `details`)."""
+               hint: str | None = None, *, scope: Scope | None = None) -> Response:
+    """A `{code, message, details, hint}` response (with the request id in `details`; give
+    the request's `scope` so that an app without `RequestIdMiddleware` gets one too)."""
     details = dict(details or {})
-    request_id = current_context().request_id
+    request_id = request_id_of(scope)
     if request_id:
         details["request_id"] = request_id
+    headers = _made_id_header(scope)
+    if status == 401:
+        headers["WWW-Authenticate"] = CHALLENGE
     return OrjsonResponse({"code": code, "message": message, "details": details, "hint": hint},
-                          status_code=status, headers={"WWW-Authenticate": CHALLENGE}
-                          if status == 401 else None)
+                          status_code=status, headers=headers or None)
 
 
 async def _pgkeel_error(request: Request, exc: Exception) -> Response:
@@ -164,7 +190,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     if len(errors) > MAX_PROBLEMS:
         details |= {"truncated": True, "total": len(errors)}
     return error_body(422, "validation_failed", "The request is not valid.", details,
-                      "Fix the listed fields.")
+                      "Fix the listed fields.", scope=request.scope)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -178,7 +204,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         headers["Allow"] = ", ".join(allowed)
         details["allowed"] = allowed
     response = error_body(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"),
-                          message, details)
+                          message, details, scope=request.scope)
     response.headers.update(headers)
     return response
 
@@ -195,7 +221,7 @@ def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log_failure(f"unhandled {type(exc).__name__}", exc, request.scope)
-    return error_body(500, "internal_error", "Internal server error.")
+    return error_body(500, "internal_error", "Internal server error.", scope=request.scope)
 
 
 def install_error_handlers(app: FastAPI) -> None:
