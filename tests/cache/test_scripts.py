@@ -97,53 +97,51 @@ def test_a_prefix_with_a_newline_is_refused():
         KeySpace("a\nb:")
 
 
-async def test_a_value_in_another_layout_reads_as_absent_and_is_replaced(tmp_path):
+@pytest.fixture
+async def raw_cache(tmp_path) -> AsyncIterator[tuple[Cache, RedisBackend, Any]]:
+    """A cache on a Redis server of the test's own, with its backend and raw client."""
+    server = own_server(tmp_path / "redis")
+    server.start()
+    client = connect_redis(server.url, timeout_s=5.0)
+    backend = RedisBackend(client)
+    cache = Cache(backend, CacheOptions(prefix="raw:", op_timeout_s=5.0))
+    try:
+        yield cache, backend, client
+    finally:
+        await cache.aclose()
+        await client.aclose()
+        server.stop()
+
+
+async def test_a_value_in_another_layout_reads_as_absent_and_is_replaced(raw_cache):
     """A value key holding a hash (how an earlier version stored values) or a string that is
     not a stored value is a miss, never an error: the fill replaces it, and an invalidation
     of a hash deletes it."""
-    server = own_server(tmp_path / "redis")
-    server.start()
-    client = connect_redis(server.url, timeout_s=5.0)
-    backend = RedisBackend(client)
-    cache = Cache(backend, CacheOptions(prefix="old:", op_timeout_s=5.0))
-    try:
-        old, odd, gone = key("users", 1, org=1), key("users", 2, org=1), key("users", 3, org=1)
-        await client.hset(cache.redis_key(old), mapping={"v": b"pgk1", "e": b"0"})
-        await client.set(cache.redis_key(odd), b"not a value")
-        await client.hset(cache.redis_key(gone), mapping={"v": b"pgk1", "e": b"0"})
-        assert await cache.get(old) is MISS and await cache.get(odd) is MISS
+    cache, backend, client = raw_cache
+    old, odd, gone = key("users", 1, org=1), key("users", 2, org=1), key("users", 3, org=1)
+    await client.hset(cache.redis_key(old), mapping={"v": b"pgk1", "e": b"0"})
+    await client.set(cache.redis_key(odd), b"not a value")
+    await client.hset(cache.redis_key(gone), mapping={"v": b"pgk1", "e": b"0"})
+    assert await cache.get(old) is MISS and await cache.get(odd) is MISS
 
-        async def load() -> str:
-            return "fresh"
+    async def load() -> str:
+        return "fresh"
 
-        assert await cache.get_or_set(old, load) == "fresh"
-        assert await cache.get_or_set(odd, load) == "fresh"
-        assert await cache.get(old) == "fresh" and await cache.get(odd) == "fresh"
-        assert (await client.get(cache.redis_key(old))).startswith(b"L0 ")
-        await backend.invalidate([cache.keyspace.store_key(gone)], [])
-        assert await client.exists(cache.redis_key(gone)) == 0
-        assert cache.breaker.closed
-    finally:
-        await cache.aclose()
-        await client.aclose()
-        server.stop()
+    assert await cache.get_or_set(old, load) == "fresh"
+    assert await cache.get_or_set(odd, load) == "fresh"
+    assert await cache.get(old) == "fresh" and await cache.get(odd) == "fresh"
+    assert (await client.get(cache.redis_key(old))).startswith(b"L0 ")
+    await backend.invalidate([cache.keyspace.store_key(gone)], [])
+    assert await client.exists(cache.redis_key(gone)) == 0
+    assert cache.breaker.closed
 
 
-async def test_an_invalidated_value_stays_as_a_stale_value_with_its_ttl(tmp_path):
-    server = own_server(tmp_path / "redis")
-    server.start()
-    client = connect_redis(server.url, timeout_s=5.0)
-    backend = RedisBackend(client)
-    cache = Cache(backend, CacheOptions(prefix="st:", op_timeout_s=5.0))
-    try:
-        k = key("users", 1, org=1)
-        await cache.set(k, "v1", ttl=300)
-        await backend.invalidate([cache.keyspace.store_key(k)], [])
-        stored = await client.get(cache.redis_key(k))
-        assert stored.startswith(b"D0 ")
-        assert await client.pttl(cache.redis_key(k)) > 200_000  # 300 s, jittered
-        assert await cache.get(k) is MISS
-    finally:
-        await cache.aclose()
-        await client.aclose()
-        server.stop()
+async def test_an_invalidated_value_stays_as_a_stale_value_with_its_ttl(raw_cache):
+    cache, backend, client = raw_cache
+    k = key("users", 1, org=1)
+    await cache.set(k, "v1", ttl=300)
+    await backend.invalidate([cache.keyspace.store_key(k)], [])
+    stored = await client.get(cache.redis_key(k))
+    assert stored.startswith(b"D0 ")
+    assert await client.pttl(cache.redis_key(k)) > 200_000  # 300 s, jittered
+    assert await cache.get(k) is MISS
