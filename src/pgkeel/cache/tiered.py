@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 
 from pgkeel.cache.backend import LeaseMode, ReadResult, ReadStatus
 from pgkeel.cache.keys import StoreKey
@@ -127,7 +126,7 @@ class TieredBackend:
         self._closed = True
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._listener
         await self.l2.aclose()
 
@@ -173,7 +172,10 @@ class TieredBackend:
                     if message is not None:
                         self._on_message(message)
                         backoff = 0.05
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # any failure: subscribe again
+                # RedisError and OSError mostly; redis-py can also fail with its own internal
+                # errors on a connection torn down under it (a cluster failover), and the
+                # listener must outlive those too.
                 log.debug("cache L1 subscription lost: %r", exc)
             finally:
                 self._subscribed = False
