@@ -98,14 +98,9 @@ class Transaction:
         self.readonly = readonly
         self._isolation = isolation
         self._begin = _begin_statement(isolation, readonly)
-        settings = context.settings()
-        self._settings_params: tuple[str | None, ...] = (
-            None if statement_timeout_ms is None else str(statement_timeout_ms),
-            None if lock_timeout_ms is None else str(lock_timeout_ms),
-            settings["pgkeel.org_id"],
-            settings["pgkeel.actor_id"],
-            settings["pgkeel.request_id"],
-        )
+        self._timeouts = (None if statement_timeout_ms is None else str(statement_timeout_ms),
+                          None if lock_timeout_ms is None else str(lock_timeout_ms))
+        self._params: tuple[str | None, ...] | None = None
         self._on_connection_lost = on_connection_lost
         self._begun = False
         self._finished = False
@@ -116,6 +111,16 @@ class Transaction:
         session setting that would outlive the transaction, so the connection is reset to
         its defaults before it goes back to the pool."""
         self._callbacks: list[tuple[CommitCallback, bool]] = []
+
+    @property
+    def _settings_params(self) -> tuple[str | None, ...]:
+        """The settings statement's parameters: the timeouts, then the context. Built when
+        first sent: a read of a table the database reads no context for never needs them."""
+        if self._params is None:
+            settings = self.context.settings()
+            self._params = (*self._timeouts, settings["pgkeel.org_id"],
+                            settings["pgkeel.actor_id"], settings["pgkeel.request_id"])
+        return self._params
 
     # -- queries ---------------------------------------------------------------------------
 
