@@ -120,11 +120,12 @@ class IdentityService:
         """One user with roles, API-shaped; cached 5 min, invalidated by every write (unless
         the service was started with its user cache off)."""
         async def load() -> dict[str, Any]:
-            # A cache fill reads the primary: a lagging replica's row would be cached.
-            async with self.db.transaction(readonly=True) as tx:
-                user = USERS.to_api(await self.users.get(user_id, tx=tx))
-                user["roles"] = await tx.fetch_all(USER_ROLES, (user["organizationId"],
-                                                                user_id))
+            # Two one-shot reads on the primary (a cache fill never reads a replica: a lagging
+            # one's row would be cached), with no BEGIN/COMMIT: the user and its roles need no
+            # common snapshot, and a fill that raced a write is rejected by the cache anyway.
+            user = USERS.to_api(await self.users.get(user_id))
+            user["roles"] = await self.db.fetch_all(USER_ROLES, (user["organizationId"],
+                                                                 user_id), readonly=True)
             return dict(orjson.loads(orjson.dumps(user)))  # JSON-native: as a hit returns it
         if not self.cache_users:
             return await load()
