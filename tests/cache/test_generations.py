@@ -71,6 +71,11 @@ async def test_a_hit_is_one_mget_and_runs_no_script(own_redis):
     assert sent == 20
     assert delta.get("mget") == 20
     assert delta.get("evalsha", 0) == 0 and delta.get("eval", 0) == 0
+    # A read naming none of the value's tags: the MGET, then one READ naming the tags the
+    # value was seen stored with.
+    sent_before = CountingConnection.sent
+    assert await cache.get(k) == {"id": 7}
+    assert CountingConnection.sent - sent_before == 2
     await cache.invalidate("users", org=1)  # and the check still sees a bumped generation
     assert await cache.get(k) is MISS
     await cache.aclose()

@@ -63,22 +63,24 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _checked(data: bytes, replies: list[Any], tags: tuple[str, ...]) -> ReadResult | bool:
+def _checked(data: bytes, replies: list[Any], tags: tuple[str, ...]
+             ) -> ReadResult | tuple[str, ...] | None:
     """A stored value checked against the current epoch (`replies[1]`) and generations of
-    the named tags (`replies[2:]`): the hit when it is valid, False when it is not, True when
-    it depends on a tag the caller did not name (READ finds out)."""
+    the named tags (`replies[2:]`): the hit when it is valid, None when it is not, and the
+    tag keys it was stored with when one of them is not among `tags` (READ, naming them,
+    finds out)."""
     parsed = scripts.parse_header(data)
     if parsed is None:
-        return False
+        return None
     live, epoch, stored, gens, start = parsed
     if not live or epoch != (replies[1] or b"0"):
-        return False
+        return None
     names = tuple(k.decode() for k in stored)
     for name, gen in zip(names, gens, strict=True):
         if name not in tags:
-            return True
+            return names
         if (replies[2 + tags.index(name)] or b"0") != gen:
-            return False
+            return None
     return ReadResult(ReadStatus.HIT, value=data[start:], tag_keys=names)
 
 
@@ -101,22 +103,22 @@ class RedisBackend:
         """A plain read or a look-aside read starts with one `MGET` of the value, the epoch
         and the named tags' generations: a valid value is the answer. Anything else -- and
         every forced or stealing read -- is READ's, which takes or reports the lease."""
+        stored: tuple[str, ...] = ()
         if mode <= LeaseMode.ON_MISS:
             replies: list[Any] = await self.client.mget(key.value, key.epoch, *key.tags)
-            data = replies[0]
-            if data is not None:
-                hit = _checked(data, replies, key.tags)
-                if isinstance(hit, ReadResult):
-                    return hit
-                if hit is False and mode is LeaseMode.NONE:
-                    return ReadResult(ReadStatus.MISS)
-            elif mode is LeaseMode.NONE:
+            checked = None if replies[0] is None else _checked(replies[0], replies, key.tags)
+            if isinstance(checked, ReadResult):
+                return checked
+            if checked is None and mode is LeaseMode.NONE:
                 return ReadResult(ReadStatus.MISS)
-        return await self._read(key, mode, token, lease_ttl_ms)
+            stored = checked or ()
+        return await self._read(key, mode, token, lease_ttl_ms, stored)
 
-    async def _read(self, key: StoreKey, mode: LeaseMode, token: str,
-                    lease_ttl_ms: int) -> ReadResult:
-        tags = key.tags
+    async def _read(self, key: StoreKey, mode: LeaseMode, token: str, lease_ttl_ms: int,
+                    stored_tags: tuple[str, ...] = ()) -> ReadResult:
+        """READ, naming the caller's tags and `stored_tags` (those the value was seen stored
+        with), so that a value stored with other tags is answered in one call."""
+        tags = (*key.tags, *(t for t in stored_tags if t not in key.tags))
         for _ in range(_READ_ATTEMPTS):
             reply = await _READ(self.client, (key.value, key.lease, key.epoch, *tags),
                                 (int(mode), token, lease_ttl_ms))
