@@ -123,14 +123,13 @@ def error_response(exc: PgkeelError, request: Request | None = None) -> Response
     """The HTTP response for a pgkeel error (`request`, when given, is named in the log
     line of a 500)."""
     status = status_for(exc)
+    scope = None if request is None else request.scope
     headers = {}
     if status == 503:
         headers["Retry-After"] = str(RETRY_AFTER_S)
     retry_after = getattr(exc, "retry_after_s", None)
     if isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
-    if status == 401:
-        headers["WWW-Authenticate"] = CHALLENGE
     body = exc.to_dict()
     if isinstance(exc, DatabaseError) and exc.sqlstate is not None:
         # The client learns which fields clashed, never the database's names for things.
@@ -138,7 +137,7 @@ def error_response(exc: PgkeelError, request: Request | None = None) -> Response
     if isinstance(exc, DatabaseUnavailable):
         # Where the database is and why it failed is for the operator (logged once per
         # answer), not for the client: it learns only that it may retry.
-        where = request_summary(None if request is None else request.scope)
+        where = request_summary(scope)
         log.warning("%s (%s %s, request %s)", exc.message, where["method"], where["route"],
                     where["request_id"], extra=where)
         body = {"code": body["code"], "message": type(exc)().message, "details": {},
@@ -146,19 +145,17 @@ def error_response(exc: PgkeelError, request: Request | None = None) -> Response
     elif isinstance(exc, DriverError):
         # A bug, but a known kind: its code says which; the driver's message is logged only.
         log_failure(f"{type(exc).__name__}: {exc.message} (caused by {exc.__cause__!r})",
-                    exc, None if request is None else request.scope)
+                    exc, scope)
     elif status >= 500 and not isinstance(exc, DatabaseUnavailable | CommitOutcomeUnknown |
                                           QueryTimeout | RateLimiterUnavailable):
         # An internal failure: say so, and keep its details in the log only.
-        log_failure(f"{type(exc).__name__}: {exc.message} {exc.details}", exc,
-                    None if request is None else request.scope)
+        log_failure(f"{type(exc).__name__}: {exc.message} {exc.details}", exc, scope)
         body = {"code": "internal_error", "message": "Internal server error.",
                 "details": {}, "hint": None}
-    scope = None if request is None else request.scope
-    request_id = request_id_of(scope)
-    if request_id:
-        body["details"] = {**body["details"], "request_id": request_id}
-    return OrjsonResponse(body, status_code=status, headers=headers | _made_id_header(scope))
+    response = error_body(status, body["code"], body["message"], body["details"], body["hint"],
+                          scope=scope)
+    response.headers.update(headers)
+    return response
 
 
 def error_body(status: int, code: str, message: str, details: dict[str, object] | None = None,
