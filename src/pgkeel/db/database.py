@@ -410,12 +410,6 @@ class Database:
         finally:
             await pool.putconn(conn)
 
-    def reads_context_known(self, table: str) -> bool | None:
-        """`reads_context(table)` when the catalog has already been asked, else None (no
-        round trip: the repository's read path checks this first)."""
-        known = self._reads_context.get(table)
-        return None if known is None else known or self.always_send_context
-
     async def reads_context(self, table: str) -> bool:
         """Whether reading `table` (schema-qualified) makes the database read the request
         context: row-level security is on, or it is a view (which may read tables that have
