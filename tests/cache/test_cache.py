@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pgkeel.cache import MISS, TTL, Cache, JsonCodec, TypedCodec, jittered, key
 from pgkeel.cache.envelope import UndecodableValue, decode, encode
 from pgkeel.cache.keys import Tag
+from pgkeel.errors import UsageError
 from tests.cache.conftest import eventually
 
 pytestmark = pytest.mark.smoke
@@ -54,6 +55,17 @@ async def test_get_set_delete_and_miss(make_cache):
     await cache.set(k, {"name": "ada"})
     assert await cache.get(k) == {"name": "ada"}
     await cache.delete(k)
+    assert await cache.get(k) is MISS
+
+
+async def test_one_string_as_tags_is_refused(make_cache):
+    """`tags="users"` would be the tags u, s, e, r, s: refused, on reads and writes alike."""
+    cache = make_cache()
+    k = key("users", 9, org=1)
+    with pytest.raises(UsageError, match="not one string"):
+        await cache.get_or_set(k, Loader(1), tags="users")
+    with pytest.raises(UsageError, match="not one string"):
+        await cache.set(k, 1, tags="users")
     assert await cache.get(k) is MISS
 
 

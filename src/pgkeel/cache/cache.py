@@ -321,9 +321,7 @@ class Cache:
 
     def _store_key(self, cache_key: CacheKey, tags: Iterable[TagLike]) -> StoreKey:
         """The rendered key, from a bounded memo: rendering is pure in (key, tags)."""
-        if isinstance(tags, str):
-            self._tags(cache_key.org, tags)  # raises: one string is not a list of tags
-        named = tags if isinstance(tags, tuple) else tuple(tags)
+        named = tags if isinstance(tags, tuple) else tuple(_tag_list(tags))
         memo = (cache_key, named)
         try:
             found = self._rendered.get(memo)
@@ -337,11 +335,16 @@ class Cache:
         return found
 
     def _tags(self, org: Any, tags: Iterable[TagLike]) -> tuple[Tag, ...]:
-        if isinstance(tags, str):
-            raise UsageError("tags= takes a list of tags, not one string.",
-                             hint=f"Write tags=[{tags!r}].")
         scope = GLOBAL if org is None else org   # a key's own org: None only for GLOBAL keys
-        return tuple(t if isinstance(t, Tag) else tag(t, org=scope) for t in tags)
+        return tuple(t if isinstance(t, Tag) else tag(t, org=scope) for t in _tag_list(tags))
+
+
+def _tag_list(tags: Iterable[TagLike]) -> Iterable[TagLike]:
+    """`tags`, refused when it is one string (which would iterate as its characters)."""
+    if isinstance(tags, str):
+        raise UsageError("tags= takes a list of tags, not one string.",
+                         hint=f"Write tags=[{tags!r}].")
+    return tags
 
 
 def _attributes(resource: str) -> dict[str, Any]:
