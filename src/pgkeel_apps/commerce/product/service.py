@@ -29,8 +29,8 @@ ADJUST_STOCK: LiteralString = """
 SELECT count(*) FROM inventory.adjust_inventory(%s, %s, %s, 'stock set in the catalog')
 """
 STOCK_NEW_PRODUCT: LiteralString = """
-SELECT count(*) FROM inventory.adjust_inventory(%s, %s, %s, 'stock given when the product was
-created', 'restock')
+SELECT count(*) FROM inventory.adjust_inventory(%s, %s, %s,
+    'stock given when the product was created', 'restock')
 """
 SEARCH: LiteralString = """
 SELECT id, sku, name, price, category_id, stock_quantity, tags, average_rating, rank
