@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 
 from pgkeel.db import Database, use_context
-from pgkeel.errors import NotFound, QueryTimeout
+from pgkeel.errors import NotFound, QueryTimeout, UsageError
 from pgkeel.repo import (
     CustomFilter,
     Field,
@@ -175,3 +175,38 @@ async def test_session_settings_changed_in_a_transaction_are_reset(app_url):
         assert org in ("", None)
         with pytest.raises(QueryTimeout):
             await db.fetch_val("SELECT pg_sleep(2)", readonly=True)
+
+
+async def test_fetch_without_context_sends_the_select_alone(app_url, pgkeel_schema):
+    secured, plain = _count(pgkeel_schema, "secured"), _count(pgkeel_schema, "plain")
+    async with Database(app_url, min_size=1, max_size=1) as db:
+        with use_context(org_id=ORG_A):
+            # The same read with and without the context, on the one pooled connection.
+            assert await db.fetch_one(secured, readonly=True) == {"org": str(ORG_A), "n": 2}
+            row = await db.fetch_one(plain, readonly=True, context=False)
+            assert row in ({"org": "", "n": 3}, {"org": None, "n": 3})
+            # Under row-level security it sees no organization, so no rows: never another's.
+            assert (await db.fetch_all(secured, readonly=True, context=False))[0]["n"] == 0
+            assert await db.fetch_val(
+                "-- the caller's note\n  select count(*) FROM " + f"{pgkeel_schema}.plain",
+                readonly=True, context=False) == 3
+    async with Database(app_url, min_size=1, max_size=1, always_send_context=True) as forced:
+        with use_context(org_id=ORG_B):
+            # The option sends the context with every read, this one too.
+            assert await forced.fetch_one(secured, readonly=True, context=False) == {
+                "org": str(ORG_B), "n": 1}
+
+
+async def test_fetch_without_context_is_for_selects_only(app_url, pgkeel_schema):
+    table = sql.Identifier(pgkeel_schema, "plain")
+    async with Database(app_url, min_size=1, max_size=1) as db:
+        with pytest.raises(UsageError, match="read-only"):
+            await db.fetch_val("SELECT 1", context=False)
+        with pytest.raises(UsageError, match="SELECT only"):
+            await db.fetch_val(sql.SQL("DELETE FROM {} RETURNING 1").format(table),
+                               readonly=True, context=False)
+        with pytest.raises(UsageError, match="SELECT only"):
+            await db.fetch_all("WITH d AS (DELETE FROM t RETURNING 1) SELECT * FROM d",
+                               readonly=True, context=False)
+        assert await db.fetch_val(sql.SQL("SELECT count(*) FROM {}").format(table),
+                                  readonly=True, context=False) == 3

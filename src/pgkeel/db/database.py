@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.abc import Params
 from psycopg.abc import QueryNoTemplate as Query
 from psycopg.rows import AsyncRowFactory, dict_row
@@ -331,46 +331,67 @@ class Database:
 
     @overload
     async def fetch_all(self, query: Query, params: Params | None = None, *,
-                        replica: bool = False, readonly: bool = False
+                        replica: bool = False, readonly: bool = False, context: bool = True
                         ) -> list[dict[str, Any]]: ...
     @overload
     async def fetch_all(self, query: Query, params: Params | None = None, *,
-                        replica: bool = False, readonly: bool = False,
+                        replica: bool = False, readonly: bool = False, context: bool = True,
                         row_factory: AsyncRowFactory[R]) -> list[R]: ...
 
     async def fetch_all(
         self, query: Query, params: Params | None = None, *, replica: bool = False,
-        readonly: bool = False, row_factory: AsyncRowFactory[Any] = dict_row,
+        readonly: bool = False, context: bool = True,
+        row_factory: AsyncRowFactory[Any] = dict_row,
     ) -> list[Any]:
         """All rows of one query, in a transaction of its own. `readonly=True` (implied by
-        `replica=True`) sends BEGIN, query and COMMIT as one round trip. A replica that fails
-        mid-query is marked down and the read is repeated on the primary."""
-        rows = await self.read_batch([(query, params, row_factory)], replica=replica,
-                                     readonly=readonly)
-        return rows[0]
+        `replica=True`) sends the settings and the query as one round trip. A replica that
+        fails mid-query is marked down and the read is repeated on the primary.
+
+        `context=False` (read-only reads only) sends a SELECT alone, with neither the request
+        context nor `transaction_read_only`: for a hot read of tables the database reads no
+        context for (`reads_context`). On a table with row-level security it sees no
+        organization, so its policies return nothing rather than another tenant's rows."""
+        return await self._fetch(query, params, row_factory, replica, readonly=readonly,
+                                 context=context)
 
     @overload
     async def fetch_one(self, query: Query, params: Params | None = None, *,
-                        replica: bool = False, readonly: bool = False
+                        replica: bool = False, readonly: bool = False, context: bool = True
                         ) -> dict[str, Any] | None: ...
     @overload
     async def fetch_one(self, query: Query, params: Params | None = None, *,
-                        replica: bool = False, readonly: bool = False,
+                        replica: bool = False, readonly: bool = False, context: bool = True,
                         row_factory: AsyncRowFactory[R]) -> R | None: ...
 
     async def fetch_one(
         self, query: Query, params: Params | None = None, *, replica: bool = False,
-        readonly: bool = False, row_factory: AsyncRowFactory[Any] = dict_row,
+        readonly: bool = False, context: bool = True,
+        row_factory: AsyncRowFactory[Any] = dict_row,
     ) -> Any:
-        rows = await self.read_batch([(query, params, row_factory)], replica=replica,
-                                     readonly=readonly)
-        return rows[0][0] if rows[0] else None
+        rows = await self._fetch(query, params, row_factory, replica, readonly=readonly,
+                                 context=context)
+        return rows[0] if rows else None
 
     async def fetch_val(self, query: Query, params: Params | None = None, *,
-                        replica: bool = False, readonly: bool = False) -> Any:
-        rows = await self.read_batch([(query, params, None)], replica=replica,
-                                     readonly=readonly)
-        return rows[0][0][0] if rows[0] else None
+                        replica: bool = False, readonly: bool = False,
+                        context: bool = True) -> Any:
+        rows = await self._fetch(query, params, None, replica, readonly=readonly,
+                                 context=context)
+        return rows[0][0] if rows else None
+
+    async def _fetch(self, query: Query, params: Params | None,
+                     row_factory: AsyncRowFactory[Any] | None, replica: bool, *,
+                     readonly: bool, context: bool) -> list[Any]:
+        statement = [(query, params, row_factory)]
+        if context:
+            return (await self.read_batch(statement, replica=replica, readonly=readonly))[0]
+        if not (readonly or replica):
+            raise UsageError("context=False is for read-only reads.",
+                             hint="Pass readonly=True: writes always send the context.")
+        if not _is_select(query):
+            raise UsageError("context=False sends a SELECT only.",
+                             hint="Other statements need readonly=True with the context.")
+        return (await self.read_compiled(statement, replica=replica, context=False))[0]
 
     async def read_batch(self, statements: Sequence[Statement], *, replica: bool = False,
                          readonly: bool = False) -> list[list[Any]]:
@@ -567,3 +588,13 @@ class Database:
 
 def _tuple_row(cursor: Any) -> Callable[[Any], Any]:
     return tuple
+
+
+def _is_select(query: Query) -> bool:
+    """Whether `query` starts with SELECT (after blanks and `--` comments)."""
+    text = (query.as_string(None) if isinstance(query, sql.Composable)
+            else query.decode() if isinstance(query, bytes) else str(query))
+    text = text.lstrip()
+    while text.startswith("--"):
+        text = text.partition("\n")[2].lstrip()
+    return text[:6].upper() == "SELECT"

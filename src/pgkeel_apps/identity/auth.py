@@ -142,8 +142,9 @@ class SessionAuthenticator:
         self.ttl = ttl
 
     async def authenticate(self, token: str) -> Principal | None:
+        # The function reads no request context (there is none yet): the SELECT goes alone.
         row = await self.db.fetch_one(PRINCIPAL_FOR_SESSION, (token_digest(token),),
-                                      readonly=True, row_factory=_tuple_row)
+                                      readonly=True, context=False, row_factory=_tuple_row)
         if row is None:
             return None
         return Principal(user_id=row[0], org_id=row[1], permissions=frozenset(row[2]),

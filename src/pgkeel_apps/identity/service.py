@@ -124,8 +124,12 @@ class IdentityService:
             # one's row would be cached), with no BEGIN/COMMIT: the user and its roles need no
             # common snapshot, and a fill that raced a write is rejected by the cache anyway.
             user = USERS.to_api(await self.users.get(user_id))
+            # With the context only where row-level security reads it (as repositories do).
+            context = (await self.db.reads_context("identity.user_roles")
+                       or await self.db.reads_context("identity.roles"))
             user["roles"] = await self.db.fetch_all(USER_ROLES, (user["organizationId"],
-                                                                 user_id), readonly=True)
+                                                                 user_id), readonly=True,
+                                                    context=context)
             return dict(orjson.loads(orjson.dumps(user)))  # JSON-native: as a hit returns it
         if not self.cache_users:
             return await load()
