@@ -42,7 +42,7 @@ def audit_appender(
     return hook
 
 
-def get_appender(request: Request) -> AuditAppender:
+async def get_appender(request: Request) -> AuditAppender:
     appender = getattr(request.app.state, "audit_appender", None)
     if not isinstance(appender, AuditAppender):
         raise AuditAppenderClosed(

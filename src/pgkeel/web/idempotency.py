@@ -40,7 +40,7 @@ from pgkeel.errors import (
 )
 from pgkeel.idempotency import Claim, IdempotencyStore, StoredResponse, fingerprint, parse_key
 from pgkeel.web.errors import error_response
-from pgkeel.web.services import get_services
+from pgkeel.web.services import request_services
 
 __all__ = ["DEFAULT_STORED_HEADERS", "REPLAYED_HEADER", "Idempotency", "IdempotencyKey",
            "IdempotencyKeyRequired", "IdempotentRoute", "idempotent"]
@@ -177,7 +177,7 @@ def idempotent(*, required: bool = False, ttl_s: float | None = None,
             raise UsageError("An idempotent route must use IdempotentRoute.",
                              hint="Create its router with APIRouter(route_class="
                                   "IdempotentRoute).")
-        services = get_services(request)
+        services = request_services(request)
         settings = services.settings
         key = parse_key(request.headers.getlist("idempotency-key"),
                         max_length=settings.idempotency_key_max_length)

@@ -13,7 +13,7 @@ valid for the query that produced it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -50,10 +50,10 @@ _ELEMENT: dict[FieldType, str] = {
 }
 
 
-def list_query(table: Table) -> Callable[[Request], ListQuery]:
+def list_query(table: Table) -> Callable[[Request], Awaitable[ListQuery]]:
     """A dependency parsing the request's query string for `table` (400 on anything bad)."""
 
-    def dependency(request: Request) -> ListQuery:
+    async def dependency(request: Request) -> ListQuery:
         return parse_list_params(table, request.query_params.multi_items())
 
     dependency.__name__ = f"list_{table.name}"

@@ -16,7 +16,7 @@ from pgkeel.errors import UsageError
 from pgkeel.runtime import Services, open_services
 
 __all__ = ["CacheDep", "DbDep", "ServicesDep", "get_cache", "get_db", "get_services",
-           "pgkeel_lifespan"]
+           "pgkeel_lifespan", "request_services"]
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -49,7 +49,8 @@ def pgkeel_lifespan(
     return lifespan
 
 
-def get_services(request: Request) -> Services:
+def request_services(request: Request) -> Services:
+    """The app's open `Services` (a `UsageError` when the lifespan did not open them)."""
     services = getattr(request.app.state, "pgkeel", None)
     if not isinstance(services, Services):
         raise UsageError("pgkeel services are not open.",
@@ -57,16 +58,23 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_db(request: Request) -> Database:
-    return get_services(request).db
+# The dependencies are coroutines though they do no I/O: FastAPI runs a plain `def`
+# dependency on a worker thread, a hop that costs more than the lookup itself.
+
+async def get_services(request: Request) -> Services:
+    return request_services(request)
 
 
-def get_redis(request: Request) -> Redis | None:
-    return get_services(request).redis
+async def get_db(request: Request) -> Database:
+    return request_services(request).db
 
 
-def get_cache(request: Request) -> Cache:
-    cache = get_services(request).cache
+async def get_redis(request: Request) -> Redis | None:
+    return request_services(request).redis
+
+
+async def get_cache(request: Request) -> Cache:
+    cache = request_services(request).cache
     if cache is None:
         raise UsageError("The cache is not open.",
                          hint="Create the app with lifespan=pgkeel_lifespan() (cache=True).")

@@ -44,7 +44,7 @@ class WebVitalBeacon(ApiModel):
     rating: Literal["good", "needs-improvement", "poor"] | None = None
 
 
-def analytics(request: Request) -> Analytics:
+async def analytics(request: Request) -> Analytics:
     service: Analytics = request.app.state.dealership_analytics
     return service
 

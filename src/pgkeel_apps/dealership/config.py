@@ -79,7 +79,7 @@ router = APIRouter(tags=["dealership"])
 PATH = "/v1/dealership/config"
 
 
-def config_service(request: Request) -> ConfigService:
+async def config_service(request: Request) -> ConfigService:
     service: ConfigService = request.app.state.dealership_config
     return service
 

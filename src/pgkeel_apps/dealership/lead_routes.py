@@ -81,7 +81,7 @@ class ActivityIn(ApiModel):
                                                                   max_length=50)
 
 
-def lead_service(request: Request) -> LeadService:
+async def lead_service(request: Request) -> LeadService:
     service: LeadService = request.app.state.dealership_leads
     return service
 

@@ -86,7 +86,7 @@ class TokenIn(ApiModel):
     token: str = Field(pattern=TOKEN, max_length=104, examples=["pgk_" + "x" * 43])
 
 
-def newsletter(request: Request) -> Newsletter:
+async def newsletter(request: Request) -> Newsletter:
     service: Newsletter = request.app.state.dealership_newsletter
     return service
 

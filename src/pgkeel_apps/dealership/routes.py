@@ -24,7 +24,7 @@ PUBLIC = "/v1/dealers/{dealer}"
 ADMIN = "/v1/dealership"
 
 
-def car_service(request: Request) -> CarService:
+async def car_service(request: Request) -> CarService:
     service: CarService = request.app.state.dealership_cars
     return service
 

@@ -34,7 +34,7 @@ class PasswordReset(ApiModel):
     newPassword: Secret = Field(min_length=1, max_length=1024)
 
 
-def tokens(request: Request) -> VerificationTokens:
+async def tokens(request: Request) -> VerificationTokens:
     service: VerificationTokens = request.app.state.verification_tokens
     return service
 

@@ -83,7 +83,7 @@ class RoleAssign(ApiModel):
     roleId: UUID
 
 
-def identity(request: Request) -> IdentityService:
+async def identity(request: Request) -> IdentityService:
     service: IdentityService = request.app.state.identity
     return service
 
@@ -96,7 +96,7 @@ Service = Annotated[IdentityService, Depends(identity)]
                        "schema": {"type": "integer", "minimum": 1, "maximum": 365,
                                   "default": 30},
                        "description": "How many days back, 1 to 365 (default 30)."}])
-def days_param(request: Request) -> int:
+async def days_param(request: Request) -> int:
     """`days` (1-365, default 30), rejected with a 400 like every list parameter."""
     text = request.query_params.get("days", "30")
     unknown = sorted(set(request.query_params) - {"days"})
@@ -117,7 +117,7 @@ Days = Annotated[int, Depends(days_param)]
                        "schema": {"type": "string", "pattern": IF_MATCH},
                        "description": "The expected version (as an alternative to `version`): "
                                       "12, \"12\" or W/\"12\"."}])
-def if_match_param(request: Request) -> int | None:
+async def if_match_param(request: Request) -> int | None:
     """The version in `If-Match`, if sent (400 unless it is 1 to 999,999,999)."""
     text = request.headers.get("if-match")
     if text is None:

@@ -3,7 +3,7 @@ with a 400 naming what is allowed -- like every list parameter."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -73,7 +73,7 @@ class Param:
                                 details={"parameter": self.name, "value": text})
 
 
-def query_params(*params: Param) -> Callable[[Request], dict[str, Any]]:
+def query_params(*params: Param) -> Callable[[Request], Awaitable[dict[str, Any]]]:
     """A dependency returning {name: value} for `params` (defaults filled in); an unknown
     parameter, a repeated one or a bad value is a 400."""
     by_name = {p.name: p for p in params}
@@ -82,7 +82,7 @@ def query_params(*params: Param) -> Callable[[Request], dict[str, Any]]:
     @declares_parameters([{"name": p.name, "in": "query", "required": False,
                            "schema": p.schema(), "description": p.description}
                           for p in params])
-    def dependency(request: Request) -> dict[str, Any]:
+    async def dependency(request: Request) -> dict[str, Any]:
         values = {p.name: p.default for p in params}
         seen: set[str] = set()
         for name, text in request.query_params.multi_items():

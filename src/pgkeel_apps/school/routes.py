@@ -123,7 +123,7 @@ class FeedbackBatch(ApiModel):
     items: list[FeedbackItem] = Field(min_length=1, max_length=MAX_ROLL)
 
 
-def school(request: Request) -> SchoolService:
+async def school(request: Request) -> SchoolService:
     service: SchoolService = request.app.state.school
     return service
 

@@ -36,7 +36,7 @@ class TagUpdate(ApiModel):
     isActive: bool | None = None
 
 
-def tag_service(request: Request) -> TagService:
+async def tag_service(request: Request) -> TagService:
     service: TagService = request.app.state.tags
     return service
 

@@ -34,7 +34,7 @@ class CartQuantity(ApiModel):
     quantity: int = Field(ge=0, le=MAX_QUANTITY, description="0 removes the product.")
 
 
-def cart_service(request: Request) -> CartService:
+async def cart_service(request: Request) -> CartService:
     service: CartService = request.app.state.cart
     return service
 

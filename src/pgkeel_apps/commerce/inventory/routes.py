@@ -24,7 +24,7 @@ class Adjustment(ApiModel):
     type: Literal["adjust", "restock"] = "adjust"
 
 
-def inventory_service(request: Request) -> InventoryService:
+async def inventory_service(request: Request) -> InventoryService:
     service: InventoryService = request.app.state.inventory
     return service
 

@@ -78,7 +78,7 @@ class Carts(Protocol):
     async def release_lock(self, org_id: UUID, user_id: UUID, token: str) -> bool: ...
 
 
-def order_service(request: Request) -> OrderService:
+async def order_service(request: Request) -> OrderService:
     service: OrderService = request.app.state.orders
     return service
 

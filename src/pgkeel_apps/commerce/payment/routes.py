@@ -52,7 +52,7 @@ class DisputeCreate(ApiModel):
                     "other"]
 
 
-def payment_service(request: Request) -> PaymentService:
+async def payment_service(request: Request) -> PaymentService:
     service: PaymentService = request.app.state.payments
     return service
 

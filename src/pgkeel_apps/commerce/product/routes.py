@@ -103,7 +103,7 @@ class ImageUpdate(ApiModel):
     isPrimary: bool | None = None
 
 
-def catalog(request: Request) -> CatalogService:
+async def catalog(request: Request) -> CatalogService:
     service: CatalogService = request.app.state.catalog
     return service
 
