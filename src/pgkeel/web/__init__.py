@@ -34,6 +34,7 @@ from pgkeel.web.contract import (
     ErrorBody,
     declares_errors,
     declares_parameters,
+    declares_security,
     document_errors,
     error_responses,
 )
@@ -78,6 +79,7 @@ from pgkeel.web.services import (
     get_db,
     get_services,
     pgkeel_lifespan,
+    request_services,
 )
 
 __all__ = [
@@ -115,6 +117,7 @@ __all__ = [
     "Text",
     "declares_errors",
     "declares_parameters",
+    "declares_security",
     "document_errors",
     "error_body",
     "error_response",
@@ -128,5 +131,6 @@ __all__ = [
     "ops_sampler",
     "run_ops_sampler",
     "pgkeel_lifespan",
+    "request_services",
     "status_for",
 ]

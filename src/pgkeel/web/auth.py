@@ -13,24 +13,23 @@ scope to the caller's organization and audit rows name the actor.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated
 
-from fastapi import Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
 
 from pgkeel.db import use_context
 from pgkeel.errors import Forbidden, Unauthorized, UsageError
 from pgkeel.security import Authenticator, Principal
-from pgkeel.web.contract import declares_errors
+from pgkeel.web.contract import declares_errors, declares_security
 
 __all__ = ["authenticate", "requires"]
 
-# Only documents the scheme in OpenAPI (components.securitySchemes); the header is read below.
-_BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
-                     description="Send `Authorization: Bearer <token>`.")
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+# Documented in OpenAPI (components.securitySchemes) by `install_error_handlers`; the header is
+# read below.
+BEARER_SCHEME = {"type": "http", "scheme": "bearer",
+                 "description": "Send `Authorization: Bearer <token>`."}
 
 
+@declares_security("bearer", BEARER_SCHEME)
 @declares_errors(401, 503)
 async def authenticate(request: Request) -> Principal:
     """The caller's principal, from `Authorization: Bearer <token>` (401 otherwise)."""
@@ -57,8 +56,9 @@ async def authenticate(request: Request) -> Principal:
 def requires(*permissions: str) -> Callable[..., AsyncIterator[Principal]]:
     """A dependency that authenticates, checks `permissions`, and scopes the request."""
 
+    @declares_security("bearer", BEARER_SCHEME)
     @declares_errors(401, 403, 503)
-    async def dependency(request: Request, _: Credentials) -> AsyncIterator[Principal]:
+    async def dependency(request: Request) -> AsyncIterator[Principal]:
         principal = await authenticate(request)
         request.state.principal = principal  # also for error handlers (an audited 403)
         missing = sorted(set(permissions) - principal.permissions)
