@@ -156,10 +156,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HttpMetricsMiddleware)  # outside RequestIdMiddleware: its 500s count
     app.add_middleware(SecurityHeadersMiddleware)
     token = auth.metrics_token.get_secret_value() if auth.metrics_token else None
+    # The API first: FastAPI tries the routes in order, so the busiest paths match soonest.
+    for reference_app in APPS:
+        app.include_router(reference_app.router)
     app.include_router(health_router(metrics=auth.metrics_open(settings.app_env),
                                      metrics_token=token))
     # /ops: the operations page, for the identity app's administrators.
     app.include_router(ops_router(roles=ADMIN_ROLES))
-    for reference_app in APPS:
-        app.include_router(reference_app.router)
     return app
