@@ -60,7 +60,9 @@ async def _sample(api: Api) -> dict[str, Any]:
     ("profile", "student_metrics_mv_"),
     ("at_risk", "student_metrics_mv_"),
     ("recent_attendance", "idx_attendance_student_session"),
-    ("feedback_timeline", "idx_feedback_student_date"),
+    # On the test's few rows the planner may take the (organization, student) prefix index
+    # and sort the two or three rows itself; either index is led by the organization.
+    ("feedback_timeline", ("idx_feedback_student_date", "idx_parsed_feedback_student_id")),
     ("weekly_attendance", "idx_class_sessions"),
     ("active_courses", "courses_code_key"),
     ("session_attendance", "attendances_session_student_key"),
@@ -84,6 +86,6 @@ async def test_each_dashboard_query_uses_an_organization_led_index(api: Api, nam
     }
     statement, params = statements[name]
     plan = await _plan(api, statement, params)
-    assert index in plan, plan
+    assert any(name in plan for name in ((index,) if isinstance(index, str) else index)), plan
     assert "Seq Scan" not in plan, plan
     assert re.search(r"Cond: \(+organization_id = ", plan), plan
