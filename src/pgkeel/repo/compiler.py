@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg import sql
 
@@ -22,6 +22,7 @@ from pgkeel.repo.table import Table
 
 __all__ = ["Compiler", "Order", "Where"]
 
+T = TypeVar("T")
 Order = tuple[tuple[str, bool], ...]
 """ORDER BY terms: (column name, descending) pairs."""
 
@@ -76,6 +77,17 @@ class Compiler:
         self.source = sql.SQL("{} AS t").format(table.ident)
         self._cache: dict[Hashable, bytes] = {}
         self._fragments: dict[Hashable, sql.Composable] = {}
+        self._memo: dict[Hashable, Any] = {}
+
+    def remember(self, key: Hashable, build: Callable[[], T]) -> T:
+        """`build()`'s result for `key`, computed once (bounded like the SQL caches): for
+        what a request derives from its shape alone, such as its total sort."""
+        found: T | None = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= _CACHE_LIMIT:
+                self._memo.clear()
+            found = self._memo[key] = build()
+        return found
 
     def fragment(self, key: Hashable, build: Callable[[], sql.Composable]) -> sql.Composable:
         """The piece of SQL for `key`, composed once by `build()`."""

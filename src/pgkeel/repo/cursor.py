@@ -14,6 +14,7 @@ old secret stays configured, when that is unset). After that they answer 400 lik
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -35,10 +36,13 @@ log = logging.getLogger("pgkeel.repo")
 
 VERSION = 1
 _SIGNATURE_BYTES = 16
+VERIFIED_MEMO = 1024
+"""Cursors kept per codec after their signature was verified (oldest dropped first)."""
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:
@@ -55,9 +59,27 @@ def key_id(secret: bytes) -> str:
     return hashlib.sha256(secret).hexdigest()[:8]
 
 
+class _Verified:
+    """What a cursor whose signature checked out says, kept so that the same cursor string
+    is not verified and decoded again; every other check still runs on each use."""
+
+    __slots__ = ("backward", "binding", "kid", "raw_values", "types", "values", "version")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.kid: Any = data.get("i")
+        self.version: Any = data.get("v")
+        self.binding: Any = data.get("b")
+        self.raw_values: Any = data.get("k")
+        self.backward = data.get("d") == "p"
+        self.types: tuple[FieldType, ...] | None = None
+        """The sort's field types `values` were restored for (None: not yet)."""
+        self.values: tuple[Any, ...] = ()
+
+
 class CursorCodec:
     """Encodes cursors with the current secret; verifies them with it or, during a rotation's
-    grace period, with a previous one."""
+    grace period, with a previous one. A verified cursor is remembered by its exact string
+    (`VERIFIED_MEMO` of them): any other string, a tampered one included, is verified anew."""
 
     def __init__(self, secret: bytes, *, previous: Sequence[bytes] = (),
                  previous_until: datetime | None = None) -> None:
@@ -68,6 +90,7 @@ class CursorCodec:
         self._kid = key_id(secret)
         self._previous = {key_id(old): old for old in previous}
         self._previous_until = previous_until
+        self._verified: dict[str, _Verified] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CursorCodec:
@@ -115,6 +138,30 @@ class CursorCodec:
     def decode(self, token: str, *, keys: Sequence[SortKey],
                binding: str) -> tuple[list[Any], bool]:
         """(sort-key values, backward) from a cursor made for this very query."""
+        found = self._verified.get(token)
+        if found is None:
+            found = self._verify(token)
+        elif self._key(found.kid) is None:  # its key was retired since
+            raise _invalid("signed with an unknown or retired key")
+        if found.version != VERSION:
+            raise _invalid("unsupported version")
+        if found.binding != binding:
+            raise InvalidParameter(
+                "The cursor belongs to a different query (sort, filters, search or "
+                "organization changed).", details={"parameter": "cursor"},
+                hint="Send the same filters and sort as the request that returned it.")
+        raw_values = found.raw_values
+        if not isinstance(raw_values, list) or len(raw_values) != len(keys):
+            raise _invalid("wrong shape")
+        types = tuple(key.field.type for key in keys)
+        if found.types != types:
+            values = tuple(None if raw is None else _restore(field_type, raw)
+                           for field_type, raw in zip(types, raw_values, strict=True))
+            found.types, found.values = types, values
+        return list(found.values), found.backward
+
+    def _verify(self, token: str) -> _Verified:
+        """Check the signature of a cursor not seen yet, and remember it once it holds."""
         try:
             body, signature = token.split(".")
             payload, given = _unb64(body), _unb64(signature)
@@ -129,19 +176,12 @@ class CursorCodec:
         expected = hmac.digest(secret, payload, "sha256")[:_SIGNATURE_BYTES]
         if not hmac.compare_digest(given, expected):
             raise _invalid("bad signature")
-        if data.get("v") != VERSION:
-            raise _invalid("unsupported version")
-        if data.get("b") != binding:
-            raise InvalidParameter(
-                "The cursor belongs to a different query (sort, filters, search or "
-                "organization changed).", details={"parameter": "cursor"},
-                hint="Send the same filters and sort as the request that returned it.")
-        raw_values = data.get("k")
-        if not isinstance(raw_values, list) or len(raw_values) != len(keys):
-            raise _invalid("wrong shape")
-        values = [None if raw is None else _restore(key.field.type, raw)
-                  for key, raw in zip(keys, raw_values, strict=True)]
-        return values, data.get("d") == "p"
+        verified = _Verified(data)
+        memo = self._verified
+        if len(memo) >= VERIFIED_MEMO:
+            del memo[next(iter(memo))]
+        memo[token] = verified
+        return verified
 
 
 def _restore(field_type: FieldType, raw: Any) -> Any:

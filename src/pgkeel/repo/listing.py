@@ -9,6 +9,7 @@ Keyset: `limit + 1` rows after the cursor's row, in the sort made total by the p
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -92,16 +93,42 @@ def binding_for(table: Table, keys: Sequence[SortKey], query: ListQuery, tenant:
                                 query.search, str(tenant)])
 
 
+_EXACT_TYPES = frozenset({str, int, bool, uuid.UUID, type(None)})
+"""Types whose equal values always render alike in a binding (unlike 1.0 and 1.00, or one
+instant in two time zones): only requests made of these are remembered."""
+
+
+def _keyset_shape(compiler: Compiler, query: ListQuery,
+                  tenant: Any) -> tuple[list[SortKey], str]:
+    """The total sort and the cursor binding of a keyset request. Both are pure in its sort,
+    filters, search and tenant, so they are remembered per request shape (the sort list is
+    shared: callers never mutate it)."""
+    table = compiler.table
+
+    def build() -> tuple[list[SortKey], str]:
+        keys = effective_sort(table, query.sort)
+        return keys, binding_for(table, keys, query, tenant)
+    filters = query.filters
+    if type(tenant) not in _EXACT_TYPES or any(type(f.value) not in _EXACT_TYPES
+                                               for f in filters):
+        return build()
+    shape = ("keyset", tuple(query.sort), tuple(filters),
+             tuple(type(f.value) for f in filters), query.search, type(tenant), tenant)
+    return compiler.remember(shape, build)
+
+
 def build_list(compiler: Compiler, codec: CursorCodec, query: ListQuery, tenant: Any,
                row_factory: AsyncRowFactory[Any], *, include_deleted: bool = False) -> ListPlan:
     """Compile a list request into its statements."""
     table = compiler.table
-    keys = effective_sort(table, query.sort)
+    if query.keyset:
+        keys, binding = _keyset_shape(compiler, query, tenant)
+    else:
+        keys = effective_sort(table, query.sort)
     where = _where(compiler, query, tenant, include_deleted)
 
     if query.keyset:
         limit = query.limit or table.page_size
-        binding = binding_for(table, keys, query, tenant)
         backward, values = False, None
         if query.cursor:
             values, backward = codec.decode(query.cursor, keys=keys, binding=binding)
