@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar, overload
 
 import psycopg
@@ -32,6 +33,7 @@ from pgkeel.db.context import current_context, reads_need_primary
 from pgkeel.db.replicas import Replica, ReplicaSet
 from pgkeel.db.retry import RetryPolicy
 from pgkeel.db.transaction import Isolation, Statement, Transaction
+from pgkeel.db.transaction import read_compiled as run_compiled
 from pgkeel.errors import (
     CommitOutcomeUnknown,
     DatabaseUnavailable,
@@ -411,7 +413,15 @@ class Database:
         if replica and self._replicas:
             return await self._read(lambda tx: tx.read_compiled(statements, context=context),
                                     replica, True)
-        return await self._one_shot(lambda tx: tx.read_compiled(statements, context=context))
+        pool = self._primary
+        conn = await self._acquire_primary()
+        try:
+            return await run_compiled(
+                conn, statements, _context_values() if context else None,
+                observer=self.observer, pool_name=pool.name,
+                on_connection_lost=partial(self._connection_lost, pool))
+        finally:
+            await pool.putconn(conn)
 
     async def _one_shot(self, fn: Callable[[Transaction], Awaitable[T]]) -> T:
         """A read that is a whole transaction of its own on the primary, without
@@ -598,3 +608,10 @@ def _is_select(query: Query) -> bool:
     while text.startswith("--"):
         text = text.partition("\n")[2].lstrip()
     return text[:6].upper() == "SELECT"
+
+
+def _context_values() -> tuple[str, str, str]:
+    """The request context as `SET_CONTEXT` takes it (org, actor, request id)."""
+    settings = current_context().settings()
+    return (settings["pgkeel.org_id"], settings["pgkeel.actor_id"],
+            settings["pgkeel.request_id"])

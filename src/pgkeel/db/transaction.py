@@ -35,7 +35,7 @@ from pgkeel.errors import (
 )
 from pgkeel.observe.querylog import QueryObserver
 
-__all__ = ["Isolation", "Transaction", "CommitCallback", "Statement"]
+__all__ = ["Isolation", "Transaction", "CommitCallback", "Statement", "read_compiled"]
 
 log = logging.getLogger("pgkeel.db")
 
@@ -236,31 +236,10 @@ class Transaction:
         if self._begun or self._finished or self._isolation is not None:
             raise UsageError("read_compiled() is a whole transaction of its own.")
         self._begun = self._finished = True
-        conn = self._conn
-        started = time.perf_counter()
-        try:
-            if not context and len(statements) == 1:
-                query, params, row_factory = statements[0]
-                cursor = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
-                await cursor.execute(query, params)
-                cursors = [cursor]
-            else:
-                cursors = [conn.cursor(row_factory=rf) if rf else conn.cursor()
-                           for _, _, rf in statements]
-                async with conn.pipeline():
-                    if context:
-                        await conn.execute(_queries.SET_CONTEXT, self._settings_params[2:])
-                    for cursor, (query, params, _) in zip(cursors, statements, strict=True):
-                        await cursor.execute(query, params)
-            rows = [await cursor.fetchall() for cursor in cursors]
-        except (psycopg.Error, UnicodeEncodeError) as exc:
-            if is_connection_lost(exc) and self._on_connection_lost:
-                self._on_connection_lost()
-            error = translate(exc)
-            self._observe_batch(statements, started, error.code)
-            raise error from exc
-        self._observe_batch(statements, started, None)
-        return rows
+        return await read_compiled(self._conn, statements,
+                                   self._settings_params[2:] if context else None,
+                                   observer=self._observer, pool_name=self.pool_name,
+                                   on_connection_lost=self._on_connection_lost)
 
     async def execute_many(self, query: Query, params_seq: Sequence[Params]) -> None:
         """Run one statement for each parameter set, pipelined."""
@@ -309,11 +288,7 @@ class Transaction:
 
     def _observe_batch(self, statements: Sequence[Statement], started: float,
                        error: str | None) -> None:
-        """Pipelined statements share one timing: each is recorded with the batch's."""
-        if self._observer is not None:
-            elapsed = time.perf_counter() - started
-            for query, params, _ in statements:
-                self._observer.record(query, params, elapsed, error=error, pool=self.pool_name)
+        _observe(self._observer, statements, started, error, self.pool_name)
 
     def _note_write(self, cursor: AsyncCursor[Any]) -> None:
         tag = (cursor.statusmessage or "").split(" ", 1)[0]
@@ -400,3 +375,45 @@ class Transaction:
                     await result
             except Exception:
                 log.exception("on_commit callback %r failed", callback)
+
+
+async def read_compiled(conn: AsyncConnection[Any], statements: Sequence[Statement],
+                        context: Sequence[str | None] | None, *,
+                        observer: QueryObserver | None, pool_name: str,
+                        on_connection_lost: Callable[[], None] | None) -> list[list[Any]]:
+    """`Transaction.read_compiled` on a connection of its own, without the `Transaction`
+    (what `Database.read_compiled` runs on the primary): `context` holds the values of
+    `SET_CONTEXT` when the table's row-level security reads them, else None."""
+    started = time.perf_counter()
+    try:
+        if context is None and len(statements) == 1:
+            query, params, row_factory = statements[0]
+            cursor = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+            await cursor.execute(query, params)
+            rows = [await cursor.fetchall()]
+        else:
+            cursors = [conn.cursor(row_factory=rf) if rf else conn.cursor()
+                       for _, _, rf in statements]
+            async with conn.pipeline():
+                if context is not None:
+                    await conn.execute(_queries.SET_CONTEXT, context)
+                for cursor, (query, params, _) in zip(cursors, statements, strict=True):
+                    await cursor.execute(query, params)
+            rows = [await cursor.fetchall() for cursor in cursors]
+    except (psycopg.Error, UnicodeEncodeError) as exc:
+        if is_connection_lost(exc) and on_connection_lost:
+            on_connection_lost()
+        error = translate(exc)
+        _observe(observer, statements, started, error.code, pool_name)
+        raise error from exc
+    _observe(observer, statements, started, None, pool_name)
+    return rows
+
+
+def _observe(observer: QueryObserver | None, statements: Sequence[Statement], started: float,
+             error: str | None, pool_name: str) -> None:
+    """Pipelined statements share one timing: each is recorded with the batch's."""
+    if observer is not None:
+        elapsed = time.perf_counter() - started
+        for query, params, _ in statements:
+            observer.record(query, params, elapsed, error=error, pool=pool_name)

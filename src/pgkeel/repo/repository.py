@@ -55,6 +55,9 @@ _TENANT_TYPES: dict[FieldType, type] = {
     FieldType.SMALLINT: int}
 """Python types a tenant column's organization may have (others: not checked here)."""
 
+_BY_KEY_SHAPES = 64
+"""Primary-key SELECTs kept per repository (one per include/include_deleted combination)."""
+
 _CODECS: dict[tuple[str | None, str | None, Any], CursorCodec] = {}
 
 
@@ -89,6 +92,9 @@ class Repository(Generic[R]):
             "AsyncRowFactory[R]", dict_row if row_type is None else kwargs_row(row_type))
         self._timers: dict[str, Any] = {}
         self._constraints: dict[str, builtins.list[str]] = {}
+        self._by_key: dict[tuple[bool, tuple[str, ...]], bytes] = {}
+        """The primary-key SELECT per (include_deleted, include): its parameters are the
+        tenant (when the table has one) then the key's values, in that order."""
         self._text_tenant = (table.tenant is not None
                              and table.field(table.tenant).type is FieldType.TEXT)
         self._tenant_type = (_TENANT_TYPES.get(table.field(table.tenant).type)
@@ -100,29 +106,38 @@ class Repository(Generic[R]):
                    include: Sequence[str] = (), include_deleted: bool = False) -> R | None:
         """The row with this primary key in the current organization, or None."""
         return await self._observed("get", self._find(pk, tx, replica, include,
-                                                      include_deleted))
+                                                      include_deleted, required=False))
 
     async def get(self, pk: Any, *, tx: Transaction | None = None, replica: bool = False,
                   include: Sequence[str] = (), include_deleted: bool = False) -> R:
         """Like `find`, but a missing row (or one of another organization) is `NotFound`."""
-        return await self._observed("get", self._get(pk, tx, replica, include,
-                                                     include_deleted))
-
-    async def _get(self, pk: Any, tx: Transaction | None, replica: bool,
-                   include: Sequence[str], include_deleted: bool) -> R:
-        row = await self._find(pk, tx, replica, include, include_deleted)
-        if row is None:
-            raise NotFound(f"No {self.name} with that id.",
-                           details={"resource": self.name, "id": str(pk)})
-        return row
+        row = await self._observed("get", self._find(pk, tx, replica, include,
+                                                     include_deleted, required=True))
+        return cast("R", row)
 
     async def _find(self, pk: Any, tx: Transaction | None, replica: bool,
-                    include: Sequence[str], include_deleted: bool) -> R | None:
-        where = self._scoped(include_deleted=include_deleted)
-        self.compiler.key(where, self._pk(pk))
-        statement = self.compiler.select(where, include=tuple(include))
-        rows = await self._read([(statement, where.params, self.row_factory)], tx, replica)
-        return cast("R | None", rows[0][0] if rows[0] else None)
+                    include: Sequence[str], include_deleted: bool, *,
+                    required: bool) -> R | None:
+        tenant = self._tenant()
+        values = self._pk(pk)
+        shape = (include_deleted, tuple(include))
+        statement = self._by_key.get(shape)
+        if statement is None:  # composed once per shape; later calls only bind values
+            where = Where()
+            self.compiler.scope(where, tenant, include_deleted=include_deleted)
+            self.compiler.key(where, values)
+            statement = self.compiler.select(where, include=shape[1])
+            if len(self._by_key) >= _BY_KEY_SHAPES:
+                self._by_key.clear()
+            self._by_key[shape] = statement
+        params = [*values] if self.table.tenant is None else [tenant, *values]
+        rows = await self._read([(statement, params, self.row_factory)], tx, replica)
+        if rows[0]:
+            return cast("R", rows[0][0])
+        if required:
+            raise NotFound(f"No {self.name} with that id.",
+                           details={"resource": self.name, "id": str(pk)})
+        return None
 
     async def get_many(self, pks: Iterable[Any], *, tx: Transaction | None = None,
                        replica: bool = False) -> builtins.list[R]:
