@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from pgkeel.cache.backend import CacheBackend
 from pgkeel.cache.breaker import BreakerState, CircuitBreaker
+from pgkeel.cache.deadline import Deadlines
 from pgkeel.cache.keys import StoreKey
 from pgkeel.cache.metrics import BREAKER_OPENS_FIELD, BREAKER_STATE, PENDING, Recorder
 from pgkeel.cache.options import CacheOptions
@@ -55,6 +56,7 @@ class BackendGuard:
                                       reset_timeout_s=options.breaker_reset_s,
                                       on_change=self._breaker_changed)
         self.pending = PendingInvalidations(options.max_pending)
+        self._deadlines = Deadlines(options.op_timeout_s)
         self._recovery: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._next_flush = time.monotonic() + options.stats_flush_s
@@ -70,8 +72,7 @@ class BackendGuard:
             self._ensure_recovery()
             raise Unavailable
         try:
-            async with asyncio.timeout(self.options.op_timeout_s):
-                result = await operation()
+            result = await self._deadlines.run(operation)
         except FAILURES as exc:
             self.recorder.add("_backend", "errors")
             self.breaker.record_failure()

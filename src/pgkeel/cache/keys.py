@@ -65,6 +65,8 @@ currency table). Nothing else reaches the shared namespace: a key built with no 
 in the context, or with `org=None`, raises `TenantRequired`."""
 
 _MAX_PART = 64
+_ALWAYS_VALID = frozenset({int, uuid.UUID})
+"""Id types every value of which renders (a bool is not an int here: `type` is exact)."""
 _DIGEST_HEX = 32  # 128 bits of SHA-256
 
 
@@ -159,7 +161,8 @@ def key(resource: str, id: KeyId, action: str = "get", *, org: Any = CONTEXT_ORG
     """A cache key; `org` defaults to the organization of the current `DbContext`."""
     if not resource:
         raise UsageError("A cache key needs a resource name.")
-    _encode_id(id)  # validate the parts now, where the caller can see the mistake
+    if type(id) not in _ALWAYS_VALID:
+        _encode_id(id)  # validate the parts now, where the caller can see the mistake
     return CacheKey(resource=resource, id=id, action=action, org=_resolve_org(org))
 
 
