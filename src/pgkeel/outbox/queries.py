@@ -12,60 +12,50 @@ SET_LEASE: LiteralString = (
 # Claim a batch: lock it for the claiming transaction, which lasts while the relay publishes.
 # Candidates are due pending events, highest priority first, then oldest due time, locked with
 # SKIP LOCKED so concurrent relays never wait on one another; they carry every column the relay
-# sends, so no claimed row is looked up twice. A candidate with a partition key is claimed
-# only when the key's run of candidates starts at the key's head and has no gap: no unpublished
-# event of the key lies before its first candidate or between two of its candidates (one probe
-# of the key-order index each). So a key's event is never claimed while an earlier one is
-# unpublished -- backing off, dead, or locked by another relay. The other candidates are pushed
-# back instead: to the head's due time when the head backs off, to 'infinity' (parked until a
-# replay) behind a dead head, and by %(blocked_delay)s seconds otherwise, so they do not crowd
-# the next batch. Every candidate is returned (`ok` tells claimed from pushed back), so that a
-# batch of only blocked events still counts as progress.
+# sends, so no claimed row is looked up twice, and the id and payload as text (the Redis sink
+# writes them as they are). Each candidate with a partition key also carries `before`: the seq
+# of the key's last unpublished event before it (one probe of the key-order index each). The
+# relay claims a key's candidates only while they start at the key's head (`before` is NULL)
+# and leave no gap (each one's `before` is the previous candidate), so a key's event is never
+# claimed while an earlier one is unpublished -- backing off, dead, or locked by another relay;
+# the others are pushed back (`PUSH_BACK`) in the same transaction.
 CLAIM: LiteralString = """
-WITH candidates AS MATERIALIZED (
-    SELECT id, id::text AS id_text, partition_key, seq, priority, next_attempt_at, event_type,
-           aggregate_type, aggregate_id, payload, headers, org_id, created_at, attempts,
-           max_attempts
-    FROM outbox.outbox_events
-    WHERE status = 'pending' AND next_attempt_at <= now()
-    ORDER BY priority DESC, next_attempt_at, seq
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), ranked AS MATERIALIZED (
-    SELECT id, partition_key, seq, row_number() OVER w AS rank, lag(seq) OVER w AS previous
-    FROM candidates
-    WHERE partition_key IS NOT NULL
-    WINDOW w AS (PARTITION BY partition_key ORDER BY seq)
-), verdicts AS MATERIALIZED (
-    SELECT id, partition_key, rank,
-           bool_and(NOT EXISTS (
-               SELECT FROM outbox.outbox_events p
-               WHERE p.partition_key = r.partition_key AND p.status <> 'published'
-                 AND p.seq < r.seq AND (r.previous IS NULL OR p.seq > r.previous)
-           )) OVER (PARTITION BY partition_key ORDER BY rank) AS ok
-    FROM ranked r
-), pushed_back AS (
+SELECT c.id::text, c.event_type, c.aggregate_type, c.aggregate_id, c.payload::text,
+       CASE WHEN c.headers <> '{}' THEN c.headers::text END, c.partition_key, c.org_id,
+       c.created_at, c.attempts, c.max_attempts, c.seq,
+       (SELECT p.seq FROM outbox.outbox_events p
+        WHERE p.partition_key = c.partition_key AND p.status <> 'published' AND p.seq < c.seq
+        ORDER BY p.seq DESC
+        LIMIT 1)
+FROM (SELECT id, event_type, aggregate_type, aggregate_id, payload, headers, partition_key,
+             org_id, created_at, attempts, max_attempts, seq
+      FROM outbox.outbox_events
+      WHERE status = 'pending' AND next_attempt_at <= now()
+      ORDER BY priority DESC, next_attempt_at, seq
+      LIMIT %(limit)s
+      FOR UPDATE SKIP LOCKED) c"""
+
+# Claimed events that wait behind an earlier event of their key are pushed back, so they do
+# not crowd the next batch: to the key's head's due time when the head backs off, to
+# 'infinity' (parked until a replay) behind a dead head, and by %s seconds otherwise. They
+# stay locked by the claiming transaction until it commits.
+PUSH_BACK: LiteralString = """
+WITH pushed AS (
     UPDATE outbox.outbox_events e
     SET next_attempt_at = (
         SELECT CASE WHEN head.status = 'dead' THEN 'infinity'::timestamptz
-                    ELSE greatest(now() + %(blocked_delay)s * interval '1 second',
+                    ELSE greatest(now() + %s * interval '1 second',
                                   CASE WHEN head.status = 'pending'
                                        THEN head.next_attempt_at END)
                END
         FROM outbox.outbox_events head
-        WHERE head.partition_key = v.partition_key AND head.status <> 'published'
+        WHERE head.partition_key = e.partition_key AND head.status <> 'published'
         ORDER BY head.seq
         LIMIT 1)
-    FROM verdicts v
-    WHERE e.id = v.id AND NOT v.ok
+    WHERE e.id = ANY(%s::uuid[])
+    RETURNING 1
 )
-SELECT coalesce(v.ok, true), coalesce(v.rank, 1), c.id, c.id_text, c.event_type, c.aggregate_type,
-       c.aggregate_id, CASE WHEN v.ok IS NOT FALSE THEN c.payload::text END,
-       CASE WHEN v.ok IS NOT FALSE THEN c.headers::text END, c.partition_key, c.org_id,
-       c.created_at, c.attempts, c.max_attempts
-FROM candidates c
-LEFT JOIN verdicts v ON v.id = c.id
-ORDER BY c.priority DESC, c.next_attempt_at, c.seq"""
+SELECT count(*) FROM pushed"""
 
 MARK_PUBLISHED: LiteralString = """
 WITH marked AS (

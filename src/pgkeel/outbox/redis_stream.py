@@ -106,9 +106,14 @@ class RedisStreamSink:
         event_type = message.event_type.encode()
         aggregate_type = message.aggregate_type.encode()
         aggregate_id = message.aggregate_id.encode()
-        payload = orjson.dumps(message.payload)
+        # A claimed event carries its id and payload as the text PostgreSQL sent.
+        raw_id = getattr(message, "id_text", None)
+        raw_payload = getattr(message, "payload_json", None)
+        payload = (orjson.dumps(message.payload) if raw_payload is None
+                   else raw_payload.encode())
         return _XADD % (
-            3 + self._trim_args + fields, stream, self._trim, str(message.id).encode(),
+            3 + self._trim_args + fields, stream, self._trim,
+            (str(message.id) if raw_id is None else raw_id).encode(),
             len(event_type), event_type, len(aggregate_type), aggregate_type,
             len(aggregate_id), aggregate_id, len(payload), payload, extra)
 
@@ -160,20 +165,26 @@ async def _connection(pool: Any) -> Any:
 async def _replies(conn: Any, count: int) -> list[PublishResult]:
     """One result per pipelined command: None, or the command's error reply.
 
-    With redis-py's hiredis parser on RESP2 (the usual case) the replies are taken straight
-    from its reader, a C call each; otherwise through `read_response`, which costs a few
-    coroutine frames per reply."""
+    With redis-py's hiredis parser (the usual case) the replies are taken straight from its
+    reader, a C call each; otherwise through `read_response`, which costs a few coroutine
+    frames per reply. On RESP3 a push message (client tracking) arriving between the replies
+    goes to the parser's push handler, as `read_response` would hand it."""
     results: list[PublishResult] = []
     parser: Any = getattr(conn, "_parser", None)
     reader = getattr(parser, "_reader", None)
     fast = _HIREDIS is not None and isinstance(parser, _HIREDIS._AsyncHiredisParser)
+    protocol = str(getattr(conn, "protocol", 2))
+    push_type = getattr(parser, "_hiredis_PushNotificationType", None)
     if (fast and reader is not None
-            and str(getattr(conn, "protocol", 2)) == "2"):
+            and (protocol == "2" or (protocol == "3" and push_type is not None
+                                     and hasattr(parser, "handle_push_response")))):
         append = results.append
         while len(results) < count:
             reply = reader.gets(False)
             if reply is _HIREDIS.NOT_ENOUGH_DATA:
                 await parser.read_from_socket()
+            elif push_type is not None and isinstance(reply, push_type):
+                await parser.handle_push_response(reply)
             elif isinstance(reply, BaseException):
                 if not isinstance(reply, ResponseError):
                     raise reply
@@ -201,10 +212,12 @@ _NAMES = {name: _bulk(name) for name in (b"id", b"type", b"aggregate_type", b"ag
 
 def _pairs(message: OutboxMessage) -> list[tuple[bytes, bytes]]:
     """The entry's fields and values."""
+    raw_payload = getattr(message, "payload_json", None)
     pairs = [(b"id", str(message.id).encode()), (b"type", message.event_type.encode()),
              (b"aggregate_type", message.aggregate_type.encode()),
              (b"aggregate_id", message.aggregate_id.encode()),
-             (b"payload", orjson.dumps(message.payload))]
+             (b"payload", orjson.dumps(message.payload) if raw_payload is None
+              else raw_payload.encode())]
     if message.partition_key is not None:
         pairs.append((b"key", message.partition_key.encode()))
     if message.org_id is not None:

@@ -37,7 +37,7 @@ from pgkeel.outbox import metrics, queries
 from pgkeel.outbox.events import on_local_commit
 from pgkeel.outbox.listen import Listener
 from pgkeel.outbox.schema import translated
-from pgkeel.outbox.sink import OutboxMessage, PublishResult, Sink
+from pgkeel.outbox.sink import ClaimedMessage, OutboxMessage, PublishResult, Sink, claimed
 
 __all__ = ["Backoff", "Relay"]
 
@@ -55,14 +55,6 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         ceiling = min(self.cap_s, self.base_s * 2.0 ** min(max(attempt - 1, 0), 62))
         return random.uniform(0.0, ceiling)  # noqa: S311 -- jitter, not a secret
-
-
-@dataclass(slots=True)
-class _Claimed:
-    message: OutboxMessage
-    rank: int
-    max_attempts: int
-    id_text: str
 
 
 class Relay:
@@ -197,17 +189,22 @@ class Relay:
             self._next_metrics = now + self.metrics_interval
             await self.refresh_metrics()
         started = time.perf_counter()
-        params = {"limit": self.batch_size, "blocked_delay": self.blocked_delay}
         lease_ms = str(round(self.lease * 1000))
         async with self.db.transaction(timeout=self.lease) as tx:
             _, rows = await tx.fetch_batch([(queries.SET_LEASE, (lease_ms,), None),
-                                            (queries.CLAIM, params, None)])
-            claimed = [_to_claimed(row) for row in rows if row[0]]
-            self._pushed_back += len(rows) - len(claimed)
+                                            (queries.CLAIM, {"limit": self.batch_size}, None)])
+            claimed, blocked = _verdicts(rows)
+            self._pushed_back += len(blocked)
+            push_back: list[Statement] = []
+            if blocked:
+                push_back.append((queries.PUSH_BACK, (self.blocked_delay,
+                                                      _uuid_array(blocked)), None))
             if not claimed:
+                if push_back:
+                    await tx.fetch_batch(push_back)
                 return len(rows)
             acked, failed, held = await self._publish(claimed)
-            statuses = await self._mark(tx, acked, failed, held)
+            statuses = await self._mark(tx, push_back, acked, failed, held)
         self._count(len(acked), len(failed), statuses)
         metrics.BATCH_SECONDS.labels(self.sink.name).observe(time.perf_counter() - started)
         return len(rows)
@@ -221,34 +218,37 @@ class Relay:
 
     # -- one batch -------------------------------------------------------------------------
 
-    async def _publish(self, claimed: list[_Claimed]) -> tuple[
-            list[str], list[tuple[_Claimed, str]], dict[str, list[_Claimed]]]:
+    async def _publish(self, claimed: list[ClaimedMessage]) -> tuple[
+            list[str], list[tuple[ClaimedMessage, str]], dict[str, list[ClaimedMessage]]]:
         """Send the batch in waves (a key's n-th event in wave n). Returns the acknowledged
         ids, the failed events with their error, and per failed key the events held back."""
-        waves: dict[int, list[_Claimed]] = {}
+        waves: dict[int, list[ClaimedMessage]] = {}
         for item in claimed:
             waves.setdefault(item.rank, []).append(item)
         acked: list[str] = []
-        failed: list[tuple[_Claimed, str]] = []
-        held: dict[str, list[_Claimed]] = {}
+        failed: list[tuple[ClaimedMessage, str]] = []
+        held: dict[str, list[ClaimedMessage]] = {}
         for rank in sorted(waves):
             wave = []
             for item in waves[rank]:
-                key = item.message.partition_key
+                key = item.partition_key
                 if key is not None and key in held:
                     held[key].append(item)
                 else:
                     wave.append(item)
             if not wave:
                 continue
-            results = await self._send([item.message for item in wave])
+            results = await self._send(wave)
+            if not any(results):
+                acked += [item.id_text for item in wave]
+                continue
             for item, result in zip(wave, results, strict=True):
                 if result is None:
                     acked.append(item.id_text)
                     continue
                 failed.append((item, _describe(result)))
-                if item.message.partition_key is not None:
-                    held[item.message.partition_key] = []
+                if item.partition_key is not None:
+                    held[item.partition_key] = []
         return acked, failed, held
 
     async def _send(self, messages: Sequence[OutboxMessage]) -> Sequence[PublishResult]:
@@ -269,32 +269,32 @@ class Relay:
             return [error] * len(messages)
         return results
 
-    async def _mark(self, tx: Transaction, acked: list[str],
-                    failed: list[tuple[_Claimed, str]], held: dict[str, list[_Claimed]]
-                    ) -> list[str]:
+    async def _mark(self, tx: Transaction, statements: list[Statement], acked: list[str],
+                    failed: list[tuple[ClaimedMessage, str]],
+                    held: dict[str, list[ClaimedMessage]]) -> list[str]:
         """Mark the acknowledged events published and the rest for retry (one statement
-        each, one round trip); returns the new status of each failed or held event."""
+        each, after `statements`, in one round trip); returns the new status of each failed
+        or held event."""
         ids: list[uuid.UUID] = []
         delays: list[float | None] = []
         errors: list[str | None] = []
         counted: list[bool] = []
         head_delay: dict[str | None, float | None] = {}
         for item, error in failed:
-            attempt = item.message.attempts
+            attempt = item.attempts
             out_of_attempts = attempt >= item.max_attempts
             delay = 0.0 if out_of_attempts else self.backoff.delay(attempt)
-            head_delay[item.message.partition_key] = None if out_of_attempts else delay
-            ids.append(item.message.id)
+            head_delay[item.partition_key] = None if out_of_attempts else delay
+            ids.append(item.id)
             delays.append(delay)
             errors.append(error[:2000])
             counted.append(True)
         for key, items in held.items():
             for item in items:
-                ids.append(item.message.id)
+                ids.append(item.id)
                 delays.append(head_delay[key])
                 errors.append(None)
                 counted.append(False)
-        statements: list[Statement] = []
         if acked:
             # One array literal: psycopg's per-element list dumping showed in the profile.
             mark = queries.MARK_PUBLISHED if self.keep_published else queries.DELETE_PUBLISHED
@@ -321,16 +321,57 @@ class Relay:
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
-def _to_claimed(row: tuple[Any, ...]) -> _Claimed:
-    (_, rank, event_id, id_text, event_type, aggregate_type, aggregate_id, payload, headers, key,
-     org_id, created_at, attempts, max_attempts) = row
-    message = OutboxMessage(
-        id=event_id, event_type=event_type, aggregate_type=aggregate_type,
-        aggregate_id=aggregate_id, payload=orjson.loads(payload),
-        headers=_NO_HEADERS if headers == "{}" else orjson.loads(headers),
-        partition_key=key, org_id=org_id,
-        created_at=created_at, attempts=attempts + 1)
-    return _Claimed(message, int(rank), max_attempts, id_text)
+def _verdicts(rows: list[tuple[Any, ...]]) -> tuple[list[ClaimedMessage], list[str]]:
+    """The claimed events (each with its rank among its key's events), in claim order, and
+    the ids of the candidates to push back: a key's candidates, in `seq` order, are claimed
+    while each one's `before` is the previous one's seq (NULL for the first: the key's head)."""
+    firsts: dict[str, tuple[Any, ...]] = {}
+    runs: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        key = row[6]
+        if key is None:
+            continue
+        if key in runs:
+            runs[key].append(row)
+        elif key in firsts:
+            runs[key] = [firsts.pop(key), row]
+        else:
+            firsts[key] = row
+    ranks: dict[str, int] = {}
+    blocked: list[str] = []
+    for row in firsts.values():
+        if row[12] is None:
+            ranks[row[0]] = 1
+        else:
+            blocked.append(row[0])
+    for run in runs.values():
+        run.sort(key=_seq)
+        previous = None
+        for rank, row in enumerate(run, 1):
+            if previous is not False and row[12] == previous:
+                ranks[row[0]] = rank
+                previous = row[11]
+            else:
+                blocked.append(row[0])
+                previous = False
+    claimed = [_message(row, 1 if row[6] is None else ranks[row[0]])
+               for row in rows if row[6] is None or row[0] in ranks]
+    return claimed, blocked
+
+
+def _seq(row: tuple[Any, ...]) -> int:
+    return int(row[11])
+
+
+def _message(row: tuple[Any, ...], rank: int) -> ClaimedMessage:
+    (id_text, event_type, aggregate_type, aggregate_id, payload, headers, key, org_id,
+     created_at, attempts, max_attempts, _, _) = row
+    return claimed(id_text, payload, rank=rank, max_attempts=max_attempts,
+                   event_type=event_type, aggregate_type=aggregate_type,
+                   aggregate_id=aggregate_id,
+                   headers=_NO_HEADERS if headers is None else orjson.loads(headers),
+                   partition_key=key, org_id=org_id, created_at=created_at,
+                   attempts=attempts + 1)
 
 
 def _uuid_array(ids: list[str]) -> str:
