@@ -107,3 +107,22 @@ async def test_redis_down_backs_off_then_dead_letter_then_replay(
     up = RedisStreamSink(pgkeel_redis, stream=stream)
     assert await Relay(db, up, listen=False).drain() == 3
     assert [decode_entry(f).id for _, f in await pgkeel_redis.xrange(stream)] == ids
+
+
+async def test_a_push_message_among_the_replies_is_not_taken_for_one(
+        db: Database, pgkeel_redis_url: str, stream: str) -> None:
+    """On RESP3, a connection that tracks keys gets an invalidation push when a batch writes
+    to a stream it read: the push goes to the parser's handler, every reply to its command."""
+    client = Redis.from_url(pgkeel_redis_url, protocol=3, max_connections=1)
+    try:
+        assert await client.execute_command("CLIENT", "TRACKING", "ON")
+        await client.xadd(stream, {"seed": "1"})
+        await client.xlen(stream)  # tracked: the next write to the stream invalidates it
+        async with db.transaction() as tx:
+            await outbox.add_many(tx, [OutboxEvent("x", "t", i) for i in range(5)])
+        assert await Relay(db, RedisStreamSink(client, stream=stream), listen=False).drain() == 5
+        assert await client.xlen(stream) == 6
+        assert await client.ping()  # the connection is still in step with its replies
+    finally:
+        await client.delete(stream)
+        await client.aclose()

@@ -217,3 +217,28 @@ def test_zero_retention_setting_means_nothing_published_is_kept(db: Database) ->
 def test_workers_must_be_positive(db: Database) -> None:
     with pytest.raises(UsageError, match="workers"):
         Relay(db, InProcessSink(), workers=0)
+
+
+async def test_a_sink_sees_decoded_messages(db: Database) -> None:
+    """Claimed events carry their id and payload as text; a sink reads a UUID and a decoded
+    payload, and may copy a message with `dataclasses.replace`."""
+    import dataclasses
+
+    [event_id] = await _add(db, [OutboxEvent("thing.happened", "thing", 7,
+                                             payload={"n": 7, "tags": ["a", "é"]},
+                                             headers={"trace": "t1"})])
+    sink = InProcessSink()
+    assert await Relay(db, sink, listen=False).drain() == 1
+    [message] = sink.messages
+    assert isinstance(message, OutboxMessage)
+    assert message.id == event_id and isinstance(message.id, uuid.UUID)
+    assert message.payload == {"n": 7, "tags": ["a", "é"]}
+    assert dict(message.headers) == {"trace": "t1"}
+    assert (message.event_type, message.aggregate_type, message.aggregate_id,
+            message.partition_key, message.attempts) == (
+        "thing.happened", "thing", "7", "thing:7", 1)
+    assert message.created_at is not None and message.created_at.tzinfo is not None
+    copy = dataclasses.replace(message, attempts=9)
+    assert (copy.id, copy.payload, copy.attempts) == (event_id, message.payload, 9)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        message.payload = {}  # type: ignore[misc]
