@@ -6,11 +6,11 @@ a transaction that stays open while the relay publishes, then marked in the same
 the claim: two live relays can never hold the same event, and a relay that dies releases its
 claims with its connection -- or, if it hangs, when the server ends its idle transaction after
 the lease -- so another relay publishes them again. Per partition key, an event is claimed only
-when every earlier one is published (see `queries.CLAIM`), and within a batch a key's events go
-to the sink in waves, one per position, so a key's next event is never sent before the previous
-one was acknowledged; a failure holds the rest of that key back. Failures back off
-exponentially with full jitter up to a cap; out of attempts, an event is dead (kept, listed by
-`dead_events`, replayable by `replay`).
+when every earlier one is published (`queries.CLAIM` and `_verdicts`), and within a batch a
+key's events go to the sink in waves, one per position, so a key's next event is never sent
+before the previous one was acknowledged; a failure holds the rest of that key back. Failures
+back off exponentially with full jitter up to a cap; out of attempts, an event is dead (kept,
+listed by `dead_events`, replayable by `replay`).
 """
 
 from __future__ import annotations
