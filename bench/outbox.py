@@ -73,10 +73,12 @@ async def _insert_events(db: Database, count: int) -> None:
                                                                min(count, start + INSERT_CHUNK))])
 
 
-async def relay_drain(db: Database, redis_url: str, count: int, *, workers: int = 1,
+async def relay_drain(db: Database, redis_url: str, count: int, *,
+                      workers: int = outbox.Relay.DEFAULT_WORKERS,
                       keep_published: bool = True) -> Sample:
     """Pre-insert `count` events (untimed), then time one relay (with `workers` batches in
-    flight; `keep_published=False` is `OUTBOX_RETENTION_S=0`) draining them."""
+    flight, the relay's default unless given; `keep_published=False` is
+    `OUTBOX_RETENTION_S=0`) draining them."""
     await db.execute("TRUNCATE outbox.outbox_events")
     await _insert_events(db, count)
     await db.execute("ANALYZE outbox.outbox_events")
@@ -125,7 +127,7 @@ async def procrastinate_drain(url: str, count: int) -> Sample:
     return _one_run("outbox_relay", "procrastinate", elapsed, count)
 
 
-RELAY_VARIANTS = ((2, True), (4, True), (1, False), (2, False), (4, False))
+RELAY_VARIANTS = ((1, True), (4, True), (1, False), (2, False), (4, False))
 """(workers, keep_published) of the relay drains logged besides the contender (defaults)."""
 
 

@@ -174,9 +174,10 @@ class Settings(BaseSettings):
     """Longest wait between two attempts."""
     outbox_listen: bool = True
     """LISTEN for wake-up hints (turn off behind a transaction-pooling PgBouncer)."""
-    outbox_workers: int = Field(1, ge=1, le=64)
-    """Batches the relay keeps in flight at once, each on its own pooled connection: more
-    overlap database and sink waits with message building."""
+    outbox_workers: int = Field(2, ge=1, le=64)
+    """Batches the relay keeps in flight at once, each on its own pooled connection and its
+    own share of the partition keys: more overlap database and sink waits with message
+    building."""
     outbox_retention_s: float = Field(7 * 86_400.0, ge=0)
     """`pgkeel outbox prune` deletes events published longer ago than this; 0: the relay
     deletes each event when it is acknowledged, so no published event is kept."""

@@ -26,7 +26,7 @@ def _claim_and_hang(url: str, lease_ms: int) -> psycopg.Connection:
     connection, whose transaction stays idle as if the relay had hung."""
     conn = psycopg.connect(url)
     conn.execute(queries.SET_LEASE, (str(lease_ms),))
-    rows = conn.execute(queries.CLAIM, {"limit": 4, "blocked_delay": 0.01}).fetchall()
+    rows = conn.execute(queries.CLAIM, {"limit": 4, "shards": 1, "shard": 0}).fetchall()
     assert len(rows) == 4
     return conn
 

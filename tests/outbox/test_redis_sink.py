@@ -23,7 +23,8 @@ async def test_events_reach_the_stream_with_their_id(db: Database, pgkeel_redis:
                 OutboxEvent("user.created", "user", i, payload={"n": i},
                             headers={"trace": "t1"}) for i in range(5)])
     sink = RedisStreamSink(pgkeel_redis, stream=stream)
-    assert await Relay(db, sink, listen=False).drain() == 5
+    # One worker, one batch: the stream holds the events in the order they were added.
+    assert await Relay(db, sink, listen=False, workers=1).drain() == 5
     entries = await pgkeel_redis.xrange(stream)
     messages = [decode_entry(fields) for _, fields in entries]
     assert [m.id for m in messages] == ids
@@ -105,7 +106,8 @@ async def test_redis_down_backs_off_then_dead_letter_then_replay(
 
     await outbox.replay(db, all_dead=True)
     up = RedisStreamSink(pgkeel_redis, stream=stream)
-    assert await Relay(db, up, listen=False).drain() == 3
+    # One worker: events without a partition key keep their order only within one batch.
+    assert await Relay(db, up, listen=False, workers=1).drain() == 3
     assert [decode_entry(f).id for _, f in await pgkeel_redis.xrange(stream)] == ids
 
 
@@ -120,7 +122,9 @@ async def test_a_push_message_among_the_replies_is_not_taken_for_one(
         await client.xlen(stream)  # tracked: the next write to the stream invalidates it
         async with db.transaction() as tx:
             await outbox.add_many(tx, [OutboxEvent("x", "t", i) for i in range(5)])
-        assert await Relay(db, RedisStreamSink(client, stream=stream), listen=False).drain() == 5
+        # One worker: the client has one connection, the one that tracks the stream.
+        relay = Relay(db, RedisStreamSink(client, stream=stream), listen=False, workers=1)
+        assert await relay.drain() == 5
         assert await client.xlen(stream) == 6
         assert await client.ping()  # the connection is still in step with its replies
     finally:

@@ -163,8 +163,8 @@ async def test_a_gap_inside_a_keys_candidates_holds_the_rest_back(db: Database) 
 
 
 async def test_workers_keep_each_keys_order_and_publish_everything_once(db: Database) -> None:
-    """Several batches in flight at once: a key held by one worker is pushed back for the
-    others, never published out of order, and a drain still ends with everything sent."""
+    """Several batches in flight at once, keyed events and events without a key: no key is
+    published out of order, and a drain ends with everything sent once."""
     ids = await _add(db, [_event(i, key=f"k{i % 7}") for i in range(140)]
                      + [_event(1000 + i) for i in range(20)])
     sink = InProcessSink()
@@ -174,6 +174,22 @@ async def test_workers_keep_each_keys_order_and_publish_everything_once(db: Data
     for key in range(7):
         sent = [n for n in _ns(sink) if n < 1000 and n % 7 == key]
         assert sent == sorted(sent), f"key k{key} out of order"
+
+
+async def test_workers_split_the_keys_so_none_waits_behind_another(db: Database) -> None:
+    """A deep backlog of interleaved keys: each worker claims its own share of the keys, so
+    no event is pushed back behind a head another worker holds (a push-back here would wait
+    out the minute-long delay and miss the deadline)."""
+    ids = await _add(db, [_event(i, key=f"d{i % 40}") for i in range(800)])
+    sink = InProcessSink()
+    relay = Relay(db, sink, batch_size=50, listen=False, workers=3, blocked_delay=60.0)
+    assert await asyncio.wait_for(relay.drain(), timeout=30) == 800
+    assert sorted(sink.ids) == sorted(map(str, ids))
+    for key in range(40):
+        sent = [n for n in _ns(sink) if n % 40 == key]
+        assert sent == sorted(sent) and len(sent) == 20, f"key d{key}"
+    assert await db.fetch_val("SELECT count(*) FROM outbox.outbox_events"
+                              " WHERE next_attempt_at > now()") == 0
 
 
 async def test_run_with_workers_stops_cleanly(db: Database) -> None:

@@ -18,7 +18,9 @@ SET_LEASE: LiteralString = (
 # relay claims a key's candidates only while they start at the key's head (`before` is NULL)
 # and leave no gap (each one's `before` is the previous candidate), so a key's event is never
 # claimed while an earlier one is unpublished -- backing off, dead, or locked by another relay;
-# the others are pushed back (`PUSH_BACK`) in the same transaction.
+# the others are pushed back (`PUSH_BACK`) in the same transaction. A relay's workers split the
+# keys between them (`%(shards)s` workers, this one `%(shard)s`, by a hash of the key; events
+# without a key go to any), so they never hold up one another's keys; one worker claims all.
 CLAIM: LiteralString = """
 SELECT c.id::text, c.event_type, c.aggregate_type, c.aggregate_id, c.payload::text,
        CASE WHEN c.headers <> '{}' THEN c.headers::text END, c.partition_key, c.org_id,
@@ -31,6 +33,8 @@ FROM (SELECT id, event_type, aggregate_type, aggregate_id, payload, headers, par
              org_id, created_at, attempts, max_attempts, seq
       FROM outbox.outbox_events
       WHERE status = 'pending' AND next_attempt_at <= now()
+        AND (%(shards)s::int = 1 OR partition_key IS NULL
+             OR mod(hashtext(partition_key)::bigint + 2147483648, %(shards)s) = %(shard)s)
       ORDER BY priority DESC, next_attempt_at, seq
       LIMIT %(limit)s
       FOR UPDATE SKIP LOCKED) c"""

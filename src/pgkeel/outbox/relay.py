@@ -65,11 +65,16 @@ class Relay:
     stay claimed: the sink call is cut off at `publish_timeout` (default half the lease), and
     the server ends a claiming transaction left idle for the lease. `workers` batches are in
     flight at once (each its own claiming transaction, so one pooled connection each): while
-    one waits for PostgreSQL or the sink, another builds its messages. Order per partition key
-    holds across workers as it does across relays. `keep_published=False` deletes acknowledged
-    events in the claiming transaction instead of marking them published (no retention; a
-    DELETE is cheaper for PostgreSQL than the UPDATE); failed and dead events are kept.
+    one waits for PostgreSQL or the sink, another builds its messages. The workers split the
+    partition keys between them by a hash of the key, so none waits behind a key another
+    holds; order per partition key also holds across relays. `keep_published=False` deletes
+    acknowledged events in the claiming transaction instead of marking them published (no
+    retention; a DELETE is cheaper for PostgreSQL than the UPDATE); failed and dead events are
+    kept.
     """
+
+    DEFAULT_WORKERS = 2
+    """Two batches in flight: the relay builds one while PostgreSQL claims or marks the other."""
 
     def __init__(
         self,
@@ -84,7 +89,7 @@ class Relay:
         blocked_delay: float = 1.0,
         listen: bool = True,
         metrics_interval: float = 5.0,
-        workers: int = 1,
+        workers: int = DEFAULT_WORKERS,
         keep_published: bool = True,
     ) -> None:
         if batch_size < 1 or lease <= 0 or poll_interval <= 0 or workers < 1:
@@ -107,7 +112,6 @@ class Relay:
         """Events this relay has published since it was created."""
         self._wake = asyncio.Event()
         self._next_metrics = 0.0
-        self._pushed_back = 0
 
     @classmethod
     def from_settings(cls, db: Database, sink: Sink, settings: Settings, **overrides: Any
@@ -135,18 +139,19 @@ class Relay:
         try:
             if listener is not None:
                 listener.start()
-            await asyncio.gather(*(self._work(stop) for _ in range(self.workers)))
+            await asyncio.gather(*(self._work(stop, shard) for shard in range(self.workers)))
         finally:
             unregister()
             if listener is not None:
                 await listener.stop()
 
-    async def _work(self, stop: asyncio.Event) -> None:
-        """One worker of `run`: batch after batch, pausing when nothing is due."""
+    async def _work(self, stop: asyncio.Event, shard: int) -> None:
+        """One worker of `run`: batch after batch of its share of the keys, pausing when
+        nothing is due."""
         failures = 0
         while not stop.is_set():
             try:
-                claimed = await self.step()
+                claimed = await self._sharded_step(shard)
                 failures = 0
             except OutboxNotInstalled:
                 raise
@@ -164,26 +169,25 @@ class Relay:
         """Publish until no due event is left; returns how many were published."""
         before = self.published
 
-        async def work() -> None:
-            while await self.step():
+        async def work(shard: int) -> None:
+            while await self._sharded_step(shard):
                 pass
 
-        while True:
-            pushed_back = self._pushed_back
-            await asyncio.gather(*(work() for _ in range(self.workers)))
-            # Workers push back a key's events while another worker holds its head; those are
-            # due again after blocked_delay, so a drain with several workers waits for them.
-            if self.workers == 1 or self._pushed_back == pushed_back:
-                return self.published - before
-            await asyncio.sleep(self.blocked_delay)
+        await asyncio.gather(*(work(shard) for shard in range(self.workers)))
+        return self.published - before
 
     async def step(self) -> int:
         """One batch: claim, publish, mark, commit. Returns how many events the claim touched,
         claimed or pushed back behind their key's head (0: nothing was due)."""
         with translated():
-            return await self._step()
+            return await self._step(1, 0)
 
-    async def _step(self) -> int:
+    async def _sharded_step(self, shard: int) -> int:
+        """A worker's batch: only the keys of its `shard` (of `workers`)."""
+        with translated():
+            return await self._step(self.workers, shard)
+
+    async def _step(self, shards: int, shard: int) -> int:
         now = time.monotonic()
         if now >= self._next_metrics:
             self._next_metrics = now + self.metrics_interval
@@ -192,9 +196,10 @@ class Relay:
         lease_ms = str(round(self.lease * 1000))
         async with self.db.transaction(timeout=self.lease) as tx:
             _, rows = await tx.fetch_batch([(queries.SET_LEASE, (lease_ms,), None),
-                                            (queries.CLAIM, {"limit": self.batch_size}, None)])
+                                            (queries.CLAIM, {"limit": self.batch_size,
+                                                             "shards": shards,
+                                                             "shard": shard}, None)])
             claimed, blocked = _verdicts(rows)
-            self._pushed_back += len(blocked)
             push_back: list[Statement] = []
             if blocked:
                 push_back.append((queries.PUSH_BACK, (self.blocked_delay,
