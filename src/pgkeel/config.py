@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     may use {aggregate_type}, {event_type}, {org_id}."""
     outbox_stream_maxlen: int = Field(1_000_000, ge=0)
     """Approximate length each stream is trimmed to (0: never trimmed)."""
-    outbox_batch_size: int = Field(2_000, ge=1, le=100_000)
+    outbox_batch_size: int = Field(5_000, ge=1, le=100_000)
     """Most events the relay claims and publishes at once."""
     outbox_lease_s: float = Field(30.0, gt=0)
     """Longest a batch stays claimed: a hung relay's claims are released after it (a dead

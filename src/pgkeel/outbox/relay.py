@@ -81,7 +81,7 @@ class Relay:
         db: Database,
         sink: Sink,
         *,
-        batch_size: int = 2_000,
+        batch_size: int = 5_000,
         lease: float = 30.0,
         poll_interval: float = 0.5,
         backoff: Backoff | None = None,
