@@ -124,7 +124,8 @@ class AuditAppender:
         self._closing = False
         self._deadline = 0.0
         self._oldest_at = 0.0
-        self._flush_waiters = 0
+        self._flush_target = 0
+        """Events up to this count are urgent: a `flush()` waits for them."""
         self._queued = self._settled = self._written = self._dropped = 0
         self._batches = self._failed = 0
 
@@ -280,20 +281,17 @@ class AuditAppender:
                 raise AuditAppenderClosed("The audit appender is not running.")
             return
         task = self._task
-        self._flush_waiters += 1
-        try:
-            while self._settled < target:
-                self._work.set()
-                self._progress.clear()
-                waiter = asyncio.ensure_future(self._progress.wait())
-                try:
-                    await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()
-                if task.done() and self._settled < target:
-                    raise AuditAppenderClosed("The audit appender stopped before flushing.")
-        finally:
-            self._flush_waiters -= 1
+        self._flush_target = max(self._flush_target, target)
+        while self._settled < target:
+            self._work.set()
+            self._progress.clear()
+            waiter = asyncio.ensure_future(self._progress.wait())
+            try:
+                await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            if task.done() and self._settled < target:
+                raise AuditAppenderClosed("The audit appender stopped before flushing.")
 
     @property
     def pending(self) -> int:
@@ -316,7 +314,8 @@ class AuditAppender:
                 self._work.clear()
                 await self._work.wait()
                 continue
-            urgent = self._closing or self._flush_waiters > 0
+            # A flush hurries the events appended before it, not those appended since.
+            urgent = self._closing or self._settled < self._flush_target
             wait = self._oldest_at + self.flush_interval_s - loop.time()
             if len(self._items) < self.batch_size and not urgent and wait > 0:
                 self._work.clear()
