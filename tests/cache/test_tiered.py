@@ -101,3 +101,16 @@ def _is_miss(cache, k):
     async def check():
         return await cache.get(k) is MISS
     return check
+
+
+async def test_a_fill_replacing_an_undecodable_value_drops_it_from_this_l1(two_processes):
+    a, _ = two_processes
+    k = key("users", 9, org=1)
+    await a.backend.write(a.keyspace.store_key(k), b"not an envelope", 60_000)
+    assert await a.get(k) is MISS  # L2 said "valid": L1 now holds the undecodable bytes
+
+    async def load() -> str:
+        return "fresh"
+
+    assert await a.get_or_set(k, load) == "fresh"  # replaced under a lease, then filled
+    assert await a.get(k) == "fresh"

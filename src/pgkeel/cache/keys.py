@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 from urllib.parse import quote
 
@@ -32,6 +32,7 @@ __all__ = [
     "encode_part",
     "epoch_of",
     "key",
+    "mget_command",
     "tag",
 ]
 
@@ -194,12 +195,15 @@ class KeySpace:
             if item.org != cache_key.org:
                 raise UsageError(f"Tag {item.name!r} belongs to another organization than "
                                  "its key.", hint="Tags are scoped to the key's org.")
+        epoch = self.epoch_key(cache_key.org)
+        gen_keys = tuple(item.gen_key(self.prefix) for item in tags)
         return StoreKey(
             value=value,
             lease=value + ":!lease",
-            epoch=self.epoch_key(cache_key.org),
-            tags=tuple(item.gen_key(self.prefix) for item in tags),
+            epoch=epoch,
+            tags=gen_keys,
             resource=cache_key.resource,
+            mget=mget_command((value, epoch, *gen_keys)),
         )
 
     def epoch_key(self, org: Any) -> str:
@@ -233,3 +237,15 @@ class StoreKey:
     tags: tuple[str, ...]
     """Generation keys of the tags the caller named (their generations guard a fill)."""
     resource: str
+    mget: bytes = field(default=b"", compare=False, repr=False)
+    """The hit's read, `MGET value epoch tags...`, in the Redis protocol: packed once with
+    the key (the cache keeps rendered keys), not on every hit."""
+
+
+def mget_command(keys: tuple[str, ...]) -> bytes:
+    """`MGET keys...` in the Redis protocol (RESP2), as redis-py would send it."""
+    parts = [b"*%d\r\n$4\r\nMGET\r\n" % (len(keys) + 1)]
+    for name in keys:
+        data = name.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)

@@ -75,8 +75,9 @@ class ReadPath:
     async def start(self, key: StoreKey, plan: FillPlan, token: str) -> tuple[bool, Any]:
         """The read: (True, value) for a plain hit, else (False, what `finish` needs: the
         read's result, or None when the backend is unavailable)."""
-        try:
-            result = await self._read(key, self._mode, token)
+        backend, mode, ttl_ms = self.backend, self._mode, self._lease_ttl_ms
+        try:  # `_read`, inlined: one coroutine fewer on every hit
+            result = await self.guard.call(lambda: backend.read(key, mode, token, ttl_ms))
         except Unavailable:
             return False, None
         if result.is_hit and result.value:

@@ -1,7 +1,8 @@
 """The Redis (or Valkey) backend: every operation is one round trip.
 
 A hit is one `MGET` (the value, the org epoch, the caller's tag generations) checked in the
-client; everything else is one Lua script call. The client is redis-py's asyncio client
+client, sent on a few connections of the backend's own without redis-py's per-command layers
+(`redis_lane`); everything else is one Lua script call. The client is redis-py's asyncio client
 (hiredis parses replies when installed). Scripts are called by SHA and loaded on NOSCRIPT, so
 a restarted server needs no ceremony. Invalidations are grouped by hash slot (`{org}`): one
 slot is one script call; several are one pipeline.
@@ -22,6 +23,7 @@ from redis.exceptions import NoScriptError
 from pgkeel.cache import scripts
 from pgkeel.cache.backend import LeaseMode, ReadResult, ReadStatus
 from pgkeel.cache.keys import StoreKey
+from pgkeel.cache.redis_lane import MgetLane
 
 __all__ = ["RedisBackend", "slot_of"]
 
@@ -69,6 +71,11 @@ def _checked(data: bytes, replies: list[Any], tags: tuple[str, ...]
     the named tags (`replies[2:]`): the hit when it is valid, None when it is not, and the
     tag keys it was stored with when one of them is not among `tags` (READ, naming them,
     finds out)."""
+    if data.startswith(b"L0 "):  # live, stored with no tag: the header is `L0 <epoch>\n`
+        end = data.find(b"\n", 3)
+        if end > 3:
+            valid = data[3:end] == (replies[1] or b"0")
+            return ReadResult(ReadStatus.HIT, value=data[end + 1:]) if valid else None
     parsed = scripts.parse_header(data)
     if parsed is None:
         return None
@@ -91,8 +98,12 @@ class RedisBackend:
     name = "redis"
 
     def __init__(self, client: Redis, *, owns_client: bool = False,
-                 publish_channel: str | None = None, origin: str = "") -> None:
+                 publish_channel: str | None = None, origin: str = "",
+                 hit_connections: int = 8) -> None:
         self.client = client
+        self._lane = MgetLane(client, hit_connections)
+        """The hit's `MGET` on connections of the backend's own (see `redis_lane`); 0 sends
+        it through the client."""
         self._cluster = isinstance(client, RedisCluster)
         self._owns_client = owns_client
         self._channel = publish_channel or ""
@@ -105,7 +116,13 @@ class RedisBackend:
         every forced or stealing read -- is READ's, which takes or reports the lease."""
         stored: tuple[str, ...] = ()
         if mode <= LeaseMode.ON_MISS:
-            replies: list[Any] = await self.client.mget(key.value, key.epoch, *key.tags)
+            replies: list[Any] | None = None
+            if self._lane.size and key.mget:
+                replies = await self._lane.mget(key.mget)
+            if replies is None:  # no lane (or all its connections busy): the client's
+                through_client: list[Any] = await self.client.mget(key.value, key.epoch,
+                                                                   *key.tags)
+                replies = through_client
             checked = None if replies[0] is None else _checked(replies[0], replies, key.tags)
             if isinstance(checked, ReadResult):
                 return checked
@@ -202,6 +219,7 @@ class RedisBackend:
         await self.client.ping()
 
     async def reset(self) -> None:
+        await self._lane.reset()
         client: Any = self.client
         if isinstance(client, RedisCluster):
             for node in client.get_nodes():
@@ -216,5 +234,6 @@ class RedisBackend:
             await pipe.execute()
 
     async def aclose(self) -> None:
+        await self._lane.aclose()
         if self._owns_client:
             await self.client.aclose()

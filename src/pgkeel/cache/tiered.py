@@ -97,7 +97,11 @@ class TieredBackend:
 
     async def fill(self, key: StoreKey, data: bytes, ttl_ms: int, token: str,
                    gens: Sequence[str]) -> bool:
-        return await self.l2.fill(key, data, ttl_ms, token, gens)
+        # L1 may hold what this fill replaces (an undecodable value, or one XFetch refreshes).
+        self._drop_local([key.value], [])
+        stored = await self.l2.fill(key, data, ttl_ms, token, gens)
+        self._drop_local([key.value], [])
+        return stored
 
     async def release(self, key: StoreKey, token: str) -> None:
         await self.l2.release(key, token)
