@@ -25,7 +25,7 @@ def _claim_and_hang(url: str, lease_ms: int) -> psycopg.Connection:
     """What a relay does before it publishes: lock a batch under a lease. Returns the open
     connection, whose transaction stays idle as if the relay had hung."""
     conn = psycopg.connect(url)
-    conn.execute(queries.SET_LEASE, (str(lease_ms),))
+    conn.execute(queries.CLAIM_SETTINGS, (str(lease_ms),))
     rows = conn.execute(queries.CLAIM, {"limit": 4, "shards": 1, "shard": 0}).fetchall()
     assert len(rows) == 4
     return conn

@@ -195,7 +195,7 @@ class Relay:
         started = time.perf_counter()
         lease_ms = str(round(self.lease * 1000))
         async with self.db.transaction(timeout=self.lease) as tx:
-            _, rows = await tx.fetch_batch([(queries.SET_LEASE, (lease_ms,), None),
+            _, rows = await tx.fetch_batch([(queries.CLAIM_SETTINGS, (lease_ms,), None),
                                             (queries.CLAIM, {"limit": self.batch_size,
                                                              "shards": shards,
                                                              "shard": shard}, None)])
