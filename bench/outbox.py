@@ -81,6 +81,8 @@ async def relay_drain(db: Database, redis_url: str, count: int, *,
     `OUTBOX_RETENTION_S=0`) draining them."""
     await db.execute("TRUNCATE outbox.outbox_events")
     await _insert_events(db, count)
+    # Statistics, as autovacuum would have gathered in a deployment (untimed; procrastinate's
+    # tables get the same).
     await db.execute("ANALYZE outbox.outbox_events")
     stream = f"pgkeel-bench:outbox:{secrets.token_hex(4)}"
     sink = outbox.RedisStreamSink.from_url(redis_url, stream=stream, maxlen=None)
@@ -115,6 +117,9 @@ async def procrastinate_drain(url: str, count: int) -> Sample:
         for start in range(0, count, INSERT_CHUNK):
             await noop.batch_defer_async(*({} for _ in range(start,
                                                              min(count, start + INSERT_CHUNK))))
+        # As the relay's table is after its insert (untimed): statistics, as autovacuum would
+        # have gathered in a deployment.
+        await app.connector.execute_query_async("ANALYZE")
         began = time.perf_counter_ns()
         await app.run_worker_async(wait=False, concurrency=PROCRASTINATE_CONCURRENCY,
                                    listen_notify=False, install_signal_handlers=False,
