@@ -210,3 +210,47 @@ async def test_fetch_without_context_is_for_selects_only(app_url, pgkeel_schema)
                                readonly=True, context=False)
         assert await db.fetch_val(sql.SQL("SELECT count(*) FROM {}").format(table),
                                   readonly=True, context=False) == 3
+
+
+async def test_the_known_answer_comes_only_from_the_catalog(app_url, pgkeel_schema):
+    secured, plain = f"{pgkeel_schema}.secured", f"{pgkeel_schema}.plain"
+    async with Database(app_url, min_size=1, max_size=1) as db:
+        assert db.reads_context_known(secured) is None   # not asked yet: no guess
+        assert await db.reads_context(secured) is True
+        assert db.reads_context_known(secured) is True
+        assert await db.reads_context(plain) is False
+        assert db.reads_context_known(plain) is False
+    async with Database(app_url, min_size=1, max_size=1, always_send_context=True) as forced:
+        assert forced.reads_context_known(plain) is None
+        await forced.reads_context(plain)
+        assert forced.reads_context_known(plain) is True
+
+
+async def test_each_read_sends_the_context_of_its_own_scope(app_url, pgkeel_schema):
+    """The settings' values are kept per context: nested and successive scopes on one pooled
+    connection each send their own organization, actor and request id, never a kept one."""
+    settings = ("SELECT current_setting('pgkeel.org_id', true),"
+                " current_setting('pgkeel.actor_id', true),"
+                " current_setting('pgkeel.request_id', true)")
+    secured = _count(pgkeel_schema, "secured")
+    async with Database(app_url, min_size=1, max_size=1) as db:
+        async def sent() -> tuple[str, str, str]:
+            [[row]] = await db.read_compiled([(settings, None, None)], context=True)
+            return row
+
+        with use_context(org_id=ORG_A, actor_id=7, request_id="r1"):
+            assert await sent() == (str(ORG_A), "7", "r1")
+            with use_context(org_id=ORG_B):
+                assert await sent() == (str(ORG_B), "7", "r1")
+                [[row]] = await db.read_compiled([(secured, (), None)], context=True)
+                assert row == (str(ORG_B), 1)
+            with use_context(request_id="r2"):
+                assert await sent() == (str(ORG_A), "7", "r2")
+            with use_context(org_id=ORG_B, inherit=False):
+                assert await sent() == (str(ORG_B), "", "")
+            assert await sent() == (str(ORG_A), "7", "r1")
+            async with db.transaction() as tx:
+                assert await tx.fetch_one(settings, row_factory=lambda _: tuple) == (
+                    str(ORG_A), "7", "r1")
+        [[row]] = await db.read_compiled([(settings, None, None)], context=False)
+        assert row in (("", "", ""), (None, None, None))   # nothing left on the connection

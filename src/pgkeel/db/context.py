@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["DbContext", "current_context", "primary_reads", "reads_need_primary",
@@ -36,15 +36,25 @@ class DbContext:
     """The id the client sent (X-Request-ID), kept apart from the server-made `request_id`."""
     scope: _Scope | None = field(default=None, compare=False, repr=False)
     """Set by `use_context`; outside any scope, writes are not tracked for routing."""
+    _values: tuple[str, str, str] | None = field(default=None, init=False, compare=False,
+                                                 repr=False)
 
     def settings(self) -> dict[str, str]:
         """The `pgkeel.*` settings to apply; unset fields become '' so a stale value never
         survives from an earlier transaction on the same pooled connection."""
-        return {
-            "pgkeel.org_id": "" if self.org_id is None else str(self.org_id),
-            "pgkeel.actor_id": "" if self.actor_id is None else str(self.actor_id),
-            "pgkeel.request_id": self.request_id or "",
-        }
+        org, actor, request = self.values()
+        return {"pgkeel.org_id": org, "pgkeel.actor_id": actor, "pgkeel.request_id": request}
+
+    def values(self) -> tuple[str, str, str]:
+        """`settings()`'s values in that order (org, actor, request id): what the settings
+        statements bind. Computed once per context (it is immutable), not once per read."""
+        values = self._values
+        if values is None:
+            values = ("" if self.org_id is None else str(self.org_id),
+                      "" if self.actor_id is None else str(self.actor_id),
+                      self.request_id or "")
+            object.__setattr__(self, "_values", values)
+        return values
 
 
 _PRIMARY_ONLY: ContextVar[bool] = ContextVar("pgkeel_primary_reads", default=False)
@@ -87,14 +97,14 @@ def use_context(
     A new scope starts here: reads inside it go to replicas until it commits a write.
     """
     base = current_context() if inherit else _EMPTY
-    ctx = replace(
-        base,
-        org_id=base.org_id if org_id is None else org_id,
-        actor_id=base.actor_id if actor_id is None else actor_id,
-        request_id=base.request_id if request_id is None else request_id,
-        client_request_id=(base.client_request_id if client_request_id is None
-                           else client_request_id),
-        scope=_Scope(),
+    # Built directly rather than with dataclasses.replace, which inspects the fields on
+    # every call: this runs once per request.
+    ctx = DbContext(
+        base.org_id if org_id is None else org_id,
+        base.actor_id if actor_id is None else actor_id,
+        base.request_id if request_id is None else request_id,
+        base.client_request_id if client_request_id is None else client_request_id,
+        _Scope(),
     )
     token = _CURRENT.set(ctx)
     try:

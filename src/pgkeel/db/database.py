@@ -417,7 +417,7 @@ class Database:
         conn = await self._acquire_primary()
         try:
             return await run_compiled(
-                conn, statements, _context_values() if context else None,
+                conn, statements, current_context().values() if context else None,
                 observer=self.observer, pool_name=pool.name,
                 on_connection_lost=partial(self._connection_lost, pool))
         finally:
@@ -450,6 +450,14 @@ class Database:
         if known is None:
             value = await self.fetch_val(_queries.READS_CONTEXT, (table,), readonly=True)
             known = self._reads_context[table] = value is not False
+        return known or self.always_send_context
+
+    def reads_context_known(self, table: str) -> bool | None:
+        """`reads_context(table)` when the catalog was already asked about `table`, else
+        None: the answer without an await on every read after the first."""
+        known = self._reads_context.get(table)
+        if known is None:
+            return None
         return known or self.always_send_context
 
     async def _read(self, fn: Callable[[Transaction], Awaitable[T]], replica: bool,
@@ -545,7 +553,7 @@ class Database:
         failing to connect, the server is down: raise DatabaseUnavailable now rather than
         after the full pool timeout."""
         pool = self._primary
-        errors_before = pool.get_stats().get("connections_errors", 0)
+        errors_before = _connection_errors(pool)
         first_wait = min(self.connect_timeout_s, self.pool_timeout_s)
         try:
             return await pool.getconn(timeout=first_wait)
@@ -596,6 +604,16 @@ class Database:
         task.add_done_callback(self._pending.discard)
 
 
+def _connection_errors(pool: Pool) -> int:
+    """The pool's count of failed connection attempts, as `get_stats()` reports it. Read from
+    psycopg_pool's own counter where it has one: `get_stats()` copies every counter and
+    measure into a new dict, a few microseconds on every checkout for the one number."""
+    counters = getattr(pool, "_stats", None)
+    if isinstance(counters, dict):
+        return int(counters.get("connections_errors", 0))
+    return int(pool.get_stats().get("connections_errors", 0))
+
+
 def _tuple_row(cursor: Any) -> Callable[[Any], Any]:
     return tuple
 
@@ -608,10 +626,3 @@ def _is_select(query: Query) -> bool:
     while text.startswith("--"):
         text = text.partition("\n")[2].lstrip()
     return text[:6].upper() == "SELECT"
-
-
-def _context_values() -> tuple[str, str, str]:
-    """The request context as `SET_CONTEXT` takes it (org, actor, request id)."""
-    settings = current_context().settings()
-    return (settings["pgkeel.org_id"], settings["pgkeel.actor_id"],
-            settings["pgkeel.request_id"])

@@ -117,9 +117,7 @@ class Transaction:
         """The settings statement's parameters: the timeouts, then the context. Built when
         first sent: a read of a table the database reads no context for never needs them."""
         if self._params is None:
-            settings = self.context.settings()
-            self._params = (*self._timeouts, settings["pgkeel.org_id"],
-                            settings["pgkeel.actor_id"], settings["pgkeel.request_id"])
+            self._params = (*self._timeouts, *self.context.values())
         return self._params
 
     # -- queries ---------------------------------------------------------------------------

@@ -39,6 +39,7 @@ _SIGNATURE_BYTES = 16
 VERIFIED_MEMO = 1024
 """Cursors kept per codec after their signature was verified (oldest dropped first)."""
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+_HEAD = b'{"v":%d,"k":' % VERSION
 
 
 def _b64(data: bytes) -> str:
@@ -57,6 +58,34 @@ def _invalid(reason: str) -> InvalidParameter:
 def key_id(secret: bytes) -> str:
     """The id a cursor carries for the key that signed it (reveals nothing of the key)."""
     return hashlib.sha256(secret).hexdigest()[:8]
+
+
+_BLOCK = 64  # SHA-256's block size
+_INNER_PAD = bytes(x ^ 0x36 for x in range(256))
+_OUTER_PAD = bytes(x ^ 0x5C for x in range(256))
+
+
+class _Signer:
+    """HMAC-SHA256 (RFC 2104) with the key's inner and outer hash states computed once:
+    each signature then hashes only the payload and the inner digest, where `hmac.digest`
+    sets the key up and looks the digest up by name again on every call."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) > _BLOCK:
+            secret = hashlib.sha256(secret).digest()
+        padded = secret.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(padded.translate(_INNER_PAD))
+        self._outer = hashlib.sha256(padded.translate(_OUTER_PAD))
+
+    def sign(self, payload: bytes) -> bytes:
+        """The first `_SIGNATURE_BYTES` of HMAC-SHA256(secret, payload)."""
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:_SIGNATURE_BYTES]
 
 
 class _Verified:
@@ -86,11 +115,13 @@ class CursorCodec:
         if len(secret) < 16 or any(len(old) < 16 for old in previous):
             raise ConfigError("CURSOR_SECRET (and each previous secret) must be at least "
                               "16 bytes.")
-        self._secret = secret
+        self._secret = _Signer(secret)
         self._kid = key_id(secret)
-        self._previous = {key_id(old): old for old in previous}
+        self._previous = {key_id(old): _Signer(old) for old in previous}
         self._previous_until = previous_until
         self._verified: dict[str, _Verified] = {}
+        self._tails: dict[tuple[str, bool], bytes] = {}
+        """The end of a payload (direction, binding, key id) per (binding, backward)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CursorCodec:
@@ -104,7 +135,7 @@ class CursorCodec:
         return cls(settings.cursor_secret.get_secret_value().encode(), previous=olds,
                    previous_until=settings.cursor_secret_previous_until)
 
-    def _key(self, kid: Any) -> bytes | None:
+    def _key(self, kid: Any) -> _Signer | None:
         """The secret for key id `kid` (no id: the current one), or None when it is unknown
         or its grace period is over."""
         if kid is None or kid == self._kid:
@@ -130,9 +161,18 @@ class CursorCodec:
         return hashlib.sha256(raw).hexdigest()[:24]
 
     def encode(self, values: Sequence[Any], *, backward: bool, binding: str) -> str:
-        payload = orjson.dumps({"v": VERSION, "k": list(values), "d": "p" if backward else "n",
-                                "b": binding, "i": self._kid}, default=str)
-        signature = hmac.digest(self._secret, payload, "sha256")[:_SIGNATURE_BYTES]
+        """A signed cursor: the JSON object `{"v", "k", "d", "b", "i"}` (in that order) and
+        its signature. The part after the values is the same for every cursor of a query
+        and direction, so it is serialised once per binding."""
+        tail = self._tails.get((binding, backward))
+        if tail is None:
+            if len(self._tails) >= VERIFIED_MEMO:
+                self._tails.clear()
+            tail = self._tails[binding, backward] = orjson.dumps(
+                {"d": "p" if backward else "n", "b": binding, "i": self._kid})[1:]
+        keys = values if type(values) is list else list(values)
+        payload = _HEAD + orjson.dumps(keys, default=str) + b"," + tail
+        signature = self._secret.sign(payload)
         return f"{_b64(payload)}.{_b64(signature)}"
 
     def decode(self, token: str, *, keys: Sequence[SortKey],
@@ -173,8 +213,7 @@ class CursorCodec:
         secret = self._key(data.get("i"))
         if secret is None:
             raise _invalid("signed with an unknown or retired key")
-        expected = hmac.digest(secret, payload, "sha256")[:_SIGNATURE_BYTES]
-        if not hmac.compare_digest(given, expected):
+        if not hmac.compare_digest(given, secret.sign(payload)):
             raise _invalid("bad signature")
         verified = _Verified(data)
         memo = self._verified

@@ -177,8 +177,11 @@ def finish_list(plan: ListPlan, results: list[list[Any]], codec: CursorCodec,
         has_next = True if plan.backward else more
         has_prev = more if plan.backward else plan.after_cursor
 
+        names = [k.field.name for k in plan.keys]
+
         def cursor(row: Any, backward: bool) -> str:
-            values = [_value(row, k.field.name) for k in plan.keys]
+            values = ([row[name] for name in names] if type(row) is dict
+                      else [_value(row, name) for name in names])
             return codec.encode(values, backward=backward, binding=plan.binding)
 
         return Page(rows, keyset=True, limit=plan.limit,

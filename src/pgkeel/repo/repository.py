@@ -354,7 +354,9 @@ class Repository(Generic[R]):
                     replica: bool) -> builtins.list[builtins.list[Any]]:
         if tx is not None:
             return await tx.fetch_batch(statements)
-        context = await self.db.reads_context(self.table.qualified)
+        context = self.db.reads_context_known(self.table.qualified)
+        if context is None:
+            context = await self.db.reads_context(self.table.qualified)
         return await self.db.read_compiled(statements, replica=replica, context=context)
 
     async def _write(self, statement: bytes, params: Sequence[Any],
