@@ -96,3 +96,36 @@ def test_a_rate_limited_route_documents_429():
     responses = app.openapi()["paths"]["/form"]["post"]["responses"]
     assert {"429", "503"} <= set(responses)
     assert "Retry-After" in responses["429"]["headers"]
+
+
+async def _raw(app: FastAPI, version: str, chunks: list[bytes]) -> int:
+    """One POST straight through ASGI, the body in `chunks` and no framing headers."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": version,
+             "method": "POST", "scheme": "http", "path": "/small/x", "raw_path": b"/small/x",
+             "query_string": b"", "root_path": "", "headers": [(b"host", b"test")],
+             "client": ("127.0.0.1", 1), "server": ("test", 80)}
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                for i, c in enumerate(chunks)]
+    status = 0
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])  # type: ignore[call-overload]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def test_a_body_without_framing_headers_is_limited_where_the_protocol_allows_one():
+    seen: list[int] = []
+    app = make_app(seen)
+    # HTTP/2 may stream a body with neither Content-Length nor Transfer-Encoding: counted.
+    assert await _raw(app, "2", [b"x" * 60, b"x" * 60]) == 413
+    assert await _raw(app, "2", [b"x" * 60, b"x" * 40]) == 200
+    # HTTP/1.1 with neither header has no body (RFC 9112): nothing to count or hold.
+    assert await _raw(app, "1.1", [b""]) == 200
+    assert seen == [100, 0]

@@ -20,6 +20,7 @@ Rate limits (Redis sliding windows, lockouts with backoff, 429 + Retry-After):
     @app.post("/things")
     async def things(body: ThingCreate, db: DbDep): ...
 
+    router = APIRouter(route_class=DirectRoute)   # hot reads without FastAPI's solver
     router = APIRouter(route_class=IdempotentRoute)    # Idempotency-Key on chosen routes
     @router.post("/things")
     async def create(idem: IdempotencyKey): ...        # write through idem.tx
@@ -70,6 +71,7 @@ from pgkeel.web.ratelimit import (
 )
 from pgkeel.web.request_id import RequestIdMiddleware
 from pgkeel.web.responses import OrjsonResponse
+from pgkeel.web.routing import DirectRoute, direct_dependency
 from pgkeel.web.security_headers import SecurityHeadersMiddleware
 from pgkeel.web.services import (
     CacheDep,
@@ -87,6 +89,8 @@ __all__ = [
     "ApiModel",
     "CacheDep",
     "DbDep",
+    "DirectRoute",
+    "direct_dependency",
     "Decision",
     "Lockout",
     "LockoutResult",

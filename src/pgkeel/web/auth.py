@@ -20,6 +20,7 @@ from pgkeel.db import use_context
 from pgkeel.errors import Forbidden, Unauthorized, UsageError
 from pgkeel.security import Authenticator, Principal
 from pgkeel.web.contract import declares_errors, declares_security
+from pgkeel.web.routing import direct_dependency
 
 __all__ = ["authenticate", "requires"]
 
@@ -56,6 +57,7 @@ async def authenticate(request: Request) -> Principal:
 def requires(*permissions: str) -> Callable[..., AsyncIterator[Principal]]:
     """A dependency that authenticates, checks `permissions`, and scopes the request."""
 
+    @direct_dependency
     @declares_security("bearer", BEARER_SCHEME)
     @declares_errors(401, 403, 503)
     async def dependency(request: Request) -> AsyncIterator[Principal]:

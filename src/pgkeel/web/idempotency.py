@@ -24,7 +24,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from pgkeel.db import Transaction, current_context
@@ -40,6 +39,7 @@ from pgkeel.errors import (
 )
 from pgkeel.idempotency import Claim, IdempotencyStore, StoredResponse, fingerprint, parse_key
 from pgkeel.web.errors import error_response
+from pgkeel.web.routing import DirectRoute
 from pgkeel.web.services import request_services
 
 __all__ = ["DEFAULT_STORED_HEADERS", "REPLAYED_HEADER", "Idempotency", "IdempotencyKey",
@@ -262,9 +262,9 @@ def openapi_for(spec: _Spec) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]
     return {"parameters": [header]}, responses
 
 
-class IdempotentRoute(APIRoute):
+class IdempotentRoute(DirectRoute):
     """An APIRoute that stores the responses of routes using `idempotent()` and commits
-    them with the route's writes; other routes are served exactly as by APIRoute."""
+    them with the route's writes; other routes are served as by `DirectRoute`."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)

@@ -27,6 +27,9 @@ DEFAULT_MAX_HEADER = 8 * 1024
 """Bytes of one header (name and value)."""
 DEFAULT_MAX_HEADERS_TOTAL = 32 * 1024
 DEFAULT_MAX_HEADER_COUNT = 100
+_NO_BODY_FRAMING = frozenset({"1.0", "1.1"})
+"""HTTP versions where a request with neither Content-Length nor Transfer-Encoding has no
+body (RFC 9112, 6.3); an HTTP/2 request may stream one without either."""
 
 
 class RequestLimitsMiddleware:
@@ -61,8 +64,12 @@ class RequestLimitsMiddleware:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        if b"content-length" in dict(scope["headers"]):
+        names = {name for name, _ in scope["headers"]}
+        if b"content-length" in names:
             await self.app(scope, receive, send)  # the server holds the body to its length
+            return
+        if b"transfer-encoding" not in names and scope.get("http_version") in _NO_BODY_FRAMING:
+            await self.app(scope, receive, send)  # HTTP/1.x without either header: no body
             return
         # No Content-Length (chunked): read at most limit + 1 bytes, then replay them.
         chunks: list[bytes] = []

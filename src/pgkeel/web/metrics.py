@@ -8,6 +8,7 @@ matched is counted under `<unmatched>`, and a method outside the standard ones u
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +25,9 @@ HTTP_DURATION = Histogram(
     registry=REGISTRY)
 
 UNMATCHED = "<unmatched>"
+_TIMERS: dict[tuple[str, str, str], Any] = {}
+"""Each (method, route, status)'s histogram child, looked up once: a finite set, since routes
+are templates."""
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -55,8 +59,11 @@ class HttpMetricsMiddleware:
                 route = scope.get("route")
                 template = getattr(route, "path_format", None) or getattr(route, "path", None)
                 label = str(template) if template else UNMATCHED
-                HTTP_DURATION.labels(method, label, str(status)).observe(
-                    time.perf_counter() - started)
+                key = (method, label, str(status))
+                timer = _TIMERS.get(key)
+                if timer is None:
+                    timer = _TIMERS[key] = HTTP_DURATION.labels(*key)
+                timer.observe(time.perf_counter() - started)
                 if span is not None:
                     span.update_name(f"{method} {label}")
                     span.set_attribute("http.route", label)

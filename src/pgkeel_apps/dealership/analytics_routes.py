@@ -8,12 +8,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field, StrictFloat, StrictInt
 
-from pgkeel.web import ApiModel, OrjsonResponse, client_ip
+from pgkeel.web import ApiModel, DirectRoute, OrjsonResponse, client_ip
 from pgkeel_apps.dealership.analytics import Analytics
 from pgkeel_apps.dealership.dealers import Dealer
 from pgkeel_apps.permissions import Reader
 
-router = APIRouter(tags=["dealership"])
+router = APIRouter(tags=["dealership"], route_class=DirectRoute)
 
 PUBLIC = "/v1/dealers/{dealer}/beacons"
 ADMIN = "/v1/dealership/analytics"

@@ -13,7 +13,7 @@ from pgkeel import audit
 from pgkeel.cache import Cache
 from pgkeel.db import Database, Transaction, current_context
 from pgkeel.errors import NotFound
-from pgkeel.web import ApiModel, OrjsonResponse
+from pgkeel.web import ApiModel, DirectRoute, OrjsonResponse
 from pgkeel_apps.dealership import cache_keys as keys
 from pgkeel_apps.permissions import Reader, Writer
 
@@ -75,7 +75,7 @@ class ConfigIn(ApiModel):
         description="Any JSON value.")
 
 
-router = APIRouter(tags=["dealership"])
+router = APIRouter(tags=["dealership"], route_class=DirectRoute)
 PATH = "/v1/dealership/config"
 
 

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from pgkeel.repo import ListQuery
 from pgkeel.web import (
     ApiModel,
+    DirectRoute,
     Email,
     Name,
     OrjsonResponse,
@@ -27,7 +28,7 @@ from pgkeel_apps.dealership.settings import ContactSettings
 from pgkeel_apps.dealership.tables import CONTACTS
 from pgkeel_apps.permissions import Reader, Writer
 
-router = APIRouter(tags=["dealership"])
+router = APIRouter(tags=["dealership"], route_class=DirectRoute)
 
 PUBLIC = "/v1/dealers/{dealer}"
 ADMIN = "/v1/dealership"

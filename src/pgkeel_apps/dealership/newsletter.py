@@ -13,7 +13,7 @@ from pgkeel import outbox
 from pgkeel.db import Database, Transaction
 from pgkeel.errors import InvalidParameter
 from pgkeel.security import issue_token, token_digest
-from pgkeel.web import ApiModel, Email, OrjsonResponse, client_ip, error_responses
+from pgkeel.web import ApiModel, DirectRoute, Email, OrjsonResponse, client_ip, error_responses
 from pgkeel_apps.dealership.dealers import Dealer
 from pgkeel_apps.dealership.lead_routes import ContactLimits
 
@@ -92,7 +92,7 @@ async def newsletter(request: Request) -> Newsletter:
 
 
 Service = Annotated[Newsletter, Depends(newsletter)]
-router = APIRouter(tags=["dealership"])
+router = APIRouter(tags=["dealership"], route_class=DirectRoute)
 PATH = "/v1/dealers/{dealer}/newsletter"
 
 

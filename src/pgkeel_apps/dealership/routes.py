@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from pgkeel.repo import ListQuery
-from pgkeel.web import OrjsonResponse, error_responses, list_query
+from pgkeel.web import DirectRoute, OrjsonResponse, error_responses, list_query
 from pgkeel_apps.dealership import analytics_routes, config, lead_routes, newsletter
 from pgkeel_apps.dealership.cars import CarService, car_json
 from pgkeel_apps.dealership.dealers import Dealer, canonical_params
@@ -18,7 +18,7 @@ from pgkeel_apps.dealership.models import CarCreate, CarUpdate
 from pgkeel_apps.dealership.tables import CARS
 from pgkeel_apps.permissions import Reader, Writer
 
-router = APIRouter(tags=["dealership"])
+router = APIRouter(tags=["dealership"], route_class=DirectRoute)
 
 PUBLIC = "/v1/dealers/{dealer}"
 ADMIN = "/v1/dealership"

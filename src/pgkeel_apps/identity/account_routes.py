@@ -7,12 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
-from pgkeel.web import ApiModel, Name, OrjsonResponse, Secret, client_ip, error_responses
+from pgkeel.web import (
+    ApiModel,
+    DirectRoute,
+    Name,
+    OrjsonResponse,
+    Secret,
+    client_ip,
+    error_responses,
+)
 from pgkeel_apps.identity.auth import LoginGuard
 from pgkeel_apps.identity.tokens import VerificationTokens
 from pgkeel_apps.permissions import Authenticated
 
-router = APIRouter(tags=["identity"])
+router = APIRouter(tags=["identity"], route_class=DirectRoute)
 
 TOKEN = r"^pgk_[A-Za-z0-9_-]{20,100}$"  # noqa: S105 -- a pattern, not a secret
 

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from pgkeel.errors import InvalidParameter
 from pgkeel.repo import ListQuery
 from pgkeel.security import Principal
-from pgkeel.web import ApiModel, Name, OrjsonResponse, Text, list_query, requires
+from pgkeel.web import ApiModel, DirectRoute, Name, OrjsonResponse, Text, list_query, requires
 from pgkeel_apps.permissions import AUDIT_READ, USERS_WRITE, Reader, Writer
 from pgkeel_apps.school.metrics import last_refresh, refresh_student_metrics
 from pgkeel_apps.school.params import Param, query_params
@@ -28,7 +28,7 @@ from pgkeel_apps.school.tables import (
     STUDENTS,
 )
 
-router = APIRouter(prefix="/v1/school", tags=["school"])
+router = APIRouter(prefix="/v1/school", tags=["school"], route_class=DirectRoute)
 
 CODE = r"^[A-Za-z0-9-]{1,32}$"
 StudentStatus = Literal["active", "enrolled", "graduated", "withdrawn"]

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
 from pgkeel.repo import ListQuery
-from pgkeel.web import ApiModel, Name, OrjsonResponse, Text, list_query
+from pgkeel.web import ApiModel, DirectRoute, Name, OrjsonResponse, Text, list_query
 from pgkeel_apps.permissions import Reader, Writer
 from pgkeel_apps.tags.service import TagService
 from pgkeel_apps.tags.tables import ASSIGNMENTS, TAGS
 
-router = APIRouter(tags=["tags"])
+router = APIRouter(tags=["tags"], route_class=DirectRoute)
 
 HEX_COLOR = r"^#[0-9A-Fa-f]{6}$"
 

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
 from pgkeel.audit import AppenderDep
-from pgkeel.web import ApiModel, OrjsonResponse, error_responses
+from pgkeel.web import ApiModel, DirectRoute, OrjsonResponse, error_responses
 from pgkeel_apps.commerce.cart.service import CartService
 from pgkeel_apps.permissions import Authenticated
 
-router = APIRouter(tags=["cart"])
+router = APIRouter(tags=["cart"], route_class=DirectRoute)
 
 MAX_QUANTITY = 999
 """The body's bound; the cart's own limits (CART_MAX_QUANTITY, CART_MAX_ITEMS) are checked by

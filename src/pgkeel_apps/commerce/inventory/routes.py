@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
 from pgkeel.repo import ListQuery
-from pgkeel.web import ApiModel, OrjsonResponse, Text, list_query
+from pgkeel.web import ApiModel, DirectRoute, OrjsonResponse, Text, list_query
 from pgkeel_apps.commerce.inventory.service import InventoryService
 from pgkeel_apps.commerce.inventory.tables import ALERTS, INVENTORY, MOVEMENTS
 from pgkeel_apps.permissions import InventoryReader, InventoryWriter
 
-router = APIRouter(tags=["inventory"])
+router = APIRouter(tags=["inventory"], route_class=DirectRoute)
 
 
 class Adjustment(ApiModel):

@@ -19,6 +19,7 @@ from fastapi import APIRouter
 
 from pgkeel.config import Settings
 from pgkeel.db import Database
+from pgkeel.web import DirectRoute
 from pgkeel_apps.app import AppContext, ReferenceApp
 from pgkeel_apps.commerce import cart
 from pgkeel_apps.commerce.product.routes import router as catalog_router
@@ -37,7 +38,7 @@ from pgkeel_apps.settings import DemoSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-router = APIRouter()
+router = APIRouter(route_class=DirectRoute)
 router.include_router(catalog_router)
 router.include_router(cart.router)
 

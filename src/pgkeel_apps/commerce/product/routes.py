@@ -12,12 +12,20 @@ from pydantic import Field
 
 from pgkeel.errors import Conflict
 from pgkeel.repo import Filter, ListQuery, Op
-from pgkeel.web import ApiModel, Name, OrjsonResponse, Text, error_responses, list_query
+from pgkeel.web import (
+    ApiModel,
+    DirectRoute,
+    Name,
+    OrjsonResponse,
+    Text,
+    error_responses,
+    list_query,
+)
 from pgkeel_apps.commerce.product.service import CatalogService
 from pgkeel_apps.commerce.product.tables import CATEGORIES, IMAGES, PRODUCTS, REVIEWS
 from pgkeel_apps.permissions import CATALOG_WRITE, Authenticated, CatalogAdmin
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(tags=["catalog"], route_class=DirectRoute)
 
 SKU = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 SLUG = r"^[a-z0-9][a-z0-9-]{0,99}$"
