@@ -60,15 +60,16 @@ class RequestLimitsMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.body_limit(scope["path"])
-        refusal = self._refusal(scope["headers"], limit)
+        fields = dict(scope["headers"])
+        length = fields.get(b"content-length")
+        refusal = self._refusal(scope["headers"], length, limit)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        names = {name for name, _ in scope["headers"]}
-        if b"content-length" in names:
+        if length is not None:
             await self.app(scope, receive, send)  # the server holds the body to its length
             return
-        if b"transfer-encoding" not in names and scope.get("http_version") in _NO_BODY_FRAMING:
+        if b"transfer-encoding" not in fields and scope.get("http_version") in _NO_BODY_FRAMING:
             await self.app(scope, receive, send)  # HTTP/1.x without either header: no body
             return
         # No Content-Length (chunked): read at most limit + 1 bytes, then replay them.
@@ -89,13 +90,13 @@ class RequestLimitsMiddleware:
             more = message.get("more_body", False)
         await self.app(scope, _replay(chunks, None, receive), send)
 
-    def _refusal(self, headers: list[tuple[bytes, bytes]], limit: int) -> Response | None:
+    def _refusal(self, headers: list[tuple[bytes, bytes]], length: bytes | None,
+                 limit: int) -> Response | None:
         """The answer for headers over their limits, or a Content-Length over `limit`."""
         problem = self._header_problem(headers)
         if problem is not None:
             return error_body(431, "headers_too_large", problem[0], problem[1],
                               "Send smaller headers.")
-        length = dict(headers).get(b"content-length")
         if length is None:
             return None
         if not length.isdigit():

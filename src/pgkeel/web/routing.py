@@ -110,10 +110,11 @@ class _Plan:
         self.steps = steps
 
 
-def _only_the_request(dependant: Dependant) -> bool:
-    """No parameters FastAPI would have to validate or inject, beyond the request."""
-    return not (dependant.path_params or dependant.query_params or dependant.header_params
-                or dependant.cookie_params or dependant.body_params
+def _only_the_request(dependant: Dependant, *, path: bool = False) -> bool:
+    """No parameters FastAPI would have to validate or inject beyond the request (and the
+    path's, with `path`)."""
+    return not ((dependant.path_params and not path) or dependant.query_params
+                or dependant.header_params or dependant.cookie_params or dependant.body_params
                 or dependant.websocket_param_name or dependant.http_connection_param_name
                 or dependant.response_param_name or dependant.background_tasks_param_name
                 or dependant.security_scopes_param_name
@@ -145,12 +146,8 @@ def plan_for(dependant: Dependant, response_field: Any) -> _Plan | None:
     """The direct plan of a route, or None when FastAPI's handler must serve it."""
     endpoint = dependant.call
     if (endpoint is None or not inspect.iscoroutinefunction(endpoint)
-            or response_field is not None or not _returns_response(endpoint)):
-        return None
-    if (dependant.query_params or dependant.header_params or dependant.cookie_params
-            or dependant.body_params or dependant.websocket_param_name
-            or dependant.http_connection_param_name or dependant.response_param_name
-            or dependant.background_tasks_param_name or dependant.security_scopes_param_name):
+            or response_field is not None or not _returns_response(endpoint)
+            or not _only_the_request(dependant, path=True)):
         return None
     path: list[tuple[str, str, Callable[[str], Any]]] = []
     for field in dependant.path_params:
