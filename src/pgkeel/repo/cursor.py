@@ -115,7 +115,7 @@ class CursorCodec:
         if len(secret) < 16 or any(len(old) < 16 for old in previous):
             raise ConfigError("CURSOR_SECRET (and each previous secret) must be at least "
                               "16 bytes.")
-        self._secret = _Signer(secret)
+        self._signer = _Signer(secret)
         self._kid = key_id(secret)
         self._previous = {key_id(old): _Signer(old) for old in previous}
         self._previous_until = previous_until
@@ -136,10 +136,10 @@ class CursorCodec:
                    previous_until=settings.cursor_secret_previous_until)
 
     def _key(self, kid: Any) -> _Signer | None:
-        """The secret for key id `kid` (no id: the current one), or None when it is unknown
-        or its grace period is over."""
+        """The signer of key id `kid` (no id: the current one's), or None when the key is
+        unknown or its grace period is over."""
         if kid is None or kid == self._kid:
-            return self._secret
+            return self._signer
         old = self._previous.get(kid) if isinstance(kid, str) else None
         if old is None:
             return None
@@ -172,7 +172,7 @@ class CursorCodec:
                 {"d": "p" if backward else "n", "b": binding, "i": self._kid})[1:]
         keys = values if type(values) is list else list(values)
         payload = _HEAD + orjson.dumps(keys, default=str) + b"," + tail
-        signature = self._secret.sign(payload)
+        signature = self._signer.sign(payload)
         return f"{_b64(payload)}.{_b64(signature)}"
 
     def decode(self, token: str, *, keys: Sequence[SortKey],
@@ -210,10 +210,10 @@ class CursorCodec:
             raise _invalid("malformed") from None
         if not isinstance(data, dict):
             raise _invalid("malformed")
-        secret = self._key(data.get("i"))
-        if secret is None:
+        signer = self._key(data.get("i"))
+        if signer is None:
             raise _invalid("signed with an unknown or retired key")
-        if not hmac.compare_digest(given, secret.sign(payload)):
+        if not hmac.compare_digest(given, signer.sign(payload)):
             raise _invalid("bad signature")
         verified = _Verified(data)
         memo = self._verified
