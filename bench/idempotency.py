@@ -15,7 +15,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, LiteralString
 
 import httpx
 
@@ -87,15 +87,21 @@ async def _scenario(client: httpx.AsyncClient, nonce: str) -> Scenario:
                     [Contender("pgkeel", keyed), Contender("pgkeel_no_key", plain)])
 
 
+_DELETE_EVENTS: LiteralString = """
+WITH users AS (SELECT id::text AS id FROM identity.users WHERE email LIKE %(emails)s),
+queued AS (DELETE FROM outbox.outbox_events
+           WHERE aggregate_type = 'user' AND aggregate_id IN (SELECT id FROM users))
+DELETE FROM outbox.outbox_published
+WHERE aggregate_type = 'user' AND aggregate_id IN (SELECT id FROM users)"""
+
+
 async def _cleanup(url: str, nonce: str) -> None:
     """Remove this run's users, their keys, and the outbox events their creation wrote."""
     emails = f"bench-idem-%-{nonce}-%"
     async with Database(url, min_size=1, max_size=1) as db:
         await db.execute("DELETE FROM idempotency.idempotency_keys WHERE key LIKE %s",
                          (f"bench-{nonce}-%",))
-        if await db.fetch_val("SELECT to_regclass('outbox.outbox_events') IS NOT NULL"):
-            await db.execute(
-                "DELETE FROM outbox.outbox_events WHERE aggregate_type = 'user' AND aggregate_id"
-                " IN (SELECT id::text FROM identity.users WHERE email LIKE %s)", (emails,))
+        if await db.fetch_val("SELECT to_regclass('outbox.outbox_published') IS NOT NULL"):
+            await db.execute(_DELETE_EVENTS, {"emails": emails})
         await db.execute("DELETE FROM identity.users WHERE email LIKE %s", (emails,))
 

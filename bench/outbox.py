@@ -66,7 +66,7 @@ def outbox_add(db: Database) -> Scenario:
                     [Contender("raw_psycopg", raw), Contender("pgkeel", keel)])
 
 
-async def _insert_events(db: Database, count: int) -> None:
+async def insert_events(db: Database, count: int) -> None:
     for start in range(0, count, INSERT_CHUNK):
         async with db.transaction(timeout=0) as tx:
             await outbox.add_many(tx, [_event(i) for i in range(start,
@@ -80,7 +80,7 @@ async def relay_drain(db: Database, redis_url: str, count: int, *,
     flight, the relay's default unless given; `keep_published=False` is
     `OUTBOX_RETENTION_S=0`) draining them."""
     await db.execute("TRUNCATE outbox.outbox_events")
-    await _insert_events(db, count)
+    await insert_events(db, count)
     # Statistics, as autovacuum would have gathered in a deployment (untimed; procrastinate's
     # tables get the same).
     await db.execute("ANALYZE outbox.outbox_events")

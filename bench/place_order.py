@@ -70,7 +70,7 @@ WHERE o.created_at >= %s GROUP BY i.product_id
 EVENTS_OF_RUN: LiteralString = """
 SELECT count(*) AS orders, count(*) FILTER (WHERE e.n = 1) AS with_one_event
 FROM orders.orders o
-LEFT JOIN (SELECT aggregate_id, count(*) AS n FROM outbox.outbox_events
+LEFT JOIN (SELECT aggregate_id, count(*) AS n FROM outbox.events
            WHERE event_type = 'order.placed' GROUP BY aggregate_id) e
   ON e.aggregate_id = o.id::text
 WHERE o.created_at >= %s

@@ -27,7 +27,7 @@ def test_install_stats_dead_replay_relay_prune(sync_conn: psycopg.Connection,
     install = cli("install", "--json")
     assert install.exit_code == 0, install.output
     assert isinstance(json.loads(install.output)["applied"], list)
-    sync_conn.execute("TRUNCATE outbox.outbox_events")
+    sync_conn.execute("TRUNCATE outbox.outbox_events, outbox.outbox_published")
     ids = [uuid.uuid4() for _ in range(3)]
     for i, event_id in enumerate(ids):
         sync_conn.execute(

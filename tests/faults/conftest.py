@@ -157,7 +157,7 @@ def check_ledger_against_database(stack: FaultStack, creates: Any) -> None:
         "SELECT u.email, count(*), min(u.id::text), "
         "  (SELECT count(*) FROM audit.audit_log a WHERE a.action = 'users.create' "
         "     AND a.entity_id = min(u.id::text)), "
-        "  (SELECT count(*) FROM outbox.outbox_events e WHERE e.event_type = 'user.created' "
+        "  (SELECT count(*) FROM outbox.events e WHERE e.event_type = 'user.created' "
         "     AND e.aggregate_id = min(u.id::text)) "
         "FROM identity.users u WHERE u.email = ANY(%s) GROUP BY u.email", (emails,))
     found = {email: (count, user_id, audits, events)

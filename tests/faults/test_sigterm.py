@@ -105,7 +105,7 @@ async def test_sigterm_under_load(fault_stack: FaultStack, service: LiveServer):
 
     async def all_published() -> bool:
         rows = await asyncio.to_thread(
-            fault_stack.query, "SELECT id::text, status FROM outbox.outbox_events "
+            fault_stack.query, "SELECT id::text, status FROM outbox.events "
             "WHERE event_type = 'user.created' AND aggregate_id = ANY(%s)", (user_ids,))
         events.update(rows)
         return len(rows) == len(user_ids) and {s for _, s in rows} == {"published"}

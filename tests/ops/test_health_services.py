@@ -106,7 +106,7 @@ async def test_redis_memory_and_evictions_on_a_server_of_the_tests_own(db, setti
 
 async def test_outbox_backlog_and_lag(db, sync_conn, settings_with):
     await outbox.install(db)
-    sync_conn.execute("TRUNCATE outbox.outbox_events")
+    sync_conn.execute("TRUNCATE outbox.outbox_events, outbox.outbox_published")
     quiet = (await ops.check_health(db, settings_with())).by_name()
     assert quiet["outbox_pending"].state is State.OK and quiet["outbox_pending"].value == 0
     sync_conn.execute(
@@ -118,7 +118,7 @@ async def test_outbox_backlog_and_lag(db, sync_conn, settings_with):
     assert checks["outbox_pending"].value == 1
     assert checks["outbox_lag"].state is State.WARN  # over the default 60 s
     assert checks["outbox_lag"].value >= 120
-    sync_conn.execute("TRUNCATE outbox.outbox_events")
+    sync_conn.execute("TRUNCATE outbox.outbox_events, outbox.outbox_published")
 
 
 async def test_audit_queue_of_an_appender_in_this_process(db, settings_with):

@@ -13,9 +13,9 @@ from pgkeel.db import Database
 
 @pytest_asyncio.fixture
 async def db(pgkeel_db: Database) -> AsyncIterator[Database]:
-    """`pgkeel_db` with the outbox schema installed and both its tables empty."""
+    """`pgkeel_db` with the outbox schema installed and its tables empty."""
     await outbox.install(pgkeel_db)
-    await pgkeel_db.execute("TRUNCATE outbox.outbox_events, outbox.inbox")
+    await pgkeel_db.execute("TRUNCATE outbox.outbox_events, outbox.outbox_published, outbox.inbox")
     yield pgkeel_db
 
 

@@ -20,8 +20,8 @@ async def test_prune_deletes_only_old_published_rows(db: Database) -> None:
     await Relay(db, InProcessSink(), batch_size=20, listen=False).drain()
     async with db.transaction() as tx:
         await outbox.add_many(tx, [OutboxEvent("x", "t", i) for i in range(5)])
-    await db.execute("UPDATE outbox.outbox_events SET published_at = now() - interval '2 days'"
-                     " WHERE status = 'published' AND aggregate_id::int < 20")
+    await db.execute("UPDATE outbox.outbox_published SET published_at = now() - interval '2 days'"
+                     " WHERE aggregate_id::int < 20")
     assert await outbox.prune(db, timedelta(days=1), batch_size=3) == 20
     stats = await outbox.stats(db)
     assert (stats.published, stats.pending) == (5, 5)

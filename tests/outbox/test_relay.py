@@ -38,8 +38,9 @@ async def test_drain_publishes_everything_once_and_marks_it(db: Database) -> Non
     assert await Relay(db, sink, batch_size=7, listen=False).drain() == 30
     assert sorted(sink.ids) == sorted(map(str, ids))
     assert await db.fetch_val(
-        "SELECT count(*) FROM outbox.outbox_events WHERE status = 'published'"
-        " AND published_at IS NOT NULL AND attempts = 1") == 30
+        "SELECT count(*) FROM outbox.outbox_published"
+        " WHERE published_at IS NOT NULL AND attempts = 1") == 30
+    assert await db.fetch_val("SELECT count(*) FROM outbox.outbox_events") == 0
     assert await Relay(db, sink, listen=False).drain() == 0
 
 

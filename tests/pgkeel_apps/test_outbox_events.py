@@ -61,7 +61,7 @@ async def test_a_failed_create_publishes_nothing(api: Api) -> None:
                                   headers=admin)
     assert clash.status_code == 409
     assert await api.db.fetch_val(
-        "SELECT count(*) FROM outbox.outbox_events WHERE event_type = 'user.created'"
+        "SELECT count(*) FROM outbox.events WHERE event_type = 'user.created'"
         " AND payload->>'email' = %s", (email,)) == 1
 
 

@@ -36,6 +36,22 @@ logging_collector = off
 """
 
 
+def server_user() -> pwd.struct_passwd:
+    """The system user servers run as when pgkeel runs as root (PostgreSQL and PgBouncer
+    refuse root), created on first use."""
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        pass
+    if shutil.which("useradd") is None:
+        raise EmbeddedServerError(
+            f"Running as root needs a system user {SERVER_USER!r} for PostgreSQL.",
+            hint=f"Create it (useradd --system {SERVER_USER}) or run as non-root.")
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell",  # noqa: S603,S607
+                    "/usr/sbin/nologin", SERVER_USER], check=True, capture_output=True)
+    return pwd.getpwnam(SERVER_USER)
+
+
 @dataclass(frozen=True)
 class ServerStatus:
     """What `status()` and `start()` report about an embedded server."""
@@ -151,17 +167,7 @@ class EmbeddedPostgres:
         """As root: run as SERVER_USER, who must own the data and traverse every parent."""
         if not self._as_root():
             return
-        try:
-            pwd.getpwnam(SERVER_USER)
-        except KeyError:
-            if shutil.which("useradd") is None:
-                raise EmbeddedServerError(
-                    f"Running as root needs a system user {SERVER_USER!r} for PostgreSQL.",
-                    hint=f"Create it (useradd --system {SERVER_USER}) or run as non-root.",
-                ) from None
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell",  # noqa: S603,S607
-                            "/usr/sbin/nologin", SERVER_USER], check=True, capture_output=True)
-        entry = pwd.getpwnam(SERVER_USER)
+        entry = server_user()
         traverse = stat.S_IXGRP | stat.S_IXOTH
         for parent in [self.root, *self.root.parents, *_bin_dir().parents]:
             mode = parent.stat().st_mode

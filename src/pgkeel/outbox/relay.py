@@ -67,10 +67,9 @@ class Relay:
     flight at once (each its own claiming transaction, so one pooled connection each): while
     one waits for PostgreSQL or the sink, another builds its messages. The workers split the
     partition keys between them by a hash of the key, so none waits behind a key another
-    holds; order per partition key also holds across relays. `keep_published=False` deletes
-    acknowledged events in the claiming transaction instead of marking them published (no
-    retention; a DELETE is cheaper for PostgreSQL than the UPDATE); failed and dead events are
-    kept.
+    holds; order per partition key also holds across relays. Acknowledged events move to
+    `outbox.outbox_published` in the claiming transaction; `keep_published=False` deletes them
+    instead (no retention). Failed and dead events stay in `outbox.outbox_events`.
     """
 
     DEFAULT_WORKERS = 2
@@ -277,7 +276,7 @@ class Relay:
     async def _mark(self, tx: Transaction, statements: list[Statement], acked: list[str],
                     failed: list[tuple[ClaimedMessage, str]],
                     held: dict[str, list[ClaimedMessage]]) -> list[str]:
-        """Mark the acknowledged events published and the rest for retry (one statement
+        """Archive the acknowledged events and mark the rest for retry (one statement
         each, after `statements`, in one round trip); returns the new status of each failed
         or held event."""
         ids: list[uuid.UUID] = []

@@ -13,7 +13,6 @@ that nothing of one client's transaction leaks into the next client's.
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -22,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from pgkeel.embedded._process import free_port, wait_until
-from pgkeel.embedded.postgres import SERVER_USER
+from pgkeel.embedded.postgres import SERVER_USER, server_user
 from pgkeel.errors import EmbeddedServerError
 
 __all__ = ["PgBouncer", "find_pgbouncer"]
@@ -89,7 +88,7 @@ class PgBouncer:
         ini.write_text(_INI.format(host=self.host, port=self.port, listen=self.listen_port,
                                    pool_size=self.pool_size, home=self.home))
         if self._user is not None:
-            entry = pwd.getpwnam(self._user)
+            entry = server_user()
             os.chown(self.home, entry.pw_uid, entry.pw_gid)
             for parent in self.home.parents:
                 parent.chmod(parent.stat().st_mode | 0o011)

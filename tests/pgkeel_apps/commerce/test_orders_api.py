@@ -18,7 +18,7 @@ SELECT (SELECT count(*) FROM orders.orders WHERE organization_id = %(org)s) AS o
            AS history,
        (SELECT count(*) FROM inventory.inventory_reservations WHERE organization_id = %(org)s)
            AS reservations,
-       (SELECT count(*) FROM outbox.outbox_events
+       (SELECT count(*) FROM outbox.events
         WHERE org_id = %(org)s::text AND event_type = 'order.placed') AS events,
        (SELECT sum(available_quantity) FROM inventory.inventory
         WHERE organization_id = %(org)s) AS available
@@ -62,7 +62,7 @@ async def test_place_replay_read_annotate_and_cancel(api: Api):
     assert await counts(api, shop) == {"orders": 1, "items": 1, "history": 1,
                                        "reservations": 1, "events": 1, "available": 8}
     event = await api.db.fetch_one(
-        "SELECT payload FROM outbox.outbox_events WHERE event_type = 'order.placed' "
+        "SELECT payload FROM outbox.events WHERE event_type = 'order.placed' "
         "AND aggregate_id = %s", (order["id"],))
     assert event is not None and event["payload"]["totalAmount"] == "25.00"
 
@@ -196,7 +196,7 @@ async def test_the_order_placed_event_exists_only_after_commit(api: Api):
     shop = await open_shop(api, customers=1)
     item = await product(api, shop, price="30.00", units=5)
     service = api.app.state.orders
-    seen = "SELECT count(*) FROM outbox.outbox_events WHERE aggregate_id = %s"
+    seen = "SELECT count(*) FROM outbox.events WHERE aggregate_id = %s"
     with use_context(org_id=shop.id, actor_id=shop.customers[0]):
         async with api.app_db.transaction() as tx:
             order = await service.place(tx, shop.customers[0], [Line(item, 1)])

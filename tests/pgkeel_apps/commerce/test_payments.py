@@ -193,7 +193,7 @@ async def test_settle_and_dispute_over_http(api: Api):
         "authorize", "capture", "settle", "dispute"]
     assert len(payment["disputes"]) == 1
     events = await api.db.fetch_all(
-        "SELECT event_type FROM outbox.outbox_events WHERE aggregate_id = %s ORDER BY id",
+        "SELECT event_type FROM outbox.events WHERE aggregate_id = %s ORDER BY id",
         (paid["orderId"],))
     assert [e["event_type"] for e in events] == [
         "order.placed", "payment.authorized", "payment.captured", "payment.settled",

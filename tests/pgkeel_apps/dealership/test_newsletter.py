@@ -7,7 +7,7 @@ from tests.pgkeel_apps.conftest import Api
 from .conftest import Dealer
 
 TOKENS = """
-SELECT payload FROM outbox.outbox_events WHERE event_type = 'dealership.newsletter_tokens'
+SELECT payload FROM outbox.events WHERE event_type = 'dealership.newsletter_tokens'
   AND payload->>'email' = %s ORDER BY seq DESC LIMIT 1
 """
 

@@ -51,7 +51,7 @@ async def test_a_retried_create_runs_once_and_replays(api: Api):
     assert await users_with(api, org["id"], body["email"]) == 1
     assert await create_events(api, first.json()["id"]) == 1, "one audit record, same tx"
     assert await api.db.fetch_val(
-        "SELECT count(*) FROM outbox.outbox_events WHERE event_type = 'user.created' "
+        "SELECT count(*) FROM outbox.events WHERE event_type = 'user.created' "
         "AND aggregate_id = %s", (first.json()["id"],)) == 1, "one outbox event, same tx"
     other = await api.client.post("/v1/users", json=new_user(), headers=headers)
     assert other.status_code == 422

@@ -11,7 +11,7 @@ from tests.pgkeel_apps.conftest import PASSWORD, Api, make_org
 
 NEW_PASSWORD = "a long and new passphrase 4 staff"
 LATEST_TOKEN = """
-SELECT payload FROM outbox.outbox_events
+SELECT payload FROM outbox.events
 WHERE event_type = 'identity.verification_token' AND aggregate_id = %s
 ORDER BY seq DESC LIMIT 1
 """
