@@ -5,8 +5,9 @@
   inside `db.transaction()`: the difference is what `add` itself costs (validation, JSON,
   the time-ordered id, the commit hook).
 - `outbox_relay`: N `user.created` events (one aggregate each, so one partition key each)
-  pre-inserted, then one relay drains them -- claims, publishes to Redis Streams, marks them
-  published -- timed from the first claim to the last mark (pgkeel). The peer is
+  pre-inserted, then one relay drains them -- claims, publishes to Redis Streams, moves them
+  to the published archive -- timed from the first claim to the last mark (pgkeel; three
+  drains, reported as all their events over all their time). The peer is
   procrastinate's worker draining N no-op jobs (deferred beforehand with
   `batch_defer_async`) with `run_worker_async(wait=False)`: each job fetched, run, and marked
   succeeded (procrastinate).
@@ -132,6 +133,11 @@ async def procrastinate_drain(url: str, count: int) -> Sample:
     return _one_run("outbox_relay", "procrastinate", elapsed, count)
 
 
+RELAY_DRAINS = 3
+"""Drains of the relay with its defaults that make its reported rate (all events over all
+their time), each of N fresh events in the same database: a drain takes a few seconds, so
+one is at the mercy of a few seconds of the machine. procrastinate's takes minutes: one."""
+
 RELAY_VARIANTS = ((1, True), (4, True), (1, False), (2, False), (4, False))
 """(workers, keep_published) of the relay drains logged besides the contender (defaults)."""
 
@@ -140,10 +146,16 @@ async def _relay_scenario(db: Database, redis_url: str, peer_url: str, count: in
                           log: Callable[[str], None]) -> list[Sample]:
     """The relay with its defaults against procrastinate; then, logged only, the relay with
     more workers and with no retention (deleting acknowledged events)."""
-    ours = await relay_drain(db, redis_url, count)
+    ours = Sample("outbox_relay", "pgkeel", ops_override=0)
+    for drain in range(RELAY_DRAINS):
+        one = await relay_drain(db, redis_url, count)
+        ours.add(one.durations_ns[0])
+        ours.ops_override = (ours.ops_override or 0) + count
+        log(f"  outbox_relay: pgkeel drain {drain + 1}: {count / one.wall_s:,.0f}/s")
     theirs = await procrastinate_drain(peer_url, count)
-    rates = ", ".join(f"{s.contender} {count / s.wall_s:,.0f}/s" for s in (ours, theirs))
-    log(f"  outbox_relay: {count:,} events; {rates}")
+    rates = ", ".join(f"{s.contender} {s.ops_override / s.wall_s:,.0f}/s"
+                      for s in (ours, theirs) if s.ops_override)
+    log(f"  outbox_relay: {count:,} events a drain; {rates}")
     for workers, keep in RELAY_VARIANTS:
         variant = await relay_drain(db, redis_url, count, workers=workers, keep_published=keep)
         log(f"  outbox_relay variant: workers={workers} keep_published={keep}: "
