@@ -12,7 +12,6 @@ from pgkeel import outbox
 from pgkeel.db import Database
 from pgkeel.migrate import Migrator
 from pgkeel.outbox import InProcessSink, OutboxEvent, Relay
-from pgkeel.testing.databases import create_database, drop_database
 
 OLD_ROWS = """
 INSERT INTO outbox.outbox_events (id, aggregate_type, aggregate_id, event_type, status,
@@ -26,14 +25,10 @@ FROM generate_series(1, 6) AS n"""
 
 
 @pytest_asyncio.fixture
-async def fresh(pgkeel_database_url: str) -> AsyncIterator[Database]:
+async def fresh(scratch_database: str) -> AsyncIterator[Database]:
     """A database of its own: the upgrade runs on a schema at its first version."""
-    url = create_database(pgkeel_database_url, prefix="pgkeel_test_outbox_upgrade")
-    try:
-        async with Database(url, min_size=1, max_size=2) as db:
-            yield db
-    finally:
-        drop_database(pgkeel_database_url, url)
+    async with Database(scratch_database, min_size=1, max_size=2) as db:
+        yield db
 
 
 async def test_upgrade_moves_published_rows_and_keeps_every_event_visible(

@@ -66,7 +66,6 @@ async def stats(db: Database) -> OutboxStats:
         counts[status] = count
         if status == "pending":
             counts.update(due=due, parked=parked)
-        if status == "pending":
             oldest = age
     return OutboxStats(**counts, oldest_pending_age_s=oldest)
 
