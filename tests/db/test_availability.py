@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from pgkeel.db import Database
-from pgkeel.db.database import _connection_errors
 from pgkeel.embedded import EmbeddedPostgres
 from pgkeel.embedded._process import free_port
 from pgkeel.errors import DatabaseUnavailable
@@ -78,19 +77,3 @@ async def test_same_database_object_recovers_after_server_restart(own_server: Em
         assert await _until_it_answers(db, within_s=30) == 7
         # and stays healthy: every pooled connection works
         assert await asyncio.gather(*[db.fetch_val("SELECT 7") for _ in range(8)]) == [7] * 8
-
-
-async def test_the_checkout_reads_the_same_error_count_as_the_pool_reports():
-    db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/x", connect_timeout_s=1.0,
-                  min_size=1)
-    pool = db._primary
-    await pool.open(wait=False)
-    try:
-        assert _connection_errors(pool) == pool.get_stats().get("connections_errors", 0)
-        deadline = time.monotonic() + 10
-        while _connection_errors(pool) == 0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        assert _connection_errors(pool) > 0   # the failures are seen as they happen
-        assert _connection_errors(pool) <= pool.get_stats()["connections_errors"]
-    finally:
-        await db.close()

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -19,39 +18,31 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar, overload
 
-import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.abc import Params
 from psycopg.abc import QueryNoTemplate as Query
 from psycopg.rows import AsyncRowFactory, dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pgkeel.config import Settings, redact_dsn
 from pgkeel.db import _queries
-from pgkeel.db.connect_errors import connect_failure
 from pgkeel.db.context import current_context, reads_need_primary
-from pgkeel.db.replicas import Replica, ReplicaSet
+from pgkeel.db.pools import Pools
 from pgkeel.db.retry import RetryPolicy
 from pgkeel.db.transaction import Isolation, Statement, Transaction
 from pgkeel.db.transaction import read_compiled as run_compiled
 from pgkeel.errors import (
     CommitOutcomeUnknown,
     DatabaseUnavailable,
-    PoolExhausted,
-    TransactionConflict,
     UsageError,
 )
 from pgkeel.observe import tracing
-from pgkeel.observe.metrics import TX_RETRIES, track_database
+from pgkeel.observe.metrics import track_database
 from pgkeel.observe.querylog import QueryObserver, SlowQuery
 
 __all__ = ["Database", "PingResult"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-Pool = AsyncConnectionPool[AsyncConnection[Any]]
-
-_RETRY_REASONS = {"40001": "serialization_failure", "40P01": "deadlock_detected"}
 
 
 @dataclass(frozen=True)
@@ -118,22 +109,12 @@ class Database:
         }
         if sslmode:
             connect_kwargs["sslmode"] = sslmode
-        self._direct = (url, connect_kwargs)
-
-        def make_pool(conninfo: str, pool_name: str, size: int) -> Pool:
-            return AsyncConnectionPool(
-                conninfo, min_size=min(min_size, size), max_size=size, kwargs=connect_kwargs,
-                open=False, timeout=pool_timeout_s, name=pool_name,
-                reconnect_timeout=reconnect_timeout_s,
-                configure=None if transaction_pooler else self._configure)
-
-        self._primary = make_pool(url, name, max_size)
-        self._replicas = ReplicaSet(
-            [Replica(f"replica{i}", make_pool(u, f"replica{i}", max_size))
-             for i, u in enumerate(replica_urls, start=1)],
-            max_lag_s=replica_max_lag_s, acquire_timeout_s=connect_timeout_s)
-        self._pending: set[asyncio.Task[None]] = set()
-        self._last_check = 0.0
+        self._pools = Pools(
+            url, redacted_url=self.url, replica_urls=replica_urls, name=name,
+            min_size=min_size, max_size=max_size, pool_timeout_s=pool_timeout_s,
+            connect_timeout_s=connect_timeout_s, reconnect_timeout_s=reconnect_timeout_s,
+            replica_max_lag_s=replica_max_lag_s, statement_timeout_ms=statement_timeout_ms,
+            transaction_pooler=transaction_pooler, connect_kwargs=connect_kwargs)
         track_database(self)
 
     @classmethod
@@ -168,37 +149,21 @@ class Database:
         server that is down, misnamed or refusing the login is reported with its cause
         within the connect timeout, before any pool starts retrying in the background."""
         if wait:
-            cause = await self._why_unavailable()
+            cause = await self._pools.why_unavailable()
             if cause is not None:
                 raise cause
-        await self._primary.open(wait=False)
-        for replica in self._replicas.replicas:
-            await replica.pool.open(wait=False)
+        await self._pools.open()
         if wait:
             try:
                 await self.ping()
             except DatabaseUnavailable as exc:
-                cause = await self._why_unavailable()
+                cause = await self._pools.why_unavailable()
                 if cause is None:
                     raise
                 raise cause from exc
 
-    async def _why_unavailable(self) -> DatabaseUnavailable | None:
-        """One direct connection attempt, to name the cause the pool only logs (refused,
-        unknown host, authentication, missing database, timeout); None if it connects."""
-        conninfo, kwargs = self._direct
-        try:
-            conn = await AsyncConnection.connect(conninfo, **kwargs)
-        except (psycopg.OperationalError, OSError) as exc:
-            return connect_failure(exc, conninfo, self.url, timeout_s=kwargs["connect_timeout"])
-        await conn.close()
-        return None
-
     async def close(self) -> None:
-        for task in list(self._pending):
-            task.cancel()
-        await self._replicas.close()
-        await self._primary.close()
+        await self._pools.close()
 
     async def __aenter__(self) -> Database:
         try:
@@ -247,14 +212,15 @@ class Database:
     async def _transaction(self, context: Any, *, isolation: Isolation | None, readonly: bool,
                            timeout: float | None, lock_timeout: float | None, replica: bool
                            ) -> AsyncIterator[Transaction]:
-        async with self._connection(replica=replica) as (pool, conn):
+        async with self._pools.connection(replica=replica) as (pool, conn):
             tx = Transaction(
                 conn, context=context, isolation=isolation, readonly=readonly or replica,
                 statement_timeout_ms=(round(timeout * 1000) if timeout is not None
                                       else self.statement_timeout_ms if self.transaction_pooler
                                       else None),
                 lock_timeout_ms=None if lock_timeout is None else round(lock_timeout * 1000),
-                on_connection_lost=lambda: self._connection_lost(pool), observer=self.observer)
+                on_connection_lost=lambda: self._pools.connection_lost(pool),
+                observer=self.observer)
             tx.pool_name = pool.name
             try:
                 try:
@@ -269,7 +235,7 @@ class Database:
                     raise
             finally:
                 if tx.session_changed:
-                    await self._reset_session(conn)
+                    await self._pools.reset_session(conn)
         if tx.wrote and context.scope is not None:
             context.scope.wrote = True
         await tx._run_commit_callbacks()
@@ -295,28 +261,9 @@ class Database:
         policy = policy or self.retry
         if retries is not None:
             policy = RetryPolicy(retries, policy.base_delay_s, policy.max_delay_s)
-        attempt = 0
-        with tracing.span("pgkeel.run_in_tx", {"db.system": "postgresql"}) as span:
-            while True:
-                try:
-                    result = await self._attempt(fn, isolation=isolation, readonly=readonly,
-                                                 timeout=timeout, lock_timeout=lock_timeout,
-                                                 replica=replica)
-                except TransactionConflict as exc:
-                    attempt += 1
-                    if attempt > policy.retries:
-                        exc.details["attempts"] = attempt
-                        exc.message = f"{exc.message} Gave up after {attempt} attempts."
-                        raise
-                    reason = _RETRY_REASONS.get(exc.sqlstate or "", "other")
-                    TX_RETRIES.labels(reason).inc()
-                    tracing.event("pgkeel.transaction.retry",
-                                  {"reason": reason, "attempt": attempt})
-                    await asyncio.sleep(policy.delay(attempt))
-                    continue
-                if span is not None:
-                    span.set_attribute("pgkeel.transaction.attempts", attempt + 1)
-                return result
+        return await policy.run(partial(self._attempt, fn, isolation=isolation,
+                                        readonly=readonly, timeout=timeout,
+                                        lock_timeout=lock_timeout, replica=replica))
 
     async def _attempt(self, fn: Callable[[Transaction], Awaitable[T]], *,
                        isolation: Isolation | None, readonly: bool, timeout: float | None,
@@ -410,16 +357,16 @@ class Database:
         `read_batch(readonly=True)` for every read."""
         if self.always_send_context:
             return await self.read_batch(statements, replica=replica, readonly=True)
-        if replica and self._replicas:
+        if replica and self._pools.replicas:
             return await self._read(lambda tx: tx.read_compiled(statements, context=context),
                                     replica, True)
-        pool = self._primary
-        conn = await self._acquire_primary()
+        pool = self._pools.primary
+        conn = await self._pools.take_primary()
         try:
             return await run_compiled(
                 conn, statements, current_context().values() if context else None,
                 observer=self.observer, pool_name=pool.name,
-                on_connection_lost=partial(self._connection_lost, pool))
+                on_connection_lost=partial(self._pools.connection_lost, pool))
         finally:
             await pool.putconn(conn)
 
@@ -428,13 +375,13 @@ class Database:
         `transaction()`'s two context managers: it has no commit, no callbacks and no writes
         to track. A connection left mid-statement (a cancelled read) is discarded by the pool
         on putconn."""
-        pool = self._primary
-        conn = await self._acquire_primary()
+        pool = self._pools.primary
+        conn = await self._pools.take_primary()
         try:
             tx = Transaction(conn, context=current_context(), readonly=True,
                              statement_timeout_ms=(self.statement_timeout_ms
                                                    if self.transaction_pooler else None),
-                             on_connection_lost=lambda: self._connection_lost(pool),
+                             on_connection_lost=lambda: self._pools.connection_lost(pool),
                              observer=self.observer)
             tx.pool_name = pool.name
             return await fn(tx)
@@ -462,14 +409,14 @@ class Database:
 
     async def _read(self, fn: Callable[[Transaction], Awaitable[T]], replica: bool,
                     readonly: bool) -> T:
-        if replica and self._replicas:
-            served_by = self._primary.name
+        if replica and self._pools.replicas:
+            served_by = self._pools.primary.name
             try:
                 async with self.transaction(readonly=True, replica=True) as tx:
                     served_by = tx.pool_name
                     return await fn(tx)
             except DatabaseUnavailable:
-                if served_by == self._primary.name:
+                if served_by == self._pools.primary.name:
                     raise
                 # That replica is now marked down; a read is safe to repeat on the primary.
         if readonly:
@@ -491,10 +438,7 @@ class Database:
 
     def pool_stats(self) -> dict[str, dict[str, int]]:
         """psycopg_pool's counters per pool (primary first)."""
-        stats = {self._primary.name: dict(self._primary.get_stats())}
-        for replica in self._replicas.replicas:
-            stats[replica.name] = dict(replica.pool.get_stats())
-        return stats
+        return self._pools.stats()
 
     def slow_queries(self, min_ms: float | None = None) -> list[SlowQuery]:
         """Recent statements at least `min_ms` (default SLOW_QUERY_MS) long, oldest first."""
@@ -513,105 +457,13 @@ class Database:
         return [str(row[0]) for row in rows]
 
     def replica_status(self) -> list[dict[str, Any]]:
-        return [replica.describe() for replica in self._replicas.replicas]
+        return [replica.describe() for replica in self._pools.replicas.replicas]
 
     async def connect_direct(self, *, application_name: str | None = None
                              ) -> AsyncConnection[Any]:
         """A new autocommit connection to the primary, outside the pool (close it yourself):
         for session state that must outlive a transaction, such as an advisory lock."""
-        conninfo, kwargs = self._direct
-        kwargs = {**kwargs, "prepare_threshold": None}
-        if application_name:
-            kwargs["application_name"] = application_name
-        try:
-            return await AsyncConnection.connect(conninfo, **kwargs)
-        except psycopg.OperationalError as exc:
-            raise connect_failure(exc, conninfo, self.url,
-                                  timeout_s=kwargs["connect_timeout"]) from exc
-
-    # -- connections -----------------------------------------------------------------------
-
-    @asynccontextmanager
-    async def _connection(self, *, replica: bool) -> AsyncIterator[tuple[Pool, Any]]:
-        if replica and self._replicas:
-            picked = await self._replicas.acquire()
-            if picked is not None:
-                chosen, conn = picked
-                try:
-                    yield chosen.pool, conn
-                finally:
-                    await chosen.pool.putconn(conn)
-                return
-        conn = await self._acquire_primary()
-        try:
-            yield self._primary, conn
-        finally:
-            await self._primary.putconn(conn)
-
-    async def _acquire_primary(self) -> AsyncConnection[Any]:
-        """A primary connection. If none comes within the connect timeout while the pool is
-        failing to connect, the server is down: raise DatabaseUnavailable now rather than
-        after the full pool timeout."""
-        pool = self._primary
-        errors_before = _connection_errors(pool)
-        first_wait = min(self.connect_timeout_s, self.pool_timeout_s)
-        try:
-            return await pool.getconn(timeout=first_wait)
-        except PoolTimeout:
-            stats = pool.get_stats()
-            if (stats.get("connections_errors", 0) > errors_before
-                    or stats.get("pool_size", 0) == 0):
-                raise DatabaseUnavailable(
-                    "The database is unavailable.",
-                    details={"database": self.url}, hint="Retry in a few seconds.") from None
-        try:
-            return await pool.getconn(timeout=self.pool_timeout_s - first_wait)
-        except PoolTimeout:
-            raise PoolExhausted(
-                details={"pool": pool.name, "timeout_s": self.pool_timeout_s},
-                hint="Retry in a few seconds, or raise DB_POOL_MAX_SIZE.") from None
-
-    async def _configure(self, conn: AsyncConnection[Any]) -> None:
-        """A new pooled connection's defaults: the statement timeout, set for the session
-        once so that transactions keeping it need not send it."""
-        await conn.execute(_queries.CONFIGURE_SESSION, (str(self.statement_timeout_ms),))
-
-    async def _reset_session(self, conn: AsyncConnection[Any]) -> None:
-        """Back to the connection's defaults after a transaction ran SET or RESET, which may
-        have changed a session setting; a connection that cannot be reset is discarded."""
-        if conn.closed:
-            return
-        try:
-            await conn.execute(_queries.RESET_SESSION)
-            if not self.transaction_pooler:
-                await self._configure(conn)
-        except psycopg.Error:
-            await conn.close()
-
-    def _connection_lost(self, pool: Pool) -> None:
-        """A connection died. A replica is skipped for a while; and the pool tests its idle
-        connections (at most once a second) so that after a server restart requests do not
-        each find a dead one."""
-        for replica in self._replicas.replicas:
-            if replica.pool is pool:
-                self._replicas.mark_down(replica, DatabaseUnavailable())
-        now = time.monotonic()
-        if now - self._last_check < 1.0:
-            return
-        self._last_check = now
-        task = asyncio.get_running_loop().create_task(pool.check())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-
-def _connection_errors(pool: Pool) -> int:
-    """The pool's count of failed connection attempts, as `get_stats()` reports it. Read from
-    psycopg_pool's own counter where it has one: `get_stats()` copies every counter and
-    measure into a new dict, a few microseconds on every checkout for the one number."""
-    counters = getattr(pool, "_stats", None)
-    if isinstance(counters, dict):
-        return int(counters.get("connections_errors", 0))
-    return int(pool.get_stats().get("connections_errors", 0))
+        return await self._pools.connect_direct(application_name)
 
 
 def _tuple_row(cursor: Any) -> Callable[[Any], Any]:
