@@ -6,7 +6,7 @@ a transaction that stays open while the relay publishes, then marked in the same
 the claim: two live relays can never hold the same event, and a relay that dies releases its
 claims with its connection -- or, if it hangs, when the server ends its idle transaction after
 the lease -- so another relay publishes them again. Per partition key, an event is claimed only
-when every earlier one is published (`queries.CLAIM` and `_verdicts`), and within a batch a
+when every earlier one is published (`queries.CLAIM` and `claim.verdicts`), and within a batch a
 key's events go to the sink in waves, one per position, so a key's next event is never sent
 before the previous one was acknowledged; a failure holds the rest of that key back. Failures
 back off exponentially with full jitter up to a cap; out of attempts, an event is dead (kept,
@@ -21,12 +21,9 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
-
-import orjson
 
 from pgkeel.config import Settings
 from pgkeel.db import Database, Transaction
@@ -34,10 +31,11 @@ from pgkeel.db.transaction import Statement
 from pgkeel.errors import DatabaseError, OutboxNotInstalled, PgkeelError, UsageError
 from pgkeel.observe import tracing
 from pgkeel.outbox import metrics, queries
+from pgkeel.outbox.claim import uuid_array, verdicts
 from pgkeel.outbox.events import on_local_commit
 from pgkeel.outbox.listen import Listener
 from pgkeel.outbox.schema import translated
-from pgkeel.outbox.sink import ClaimedMessage, OutboxMessage, PublishResult, Sink, claimed
+from pgkeel.outbox.sink import ClaimedMessage, OutboxMessage, PublishResult, Sink
 
 __all__ = ["Backoff", "Relay"]
 
@@ -198,11 +196,11 @@ class Relay:
                                             (queries.CLAIM, {"limit": self.batch_size,
                                                              "shards": shards,
                                                              "shard": shard}, None)])
-            claimed, blocked = _verdicts(rows)
+            claimed, blocked = verdicts(rows)
             push_back: list[Statement] = []
             if blocked:
                 push_back.append((queries.PUSH_BACK, (self.blocked_delay,
-                                                      _uuid_array(blocked)), None))
+                                                      uuid_array(blocked)), None))
             if not claimed:
                 if push_back:
                     await tx.fetch_batch(push_back)
@@ -302,7 +300,7 @@ class Relay:
         if acked:
             # One array literal: psycopg's per-element list dumping showed in the profile.
             mark = queries.MARK_PUBLISHED if self.keep_published else queries.DELETE_PUBLISHED
-            statements.append((mark, (_uuid_array(acked),), None))
+            statements.append((mark, (uuid_array(acked),), None))
         if ids:
             statements.append((queries.MARK_FAILED, (ids, delays, errors, counted), None))
         results = await tx.fetch_batch(statements)
@@ -318,68 +316,6 @@ class Relay:
         if failed:
             log.warning("outbox relay: %d of %d events failed to publish", failed,
                         acked + failed)
-
-
-# Most events have no headers: they share one empty, read-only mapping (one object fewer per
-# event for the garbage collector to track).
-_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
-
-
-def _verdicts(rows: list[tuple[Any, ...]]) -> tuple[list[ClaimedMessage], list[str]]:
-    """The claimed events (each with its rank among its key's events), in claim order, and
-    the ids of the candidates to push back: a key's candidates, in `seq` order, are claimed
-    while each one's `before` is the previous one's seq (NULL for the first: the key's head)."""
-    firsts: dict[str, tuple[Any, ...]] = {}
-    runs: dict[str, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        key = row[6]
-        if key is None:
-            continue
-        if key in runs:
-            runs[key].append(row)
-        elif key in firsts:
-            runs[key] = [firsts.pop(key), row]
-        else:
-            firsts[key] = row
-    ranks: dict[str, int] = {}
-    blocked: list[str] = []
-    for row in firsts.values():
-        if row[12] is None:
-            ranks[row[0]] = 1
-        else:
-            blocked.append(row[0])
-    for run in runs.values():
-        run.sort(key=_seq)
-        previous = None
-        for rank, row in enumerate(run, 1):
-            if previous is not False and row[12] == previous:
-                ranks[row[0]] = rank
-                previous = row[11]
-            else:
-                blocked.append(row[0])
-                previous = False
-    claimed = [_message(row, 1 if row[6] is None else ranks[row[0]])
-               for row in rows if row[6] is None or row[0] in ranks]
-    return claimed, blocked
-
-
-def _seq(row: tuple[Any, ...]) -> int:
-    return int(row[11])
-
-
-def _message(row: tuple[Any, ...], rank: int) -> ClaimedMessage:
-    (id_text, event_type, aggregate_type, aggregate_id, payload, headers, key, org_id,
-     created_at, attempts, max_attempts, _, _) = row
-    return claimed(id_text, payload, rank=rank, max_attempts=max_attempts,
-                   event_type=event_type, aggregate_type=aggregate_type,
-                   aggregate_id=aggregate_id,
-                   headers=_NO_HEADERS if headers is None else orjson.loads(headers),
-                   partition_key=key, org_id=org_id, created_at=created_at,
-                   attempts=attempts + 1)
-
-
-def _uuid_array(ids: list[str]) -> str:
-    return "{" + ",".join(ids) + "}"
 
 
 def _describe(error: BaseException) -> str:
