@@ -1,12 +1,13 @@
-"""`python -m bench.http_cpu`: CPU per request of the reference service and of the minimal app,
-each driven in-process as an ASGI app (no HTTP server, no load generator).
+"""`python -m bench.http_cpu`: CPU per request of the reference service and of the minimal app
+(on Starlette, and on a bare FastAPI app), each driven in-process as an ASGI app (no HTTP
+server, no load generator).
 
 Under wrk both servers share two cores with PostgreSQL and wrk itself, so their req/s move
 with the machine; the CPU one request costs the app's own process is steadier, and it is what
 sets a single-process server's ceiling. Both apps serve the same two reads to the same bearer
 token against the bench data set (`python -m bench --build-only`): `GET /v1/users/{id}` (the
 reference service with `USER_CACHE=false`, as in `http_get_user`) and `GET /v1/users?page=1&
-pageSize=20`. Rounds are interleaved; medians are printed, with the minimal app's CPU ÷ the
+pageSize=20`. Rounds are interleaved; medians are printed, with each minimal app's CPU ÷ the
 reference service's (the fraction of its throughput a CPU-bound server would reach).
 
     python -m bench.http_cpu [--requests 2000] [--rounds 3] [--profile DIR]
@@ -120,10 +121,14 @@ async def run(url: str, requests: int, rounds: int, profile_dir: Path | None) ->
             " ON o.id = u.organization_id WHERE o.slug = 'org-1' AND u.deleted_at IS NULL"
             " LIMIT 500")]
     reference = create_app()
-    apps = {"pgkeel": reference, "minimal_starlette": minimal_app.app}
+    apps = {"pgkeel": reference, "minimal_starlette": minimal_app.app,
+            "minimal_fastapi": minimal_app.fastapi_app}
     results: dict[tuple[str, str], list[float]] = {}
-    async with _running(reference) as keel_state, _running(minimal_app.app) as min_state:
-        states = {"pgkeel": keel_state, "minimal_starlette": min_state}
+    # The two minimal apps share one pool: the first lifespan opens it, the second finds it open.
+    async with (_running(reference) as keel_state, _running(minimal_app.app) as min_state,
+                _running(minimal_app.fastapi_app) as fastapi_state):
+        states = {"pgkeel": keel_state, "minimal_starlette": min_state,
+                  "minimal_fastapi": fastapi_state}
         token = await _token(reference, keel_state)
         reads = {"get_user": [f"/v1/users/{i}" for i in ids], "list_users": [LIST_PATH]}
         print(f"{requests} requests a round, {rounds} rounds; load average "
@@ -139,8 +144,10 @@ async def run(url: str, requests: int, rounds: int, profile_dir: Path | None) ->
     for read in ("get_user", "list_users"):
         keel = statistics.median(results[(read, "pgkeel")])
         floor = statistics.median(results[(read, "minimal_starlette")])
-        print(f"{read}: pgkeel {keel:.0f} us CPU/request, minimal_starlette {floor:.0f}; "
-              f"minimal ÷ pgkeel {floor / keel:.2f}")
+        bare = statistics.median(results[(read, "minimal_fastapi")])
+        print(f"{read}: pgkeel {keel:.0f} us CPU/request, minimal_starlette {floor:.0f}, "
+              f"minimal_fastapi {bare:.0f}; minimal_starlette ÷ pgkeel {floor / keel:.2f}, "
+              f"minimal_fastapi ÷ pgkeel {bare / keel:.2f}")
 
 
 def main() -> None:

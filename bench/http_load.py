@@ -1,10 +1,10 @@
 """HTTP scenarios: the pgkeel reference service, the FastAPI + SQLAlchemy + fastapi-pagination
-app (with fastapi-cache2 on Redis where the scenario caches) and the hand-written minimal
-Starlette + psycopg app, each a real uvicorn process (one worker, uvloop + httptools, no access
-log -- the same for all), loaded in interleaved rounds at equal concurrency by wrk in a process
-of its own (C, so the generator takes little of the 2 cores the servers share), or by
-`bench.loadgen` where wrk is not installed. Peak RSS per server is the kernel's high-water
-mark (VmHWM)."""
+app (with fastapi-cache2 on Redis where the scenario caches), and the hand-written minimal
+psycopg app on Starlette and on a bare FastAPI app, each a real uvicorn process (one worker,
+uvloop + httptools, no access log -- the same for all), loaded in interleaved rounds at equal
+concurrency by wrk in a process of its own (C, so the generator takes little of the 2 cores
+the servers share), or by `bench.loadgen` where wrk is not installed. Peak RSS per server is
+the kernel's high-water mark (VmHWM)."""
 
 from __future__ import annotations
 
@@ -151,12 +151,15 @@ def _services(url: str, redis_url: str) -> dict[str, Service]:
                                              env=(*alchemy, ("BENCH_CACHE_URL", redis_url))),
         "minimal_starlette": Service("minimal_starlette", "bench.minimal_app:app", env=(
             ("BENCH_DATABASE_URL", url), ("BENCH_POOL_SIZE", "10"))),
+        "minimal_fastapi": Service("minimal_fastapi", "bench.minimal_app:fastapi_app", env=(
+            ("BENCH_DATABASE_URL", url), ("BENCH_POOL_SIZE", "10"))),
     }
 
 
 GROUPS: dict[str, tuple[str, ...]] = {
-    "http_list_users": ("pgkeel", "fastapi_sqlalchemy", "minimal_starlette"),
-    "http_get_user": ("pgkeel_uncached", "fastapi_sqlalchemy", "minimal_starlette"),
+    "http_list_users": ("pgkeel", "fastapi_sqlalchemy", "minimal_starlette", "minimal_fastapi"),
+    "http_get_user": ("pgkeel_uncached", "fastapi_sqlalchemy", "minimal_starlette",
+                      "minimal_fastapi"),
     "http_get_user_cached": ("pgkeel", "fastapi_sqlalchemy_cached"),
 }
 """The services each HTTP scenario loads: the list (cached by nobody); one user with every

@@ -11,7 +11,13 @@ limited count, pipelined as pgkeel pipelines them; the user and its roles) -- wr
 hand, in autocommit, with nothing around them. What the reference service spends beyond this
 app is its own framework and library code.
 
+`fastapi_app` serves the same two handlers from a bare FastAPI app (`minimal_fastapi`): the
+routes on the app itself, each endpoint taking only the `Request`, no middleware, no
+validation. Beside the Starlette app it tells what FastAPI alone costs, so that the reference
+service's distance to the ceiling splits into FastAPI's part and pgkeel's.
+
 Run: BENCH_DATABASE_URL=postgresql://... uvicorn bench.minimal_app:app
+     (or bench.minimal_app:fastapi_app)
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from contextlib import asynccontextmanager
 from typing import Any, LiteralString
 
 import orjson
+from fastapi import FastAPI
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -143,7 +150,7 @@ async def list_users(request: Request) -> Response:
                   "totalPages": -(-total // size), "totalIsEstimate": estimate})
 
 
-async def health(_: Request) -> Response:
+async def health(request: Request) -> Response:
     return _json({"status": "ok"})
 
 
@@ -158,3 +165,9 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
 
 app = Starlette(routes=[Route("/health", health), Route("/v1/users", list_users),
                         Route("/v1/users/{user_id}", get_user)], lifespan=lifespan)
+
+
+fastapi_app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+fastapi_app.add_api_route("/health", health, methods=["GET"])
+fastapi_app.add_api_route("/v1/users", list_users, methods=["GET"])
+fastapi_app.add_api_route("/v1/users/{user_id}", get_user, methods=["GET"])

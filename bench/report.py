@@ -16,12 +16,14 @@ from bench.config import Profile
 __all__ = ["CONTENDERS", "machine_info", "markdown", "ratios", "validate", "versions"]
 
 CONTENDERS = ("raw_psycopg", "asyncpg", "sqlalchemy", "sqlalchemy_core", "pgkeel",
-              "fastapi_sqlalchemy", "minimal_starlette", "procrastinate", "pgkeel_no_key",
+              "fastapi_sqlalchemy", "minimal_starlette", "minimal_fastapi", "procrastinate",
+              "pgkeel_no_key",
               "pgkeel_live")
 RESULT_KEYS = ("scenario", "contender", "median_ms", "p95_ms", "p99_ms", "ops_per_s",
                "peak_rss_mb")
 RATIO_KEYS = ("scenario", "pgkeel_vs_raw_psycopg", "sqlalchemy_vs_pgkeel",
-              "sqlalchemy_core_vs_pgkeel", "pgkeel_vs_peer", "pgkeel_vs_minimal")
+              "sqlalchemy_core_vs_pgkeel", "pgkeel_vs_peer", "pgkeel_vs_minimal",
+              "pgkeel_vs_minimal_fastapi")
 NOT_RATIOS = frozenset({"audit_append"})
 """Scenarios whose contenders do different work (a synchronous INSERT against an in-memory
 enqueue): their figures are the caller's cost, not a ratio."""
@@ -111,7 +113,8 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if scenario in NOT_RATIOS:
             out.append({"scenario": scenario, "pgkeel_vs_raw_psycopg": None,
                         "sqlalchemy_vs_pgkeel": None, "sqlalchemy_core_vs_pgkeel": None,
-                        "pgkeel_vs_peer": None, "pgkeel_vs_minimal": None})
+                        "pgkeel_vs_peer": None, "pgkeel_vs_minimal": None,
+                        "pgkeel_vs_minimal_fastapi": None})
             continue
         if scenario.startswith("http_"):
             versus = _ratio(_ops(results, scenario, "pgkeel"),
@@ -131,6 +134,10 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     if scenario in PEERS else None,
                     "pgkeel_vs_minimal": _ratio(_ops(results, scenario, "pgkeel"),
                                                 _ops(results, scenario, "minimal_starlette"))
+                    if scenario.startswith("http_") else None,
+                    "pgkeel_vs_minimal_fastapi": _ratio(
+                        _ops(results, scenario, "pgkeel"),
+                        _ops(results, scenario, "minimal_fastapi"))
                     if scenario.startswith("http_") else None})
     return out
 
@@ -199,12 +206,13 @@ def markdown(report: dict[str, Any], *, title: str) -> str:
                   f"{r['median_ms'] / 1000:.1f} |" for r in drains]
     lines += ["", "| scenario | pgkeel ÷ raw psycopg (median) | SQLAlchemy ORM ÷ pgkeel "
               "(median; HTTP: pgkeel req/s ÷ FastAPI+SQLAlchemy req/s) | SQLAlchemy Core ÷ "
-              "pgkeel (median) | pgkeel ÷ peer (median) | pgkeel ÷ minimal_starlette (req/s) |",
-              "|---|---|---|---|---|---|"]
+              "pgkeel (median) | pgkeel ÷ peer (median) | pgkeel ÷ minimal_starlette (req/s) | "
+              "pgkeel ÷ minimal_fastapi (req/s) |",
+              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['scenario']} | {_cell(r['pgkeel_vs_raw_psycopg'], 2)} | "
               f"{_cell(r['sqlalchemy_vs_pgkeel'], 2)} | "
               f"{_cell(r['sqlalchemy_core_vs_pgkeel'], 2)} | {_cell(r['pgkeel_vs_peer'], 2)} | "
-              f"{_cell(r['pgkeel_vs_minimal'], 2)} |"
+              f"{_cell(r['pgkeel_vs_minimal'], 2)} | {_cell(r['pgkeel_vs_minimal_fastapi'], 2)} |"
               for r in report["ratios"] if r["scenario"] not in NOT_RATIOS]
     return "\n".join(lines) + "\n"
 

@@ -79,7 +79,8 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
     for scenario in HTTP_SCENARIOS:
         assert {c for s, c in seen if s == scenario} == {
             "pgkeel", "fastapi_sqlalchemy",
-            *(["minimal_starlette"] if scenario != "http_get_user_cached" else [])}
+            *(["minimal_starlette", "minimal_fastapi"] if scenario != "http_get_user_cached"
+              else [])}
     for row in results:
         assert isinstance(row["median_ms"], float | int)
         assert row["p95_ms"] >= row["median_ms"] and row["p99_ms"] >= row["p95_ms"]
@@ -100,6 +101,8 @@ def test_tiny_run_writes_results_in_the_issue_shape(bench_env: str, tmp_path: Pa
     assert ratios["http_list_users"]["sqlalchemy_vs_pgkeel"] > 0
     assert ratios["http_get_user"]["pgkeel_vs_minimal"] > 0
     assert ratios["get_by_id"]["pgkeel_vs_minimal"] is None
+    assert ratios["http_list_users"]["pgkeel_vs_minimal_fastapi"] > 0
+    assert ratios["http_get_user_cached"]["pgkeel_vs_minimal_fastapi"] is None
     assert ratios["outbox_add"]["pgkeel_vs_raw_psycopg"] > 0
     assert ratios["outbox_relay"]["pgkeel_vs_peer"] > 0
     assert ratios["idempotent_create_user"]["pgkeel_vs_peer"] > 0

@@ -55,6 +55,39 @@ async def test_count_modes(people, sync_conn, pgkeel_schema):
     assert large.total is not None and large.total >= 11
 
 
+async def test_estimated_count_asks_the_planner_only_beyond_the_threshold(people, sync_conn,
+                                                                        pgkeel_schema):
+    sync_conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(pgkeel_schema, "people")))
+    observer = people.db.observer
+    slow_ms, observer.slow_ms = observer.slow_ms, 0.0   # every statement is kept as "slow"
+
+    def sent_since(mark: int) -> list[str]:
+        """The statements on the people table since `mark` (not the catalog's)."""
+        return [query.sql for query in observer.slow_queries(0.0)[mark:]
+                if '"people"' in query.sql]
+
+    try:
+        with use_context(org_id=ORG_A):
+            mark = len(observer.slow_queries(0.0))
+            small = await people.list(q(people, ("count", "estimated"), ("score", "1")))
+            below = sent_since(mark)
+            mark = len(observer.slow_queries(0.0))
+            large = await people.list(q(people, ("count", "estimated")))
+            beyond = sent_since(mark)
+            async with people.db.transaction() as tx:   # the same inside a caller's transaction
+                in_tx = await people.list(q(people, ("count", "estimated")), tx=tx)
+    finally:
+        observer.slow_ms = slow_ms
+    # below the threshold (10): the page and the limited count, and no EXPLAIN
+    assert small.total is not None and small.total <= 10 and not small.total_is_estimate
+    assert len(below) == 2 and not any("EXPLAIN" in text for text in below)
+    # beyond it: the planner's estimate follows, and the page says it is one
+    assert [("EXPLAIN" in text) for text in beyond] == [False, False, True]
+    assert large.total_is_estimate and large.total is not None and large.total >= 11
+    assert (in_tx.total, in_tx.total_is_estimate) == (large.total, True)
+    assert [r["id"] for r in in_tx.items] == [r["id"] for r in large.items]
+
+
 async def test_filters_and_search_match_sql(people, sync_conn, pgkeel_schema):
     cases = [
         ((("active", "true"),), "active"),

@@ -1,8 +1,11 @@
 """Listing: one request -> one page, offset or keyset, with the table's count policy.
 
-Offset: the page query and its count travel in one pipeline with BEGIN/COMMIT (one round
-trip). Count modes follow PostgREST: `exact` counts, `planned` reads the planner's estimate,
-`estimated` counts exactly up to the table's threshold and falls back to the plan beyond it.
+Offset: the page query and its count travel in one pipeline (one round trip). Count modes
+follow PostgREST: `exact` counts, `planned` reads the planner's estimate, `estimated` counts
+exactly up to the table's threshold and asks the planner only beyond it: the EXPLAIN is a second
+round trip that only a count over the threshold pays, and that count has just scanned threshold
++ 1 rows, so the round trip is a small part of its cost; below the threshold no EXPLAIN is
+planned, sent or parsed.
 Keyset: `limit + 1` rows after the cursor's row, in the sort made total by the primary key.
 """
 
@@ -74,6 +77,17 @@ class ListPlan:
     backward: bool = False
     after_cursor: bool = False
     binding: str = ""
+    planned: Statement | None = None
+    """`estimated` counts: the planner's estimate, sent only when the limited count comes back
+    over `threshold` (`beyond_threshold`)."""
+    threshold: int = 0
+
+    def beyond_threshold(self, results: list[list[Any]]) -> Statement | None:
+        """The statement still to run after `statements` returned `results`: the planner's
+        estimate of an `estimated` count that exceeded the threshold, else None."""
+        if self.planned is None or int(results[1][0][0]) <= self.threshold:
+            return None
+        return self.planned
 
 
 def _where(compiler: Compiler, query: ListQuery, tenant: Any,
@@ -152,7 +166,9 @@ def build_list(compiler: Compiler, codec: CursorCodec, query: ListQuery, tenant:
     elif mode is CountMode.ESTIMATED:
         statements.append((compiler.count(where, "limited"),
                            [*where.params, table.count_threshold + 1], None))
-        statements.append((compiler.count(where, "planned"), where.params, None))
+        return ListPlan(statements, query, keys, size, page=page, count=mode,
+                        planned=(compiler.count(where, "planned"), where.params, None),
+                        threshold=table.count_threshold)
     return ListPlan(statements, query, keys, size, page=page, count=mode)
 
 
@@ -165,9 +181,9 @@ def _value(row: Any, name: str) -> Any:
     return row[name] if isinstance(row, dict) else getattr(row, name)
 
 
-def finish_list(plan: ListPlan, results: list[list[Any]], codec: CursorCodec,
-                threshold: int) -> Page[Any]:
-    """Turn the statements' rows into the page envelope."""
+def finish_list(plan: ListPlan, results: list[list[Any]], codec: CursorCodec) -> Page[Any]:
+    """Turn the statements' rows (and the `beyond_threshold` statement's, when it ran) into
+    the page envelope."""
     rows = results[0]
     if plan.query.keyset:
         more = len(rows) > plan.limit
@@ -196,7 +212,7 @@ def finish_list(plan: ListPlan, results: list[list[Any]], codec: CursorCodec,
         total, estimate = _planned_rows(results[1]), True
     elif plan.count is CountMode.ESTIMATED:
         limited = int(results[1][0][0])
-        if limited > threshold:
+        if limited > plan.threshold:
             total, estimate = max(limited, _planned_rows(results[2])), True
         else:
             total = limited

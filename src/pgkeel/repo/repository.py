@@ -33,7 +33,7 @@ from pgkeel.repo import writes
 from pgkeel.repo.compiler import Compiler, Where
 from pgkeel.repo.cursor import CursorCodec
 from pgkeel.repo.fields import FieldType, parse_value
-from pgkeel.repo.listing import Page, build_list, finish_list
+from pgkeel.repo.listing import ListPlan, Page, build_list, finish_list
 from pgkeel.repo.query import ListQuery
 from pgkeel.repo.table import Table
 
@@ -177,8 +177,8 @@ class Repository(Generic[R]):
         query = query or ListQuery()
         plan = build_list(self.compiler, self.codec, query, self._tenant(), self.row_factory,
                           include_deleted=include_deleted)
-        results = await self._observed("list", self._read(plan.statements, tx, replica))
-        return finish_list(plan, results, self.codec, self.table.count_threshold)
+        results = await self._observed("list", self._read_list(plan, tx, replica))
+        return finish_list(plan, results, self.codec)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -358,6 +358,14 @@ class Repository(Generic[R]):
         if context is None:
             context = await self.db.reads_context(self.table.qualified)
         return await self.db.read_compiled(statements, replica=replica, context=context)
+
+    async def _read_list(self, plan: ListPlan, tx: Transaction | None,
+                         replica: bool) -> builtins.list[builtins.list[Any]]:
+        results = await self._read(plan.statements, tx, replica)
+        beyond = plan.beyond_threshold(results)
+        if beyond is not None:   # an `estimated` count over the threshold: ask the planner
+            results += await self._read([beyond], tx, replica)
+        return results
 
     async def _write(self, statement: bytes, params: Sequence[Any],
                      tx: Transaction | None) -> builtins.list[Any]:
