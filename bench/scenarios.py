@@ -239,8 +239,8 @@ def check_same_sql() -> None:
     """Refuse to run if the raw contenders' SQL differs from what pgkeel compiles."""
     from psycopg.rows import dict_row as rows
 
+    from pgkeel.repo.cursor import default_codec
     from pgkeel.repo.listing import build_list
-    from pgkeel.repo.repository import default_codec
 
     compiler = Compiler(USERS)
     where = Where()

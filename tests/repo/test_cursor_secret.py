@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from pgkeel.db import Database, use_context
 from pgkeel.errors import InvalidParameter
 from pgkeel.repo import Repository, parse_list_params
-from pgkeel.repo.repository import default_codec
+from pgkeel.repo.cursor import default_codec
 from tests.repo.conftest import ORG_A, people_table
 
 SECRET = "a-cursor-secret-shared-by-every-worker"
@@ -40,7 +40,7 @@ async def test_a_cursor_made_in_another_process_is_accepted(people, pgkeel_setti
     binding = "sorted-by-id"
     made = subprocess.run(
         [sys.executable, "-c",
-         "from pgkeel.repo.repository import default_codec;"
+         "from pgkeel.repo.cursor import default_codec;"
          f"print(default_codec().encode([7], backward=False, binding={binding!r}))"],
         env={**os.environ, "CURSOR_SECRET": SECRET, "APP_ENV": "test"},
         capture_output=True, text=True, check=True).stdout.strip()

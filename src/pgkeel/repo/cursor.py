@@ -25,12 +25,12 @@ from typing import Any
 
 import orjson
 
-from pgkeel.config import Settings
+from pgkeel.config import Settings, load_settings
 from pgkeel.errors import ConfigError, InvalidParameter
 from pgkeel.repo.fields import FieldType, parse_value
 from pgkeel.repo.query import SortKey
 
-__all__ = ["CursorCodec"]
+__all__ = ["CursorCodec", "default_codec"]
 
 log = logging.getLogger("pgkeel.repo")
 
@@ -221,6 +221,25 @@ class CursorCodec:
             del memo[next(iter(memo))]
         memo[token] = verified
         return verified
+
+
+_CODECS: dict[tuple[str | None, str | None, Any], CursorCodec] = {}
+
+
+def default_codec(settings: Settings | None = None) -> CursorCodec:
+    """The codec for CURSOR_SECRET of `settings` (default: the environment's), shared by every
+    repository; without a secret (never in production: the settings refuse that) one random
+    key per process, so cursors then work in this process only."""
+    if settings is None:
+        settings = load_settings()
+    secret, previous = settings.cursor_secret, settings.cursor_secret_previous
+    key = (None if secret is None else secret.get_secret_value(),
+           None if previous is None else previous.get_secret_value(),
+           settings.cursor_secret_previous_until)  # a rotation is part of the codec
+    codec = _CODECS.get(key)
+    if codec is None:
+        codec = _CODECS[key] = CursorCodec.from_settings(settings)
+    return codec
 
 
 def _restore(field_type: FieldType, raw: Any) -> Any:

@@ -17,7 +17,6 @@ from typing import Any, Generic, LiteralString, TypeVar, cast
 from psycopg import sql
 from psycopg.rows import AsyncRowFactory, dict_row, kwargs_row
 
-from pgkeel.config import Settings, load_settings
 from pgkeel.db import Database, Transaction, current_context
 from pgkeel.db.transaction import Statement
 from pgkeel.errors import (
@@ -31,7 +30,7 @@ from pgkeel.errors import (
 from pgkeel.observe.metrics import REPO_DURATION, REPO_ERRORS, REPO_SLOW
 from pgkeel.repo import writes
 from pgkeel.repo.compiler import Compiler, Where
-from pgkeel.repo.cursor import CursorCodec
+from pgkeel.repo.cursor import CursorCodec, default_codec
 from pgkeel.repo.fields import FieldType, parse_value
 from pgkeel.repo.listing import ListPlan, Page, build_list, finish_list
 from pgkeel.repo.query import ListQuery
@@ -57,25 +56,6 @@ _TENANT_TYPES: dict[FieldType, type] = {
 
 _BY_KEY_SHAPES = 64
 """Primary-key SELECTs kept per repository (one per include/include_deleted combination)."""
-
-_CODECS: dict[tuple[str | None, str | None, Any], CursorCodec] = {}
-
-
-def default_codec(settings: Settings | None = None) -> CursorCodec:
-    """The codec for CURSOR_SECRET of `settings` (default: the environment's), shared by every
-    repository; without a secret (never in production: the settings refuse that) one random
-    key per process, so cursors then work in this process only."""
-    if settings is None:
-        settings = load_settings()
-    secret, previous = settings.cursor_secret, settings.cursor_secret_previous
-    key = (None if secret is None else secret.get_secret_value(),
-           None if previous is None else previous.get_secret_value(),
-           settings.cursor_secret_previous_until)  # a rotation is part of the codec
-    codec = _CODECS.get(key)
-    if codec is None:
-        codec = _CODECS[key] = CursorCodec.from_settings(settings)
-    return codec
-
 
 class Repository(Generic[R]):
     """CRUD and listing for `table`. Rows are dicts unless `row_type` is given (any class
