@@ -159,6 +159,7 @@ def build_list(compiler: Compiler, codec: CursorCodec, query: ListQuery, tenant:
     statement = compiler.select(where, order=compiler.order(keys), limit=True, offset=True)
     statements: list[Statement] = [(statement, [*where.params, size, check_offset(page, size)],
                                     row_factory)]
+    planned: Statement | None = None
     if mode is CountMode.EXACT:
         statements.append((compiler.count(where, "exact"), where.params, None))
     elif mode is CountMode.PLANNED:
@@ -166,10 +167,9 @@ def build_list(compiler: Compiler, codec: CursorCodec, query: ListQuery, tenant:
     elif mode is CountMode.ESTIMATED:
         statements.append((compiler.count(where, "limited"),
                            [*where.params, table.count_threshold + 1], None))
-        return ListPlan(statements, query, keys, size, page=page, count=mode,
-                        planned=(compiler.count(where, "planned"), where.params, None),
-                        threshold=table.count_threshold)
-    return ListPlan(statements, query, keys, size, page=page, count=mode)
+        planned = (compiler.count(where, "planned"), where.params, None)
+    return ListPlan(statements, query, keys, size, page=page, count=mode, planned=planned,
+                    threshold=table.count_threshold)
 
 
 def _planned_rows(rows: list[Any]) -> int:
