@@ -4,7 +4,9 @@ A list request compiles to a *shape* (which filters with which operators, which 
 offset) plus parameter values. Each shape is rendered to bytes once and cached, so repeated
 requests skip composition and PostgreSQL can reuse the prepared statement. The pieces a
 statement is made of (a tenant condition, a filter, an ORDER BY) are cached too, by the part of
-the shape they depend on: a repeated request only collects its parameter values.
+the shape they depend on. `filter_values`, `search_values` and `after_terms` give the
+parameters each piece binds without composing it, so that a caller that remembers a shape's
+statements (the list path does) collects a repeated request's values alone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pgkeel.repo.fields import Field, FieldType, Op, Search
 from pgkeel.repo.query import Filter, SortKey
 from pgkeel.repo.table import Table
 
-__all__ = ["Compiler", "Order", "Where"]
+__all__ = ["Compiler", "Order", "Where", "after_terms", "filter_values", "search_values"]
 
 T = TypeVar("T")
 Order = tuple[tuple[str, bool], ...]
@@ -134,7 +136,7 @@ class Compiler:
                 predicate = self.table.custom_filters[item.custom].predicate
                 shape: Hashable = ("custom", item.custom)
                 where.add(self.fragment(shape, partial(sql.SQL, "(" + predicate + ")")),
-                          shape, item.value)
+                          shape, *filter_values(item))
                 continue
             assert item.field is not None
             shape = (item.field.name, item.op)
@@ -142,21 +144,14 @@ class Compiler:
                 shape = (*shape, item.value)
                 test = _IS_NULL if item.value else _IS_NOT_NULL
                 where.add(self._on(test, item.field, shape), shape)
-            elif item.op is Op.BETWEEN:
-                where.add(self._on(_BETWEEN, item.field, shape), shape, *item.value)
             else:
-                where.add(self._on(_COMPARISONS[item.op], item.field, shape), shape, item.value)
+                template = _BETWEEN if item.op is Op.BETWEEN else _COMPARISONS[item.op]
+                where.add(self._on(template, item.field, shape), shape, *filter_values(item))
 
     def search(self, where: Where, text: str) -> None:
         """`q`: OR across the searchable fields, each matched its declared way."""
-        params: list[Any] = []
-        pattern = escape_like(text) + "%"
-        for item in self.table.searchable:
-            if item.search is Search.FTS:
-                params.append(text)
-            else:
-                params.append(pattern if item.search is Search.PREFIX else "%" + pattern)
-        where.add(self.fragment("search", self._search_terms), "search", *params)
+        where.add(self.fragment("search", self._search_terms), "search",
+                  *search_values(self.table, text))
 
     def _search_terms(self) -> sql.Composable:
         terms: list[sql.Composable] = []
@@ -189,30 +184,19 @@ class Compiler:
         (ascending: NULLS LAST; descending: NULLS FIRST -- PostgreSQL's defaults, so default
         btree indexes still apply).
         """
-        directions = [k.descending != backward for k in keys]
+        shape, params = after_terms(keys, values, backward=backward)
+        directions: tuple[bool, ...] = shape[1]
         names = tuple(k.field.name for k in keys)
-        nullable = any(k.field.nullable for k in keys) or any(v is None for v in values)
-        if not nullable and len(set(directions)) == 1:
+        if shape[0] == "after-row":
             op = "<" if directions[0] else ">"
-            shape: Hashable = ("after-row", tuple(directions))
 
             def row_comparison() -> sql.Composable:
                 row = sql.SQL(", ").join(col(k.field) for k in keys)
                 marks = sql.SQL(", ").join(sql.Placeholder() * len(keys))
                 return sql.SQL("({}) " + op + " ({})").format(row, marks)
 
-            where.add(self.fragment((shape, names), row_comparison), shape, *values)
+            where.add(self.fragment((shape, names), row_comparison), shape, *params)
             return
-        # The parameters, in the order the OR-expansion below binds them.
-        params: list[Any] = []
-        for i, value in enumerate(values):
-            if value is None and not directions[i]:
-                continue  # ascending after NULL: nothing follows on this key
-            params.extend(v for v in values[:i] if v is not None)
-            if value is not None:
-                params.append(value)
-        nulls = tuple(v is None for v in values)
-        shape = ("after-or", tuple(directions), nulls)
 
         def expansion() -> sql.Composable:
             disjuncts: list[sql.Composable] = []
@@ -270,6 +254,44 @@ class Compiler:
             return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self.source,
                                                                      where.render())
         return self.cached(("count", kind, tuple(where.shape)), build)
+
+
+def filter_values(item: Filter) -> tuple[Any, ...]:
+    """The parameters `Compiler.filters` binds for one filter, in order."""
+    if item.custom is not None:
+        return (item.value,)
+    if item.op is Op.IS:
+        return ()
+    if item.op is Op.BETWEEN:
+        return tuple(item.value)
+    return (item.value,)
+
+
+def search_values(table: Table, text: str) -> list[Any]:
+    """The parameters of `Compiler.search`: one per searchable field, each as it matches."""
+    pattern = escape_like(text) + "%"
+    return [text if item.search is Search.FTS
+            else pattern if item.search is Search.PREFIX else "%" + pattern
+            for item in table.searchable]
+
+
+def after_terms(keys: Sequence[SortKey], values: Sequence[Any], *,
+                backward: bool) -> tuple[tuple[Any, ...], list[Any]]:
+    """The shape of `Compiler.after`'s condition (which decides its text) and its
+    parameters: a row comparison when every key runs one way and none can be NULL, else
+    the OR-expansion, which binds no parameter for a NULL."""
+    directions = tuple(k.descending != backward for k in keys)
+    nullable = any(k.field.nullable for k in keys) or any(v is None for v in values)
+    if not nullable and len(set(directions)) == 1:
+        return ("after-row", directions), list(values)
+    params: list[Any] = []
+    for i, value in enumerate(values):
+        if value is None and not directions[i]:
+            continue  # ascending after NULL: nothing follows on this key
+        params.extend(v for v in values[:i] if v is not None)
+        if value is not None:
+            params.append(value)
+    return ("after-or", directions, tuple(v is None for v in values)), params
 
 
 def _order_term(field: Field, descending: bool) -> sql.Composable:

@@ -7,6 +7,10 @@ round trip that only a count over the threshold pays, and that count has just sc
 + 1 rows, so the round trip is a small part of its cost; below the threshold no EXPLAIN is
 planned, sent or parsed.
 Keyset: `limit + 1` rows after the cursor's row, in the sort made total by the primary key.
+
+A request's statements depend only on its shape (which filters with which operators, the sort,
+search, count mode, the cursor's direction), so they are composed once per shape; a repeated
+shape only collects its parameter values, in the order the composition binds them.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from typing import Any, Generic, TypeVar
 from psycopg.rows import AsyncRowFactory
 
 from pgkeel.db.transaction import Statement
-from pgkeel.repo.compiler import Compiler, Where
+from pgkeel.repo.compiler import Compiler, Where, after_terms, filter_values, search_values
 from pgkeel.repo.cursor import CursorCodec
+from pgkeel.repo.fields import Op
 from pgkeel.repo.params import check_offset, effective_sort
 from pgkeel.repo.query import CountMode, ListQuery, SortKey
 from pgkeel.repo.table import Table
@@ -100,6 +105,25 @@ def _where(compiler: Compiler, query: ListQuery, tenant: Any,
     return where
 
 
+def _where_values(table: Table, query: ListQuery, tenant: Any) -> list[Any]:
+    """The parameters `_where` binds, in its order, collected without composing anything."""
+    values: list[Any] = [tenant] if table.tenant is not None else []
+    for item in query.filters:
+        values += filter_values(item)
+    if query.search:
+        values += search_values(table, query.search)
+    return values
+
+
+def _where_shape(query: ListQuery, include_deleted: bool) -> tuple[Any, ...]:
+    """What of a request decides the text of its WHERE clause: which filters with which
+    operators (and `IS`'s value, which picks IS NULL or IS NOT NULL), whether it searches,
+    and whether soft-deleted rows are included. Parameter values are not part of it."""
+    return (tuple((f.custom, f.field.name if f.field else None, f.op,
+                   f.value if f.op is Op.IS else None) for f in query.filters),
+            bool(query.search), include_deleted)
+
+
 def binding_for(table: Table, keys: Sequence[SortKey], query: ListQuery, tenant: Any) -> str:
     filters = [(f.custom or (f.field.name if f.field else ""), f.op.value, f.value)
                for f in query.filters]
@@ -131,45 +155,80 @@ def _keyset_shape(compiler: Compiler, query: ListQuery,
     return compiler.remember(shape, build)
 
 
+@dataclass(frozen=True, slots=True)
+class _OffsetStatements:
+    """What every offset request of one shape shares: its total sort and statements."""
+
+    keys: list[SortKey]
+    page: bytes
+    count: bytes | None
+    planned: bytes | None
+
+
+def _offset_statements(compiler: Compiler, query: ListQuery, tenant: Any, mode: CountMode,
+                       include_deleted: bool) -> _OffsetStatements:
+    where = _where(compiler, query, tenant, include_deleted)
+    keys = effective_sort(compiler.table, query.sort)
+    page = compiler.select(where, order=compiler.order(keys), limit=True, offset=True)
+    kind = {CountMode.EXACT: "exact", CountMode.PLANNED: "planned",
+            CountMode.ESTIMATED: "limited"}.get(mode)
+    return _OffsetStatements(
+        keys, page, compiler.count(where, kind) if kind else None,
+        compiler.count(where, "planned") if mode is CountMode.ESTIMATED else None)
+
+
 def build_list(compiler: Compiler, codec: CursorCodec, query: ListQuery, tenant: Any,
                row_factory: AsyncRowFactory[Any], *, include_deleted: bool = False) -> ListPlan:
-    """Compile a list request into its statements."""
+    """Compile a list request into its statements. The statements of a request shape are
+    composed once (`Compiler.remember`); a repeated shape only collects its values."""
+    if query.keyset:
+        return _keyset_plan(compiler, codec, query, tenant, row_factory,
+                            include_deleted=include_deleted)
     table = compiler.table
-    if query.keyset:
-        keys, binding = _keyset_shape(compiler, query, tenant)
-    else:
-        keys = effective_sort(table, query.sort)
-    where = _where(compiler, query, tenant, include_deleted)
-
-    if query.keyset:
-        limit = query.limit or table.page_size
-        backward, values = False, None
-        if query.cursor:
-            values, backward = codec.decode(query.cursor, keys=keys, binding=binding)
-            compiler.after(where, keys, values, backward=backward)
-        statement = compiler.select(where, order=compiler.order(keys, backward=backward),
-                                    limit=True)
-        return ListPlan([(statement, [*where.params, limit + 1], row_factory)], query, keys,
-                        limit, backward=backward, after_cursor=values is not None,
-                        binding=binding)
-
     size = query.page_size or table.page_size
     page = query.page or 1
     mode = query.count or table.count
-    statement = compiler.select(where, order=compiler.order(keys), limit=True, offset=True)
-    statements: list[Statement] = [(statement, [*where.params, size, check_offset(page, size)],
+    shared = compiler.remember(
+        ("offset", tuple(query.sort), _where_shape(query, include_deleted), mode),
+        lambda: _offset_statements(compiler, query, tenant, mode, include_deleted))
+    values = _where_values(table, query, tenant)
+    statements: list[Statement] = [(shared.page, [*values, size, check_offset(page, size)],
                                     row_factory)]
     planned: Statement | None = None
-    if mode is CountMode.EXACT:
-        statements.append((compiler.count(where, "exact"), where.params, None))
-    elif mode is CountMode.PLANNED:
-        statements.append((compiler.count(where, "planned"), where.params, None))
-    elif mode is CountMode.ESTIMATED:
-        statements.append((compiler.count(where, "limited"),
-                           [*where.params, table.count_threshold + 1], None))
-        planned = (compiler.count(where, "planned"), where.params, None)
-    return ListPlan(statements, query, keys, size, page=page, count=mode, planned=planned,
-                    threshold=table.count_threshold)
+    if shared.planned is not None and shared.count is not None:   # `estimated`
+        statements.append((shared.count, [*values, table.count_threshold + 1], None))
+        planned = (shared.planned, values, None)
+    elif shared.count is not None:
+        statements.append((shared.count, values, None))
+    return ListPlan(statements, query, shared.keys, size, page=page, count=mode,
+                    planned=planned, threshold=table.count_threshold)
+
+
+def _keyset_plan(compiler: Compiler, codec: CursorCodec, query: ListQuery, tenant: Any,
+                 row_factory: AsyncRowFactory[Any], *, include_deleted: bool) -> ListPlan:
+    """`limit + 1` rows after the cursor's row (from the start without one)."""
+    keys, binding = _keyset_shape(compiler, query, tenant)
+    limit = query.limit or compiler.table.page_size
+    backward, after = False, None
+    cursor_values: list[Any] = []
+    if query.cursor:
+        cursor_values, backward = codec.decode(query.cursor, keys=keys, binding=binding)
+        after = after_terms(keys, cursor_values, backward=backward)
+
+    def compose() -> bytes:
+        where = _where(compiler, query, tenant, include_deleted)
+        if after is not None:
+            compiler.after(where, keys, cursor_values, backward=backward)
+        return compiler.select(where, order=compiler.order(keys, backward=backward),
+                               limit=True)
+    statement = compiler.remember(
+        ("keyset-select", tuple(query.sort), _where_shape(query, include_deleted), backward,
+         after[0] if after else None), compose)
+    values = _where_values(compiler.table, query, tenant)
+    if after is not None:
+        values += after[1]
+    return ListPlan([(statement, [*values, limit + 1], row_factory)], query, keys, limit,
+                    backward=backward, after_cursor=after is not None, binding=binding)
 
 
 def _planned_rows(rows: list[Any]) -> int:
