@@ -67,6 +67,7 @@ from pgkeel.cache.tiered import TieredBackend
 from pgkeel.db import Database, use_context
 from pgkeel.repo import CountMode, ListQuery, Repository, Table, parse_list_params
 from pgkeel.repo.compiler import Compiler, Where
+from pgkeel.repo.cursor import VERIFIED_MEMO
 from pgkeel_apps.identity.tables import USERS
 
 __all__ = ["Env", "build_scenarios", "open_env"]
@@ -211,9 +212,13 @@ async def _sample(env: Env) -> None:
         "SELECT organization_id, id FROM identity.users WHERE deleted_at IS NULL"
         " ORDER BY md5(id::text) LIMIT %s", (5_000,), readonly=True)
     env.ids = [(r["organization_id"], r["id"]) for r in rows]
-    # Keyset: walk to the middle of a few organizations' lists with pgkeel itself, keeping
-    # the cursor and the row it points after (for the raw contenders).
+    # Keyset: walk to the middle of a few organizations' lists with pgkeel itself, then on
+    # one row a page, keeping each cursor and the row it points after (for the raw
+    # contenders). That makes more distinct cursors than a codec remembers as verified, so
+    # that, as for a client walking a list (which sends each cursor once), every keyset read
+    # checks its cursor's signature rather than finding it in the memo.
     step = str(max(1, min(100, fewest // 4)))
+    per_org = -(-(VERIFIED_MEMO + 100) // 10)
     for org in env.orgs[:10]:
         with use_context(org_id=org):
             page = await env.users.list(_params(("isActive", "true"), ("limit", step)))
@@ -223,10 +228,14 @@ async def _sample(env: Env) -> None:
                     ("isActive", "true"), ("limit", step),
                     ("cursor", page.next_cursor)))
                 walked += int(step)
-            cursor = page.next_cursor
-            if cursor and page.items:
+            for _ in range(per_org):
+                cursor = page.next_cursor
+                if not (cursor and page.items):
+                    break
                 last = page.items[-1]
                 env.keyset.append((org, cursor, last["created_at"], last["id"]))
+                page = await env.users.list(_params(("isActive", "true"), ("limit", "1"),
+                                                    ("cursor", cursor)))
     if not env.keyset:
         raise RuntimeError("the data set is too small for the keyset scenario")
 
