@@ -13,7 +13,6 @@ old secret stays configured, when that is unset). After that they answer 400 lik
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -39,6 +38,7 @@ _SIGNATURE_BYTES = 16
 VERIFIED_MEMO = 1024
 """Cursors kept per codec after their signature was verified (oldest dropped first)."""
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _HEAD = b'{"v":%d,"k":' % VERSION
 
 
@@ -47,7 +47,10 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """`base64.urlsafe_b64decode` of the unpadded text, without its Python-level steps (a
+    non-ASCII character is a ValueError there and here)."""
+    return binascii.a2b_base64(text.encode("ascii").translate(_FROM_URLSAFE)
+                               + b"=" * (-len(text) % 4))
 
 
 def _invalid(reason: str) -> InvalidParameter:
