@@ -36,6 +36,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pgkeel.config import redact_dsn
 from pgkeel.db.connect_errors import connect_failure
 from pgkeel.errors import UsageError, translate
+from pgkeel.security import _role_queries as _queries
 
 __all__ = ["LIBRARY_GRANTS", "RoleNames", "RoleTimeouts", "RolesReport", "admin_password",
            "derive_password", "ensure_roles", "provision_roles", "role_url"]
@@ -55,77 +56,6 @@ _KEYWORDS: Final[dict[str, tuple[LiteralString, LiteralString]]] = {
     "rolcanlogin": ("LOGIN", "NOLOGIN"), "rolreplication": ("REPLICATION", "NOREPLICATION"),
     "rolbypassrls": ("BYPASSRLS", "NOBYPASSRLS"),
 }
-_ROLE_ATTRS: LiteralString = (
-    "SELECT rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication,"
-    " rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = %s")
-_FOREIGN_OBJECTS: LiteralString = """
-SELECT CASE WHEN c.relkind = 'S' THEN 'SEQUENCE'
-            WHEN c.relkind IN ('v') THEN 'VIEW'
-            WHEN c.relkind = 'm' THEN 'MATERIALIZED VIEW'
-            ELSE 'TABLE' END, n.nspname, c.relname::text, NULL::text
-FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-  AND c.relowner <> %(owner)s::regrole
-  AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d   -- extension members; sequences
-                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid   -- that move
-                    AND (d.deptype = 'e'                                       -- with their
-                         OR (c.relkind = 'S' AND d.deptype IN ('a', 'i'))))   -- table
-UNION ALL
-SELECT CASE WHEN p.prokind = 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, n.nspname,
-       p.proname::text, pg_catalog.pg_get_function_identity_arguments(p.oid)
-FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = %(schema)s AND p.proowner <> %(owner)s::regrole
-  AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
-                    AND d.deptype = 'e')
-"""
-_ROLE_CONFIG: LiteralString = (
-    "SELECT s.setconfig FROM pg_catalog.pg_db_role_setting s"
-    " JOIN pg_catalog.pg_roles r ON r.oid = s.setrole"
-    " JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase"
-    " WHERE r.rolname = %s AND d.datname = current_database()")
-_MATVIEWS: LiteralString = (
-    "SELECT matviewname::text FROM pg_catalog.pg_matviews WHERE schemaname = %s ORDER BY 1")
-_SNAPSHOT: LiteralString = """
-SELECT jsonb_build_object(
-  'roles', (SELECT jsonb_agg(jsonb_build_array(r.rolname, r.rolsuper, r.rolinherit,
-                     r.rolcreaterole, r.rolcreatedb, r.rolcanlogin, r.rolbypassrls)
-                     ORDER BY r.rolname)
-            FROM pg_catalog.pg_roles r WHERE r.rolname = ANY(%(roles)s)),
-  'database', (SELECT d.datacl::text FROM pg_catalog.pg_database d
-               WHERE d.datname = current_database()),
-  'schemas', (SELECT jsonb_agg(jsonb_build_array(n.nspname, n.nspowner::regrole::text,
-                                                 n.nspacl::text) ORDER BY n.nspname)
-              FROM pg_catalog.pg_namespace n WHERE n.nspname = ANY(%(schemas)s)),
-  'relations', (SELECT jsonb_agg(jsonb_build_array(c.oid::regclass::text,
-                                                   c.relowner::regrole::text, c.relacl::text)
-                                 ORDER BY c.oid::regclass::text)
-                FROM pg_catalog.pg_class c
-                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = ANY(%(schemas)s)),
-  'functions', (SELECT jsonb_agg(jsonb_build_array(p.oid::regprocedure::text,
-                                                   p.proowner::regrole::text, p.proacl::text)
-                                 ORDER BY p.oid::regprocedure::text)
-                FROM pg_catalog.pg_proc p
-                JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-                WHERE n.nspname = ANY(%(schemas)s)),
-  'settings', (SELECT jsonb_agg(jsonb_build_array(s.setrole::regrole::text, s.setconfig::text)
-                                ORDER BY s.setrole::regrole::text)
-               FROM pg_catalog.pg_db_role_setting s
-               WHERE s.setrole::regrole::text = ANY(%(roles)s)
-                 AND s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d
-                                      WHERE d.datname = current_database())),
-  'defaults', (SELECT jsonb_agg(jsonb_build_array(a.defaclrole::regrole::text,
-                                                  a.defaclnamespace::regnamespace::text,
-                                                  a.defaclobjtype, a.defaclacl::text)
-                                ORDER BY a.defaclrole::regrole::text,
-                                         a.defaclnamespace::regnamespace::text,
-                                         a.defaclobjtype)
-               FROM pg_catalog.pg_default_acl a
-               WHERE a.defaclrole::regrole::text = ANY(%(roles)s)))
-"""
-
-
 @dataclass(frozen=True)
 class RoleNames:
     """The three roles of one service."""
@@ -261,7 +191,7 @@ async def ensure_roles(
 
 async def _snapshot(conn: AsyncConnection[Any], roles: list[str],
                     schemas: list[str]) -> Any:
-    cursor = await conn.execute(_SNAPSHOT, {"roles": roles, "schemas": schemas})
+    cursor = await conn.execute(_queries.SNAPSHOT, {"roles": roles, "schemas": schemas})
     row = await cursor.fetchone()
     return None if row is None else row[0]
 
@@ -275,7 +205,7 @@ async def _ensure_all(conn: AsyncConnection[Any], roles: RoleNames, report: Role
     db = sql.Identifier(await _current_database(conn))
     await _run(conn, "GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {} TO {}", db, migrator)
     await _run(conn, "GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}, {}", db, app, readonly)
-    cursor = await conn.execute(_ROLE_ATTRS, (await _current_user(conn),))
+    cursor = await conn.execute(_queries.ROLE_ATTRS, (await _current_user(conn),))
     me = await cursor.fetchone()
     if me is not None and not me[0]:
         # A non-superuser admin hands objects to the migrator, so it must be able to act as it.
@@ -290,7 +220,7 @@ async def _ensure_role(conn: AsyncConnection[Any], name: str, bypass_rls: bool,
               "rolcreatedb": False, "rolcanlogin": True, "rolreplication": False,
               "rolbypassrls": bypass_rls}
     options = sql.SQL(" ").join(sql.SQL(_KEYWORDS[a][0 if target[a] else 1]) for a in _ATTRS)
-    cursor = await conn.execute(_ROLE_ATTRS, (name,))
+    cursor = await conn.execute(_queries.ROLE_ATTRS, (name,))
     row = await cursor.fetchone()
     if row is None:
         await conn.execute(sql.SQL("CREATE ROLE {} WITH {}").format(sql.Identifier(name),
@@ -309,7 +239,7 @@ async def _ensure_settings(conn: AsyncConnection[Any], role: str,
                            wanted: Mapping[str, str]) -> None:
     """`ALTER ROLE role IN DATABASE <this one> SET name = value` for each setting whose
     value differs (values as PostgreSQL stores them: milliseconds without a unit)."""
-    cursor = await conn.execute(_ROLE_CONFIG, (role,))
+    cursor = await conn.execute(_queries.ROLE_CONFIG, (role,))
     row = await cursor.fetchone()
     current = dict(item.partition("=")[::2] for item in (row[0] if row else None) or [])
     database = sql.Identifier(await _current_database(conn))
@@ -324,7 +254,8 @@ async def _ensure_schema(conn: AsyncConnection[Any], schema: str, roles: RoleNam
     migrator, app, readonly = (sql.Identifier(n) for n in roles.all())
     await _run(conn, "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}", s, migrator)
     await _run(conn, "ALTER SCHEMA {} OWNER TO {}", s, migrator)
-    cursor = await conn.execute(_FOREIGN_OBJECTS, {"schema": schema, "owner": roles.migrator})
+    cursor = await conn.execute(_queries.FOREIGN_OBJECTS,
+                                {"schema": schema, "owner": roles.migrator})
     for kind, nsp, name, args in await cursor.fetchall():
         target: sql.Composable = sql.Identifier(nsp, name)
         if args is not None:
@@ -357,7 +288,7 @@ async def _ensure_schema(conn: AsyncConnection[Any], schema: str, roles: RoleNam
     # A materialized view has no row-level security: granted, it would show every
     # organization's rows. The roles reach one only through a view or function that filters
     # by pgkeel.org_id (`GRANT ... ON ALL TABLES` and the default privileges include them).
-    cursor = await conn.execute(_MATVIEWS, (schema,))
+    cursor = await conn.execute(_queries.MATVIEWS, (schema,))
     for (name,) in await cursor.fetchall():
         await _run(conn, "REVOKE ALL ON {} FROM {}, {}", sql.Identifier(schema, name), app,
                    readonly)
