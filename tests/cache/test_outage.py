@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 from psycopg.rows import tuple_row
 from redis import Redis as SyncRedis
+from redis.asyncio.connection import Connection
 
 from pgkeel.cache import MISS, BreakerState, Cache, CacheOptions, RedisBackend, TieredBackend, key
 from pgkeel.cache.keys import KeySpace
@@ -156,3 +157,52 @@ async def test_pending_invalidations_coarsen_to_the_org_epoch_when_too_many(own_
     assert [await cache.get(k) for k in keys] == [MISS] * 10  # org 1: all gone
     assert await cache.get(other) == "old"                     # org 2: untouched
     await cache.aclose()
+
+
+class TornDownConnection(Connection):
+    """A real connection that another task tears down while it checks its health, as a
+    cluster failover closing a node's connections does: redis-py then fails with its own
+    AttributeError (no writer) rather than a ConnectionError. Armed per test."""
+
+    armed = False
+
+    async def check_health(self) -> None:
+        if type(self).armed:
+            type(self).armed = False
+            await self.disconnect()
+        await super().check_health()
+
+
+async def test_a_connection_torn_down_under_a_command_is_an_outage_not_an_error(
+        pgkeel_redis_url, cache_prefix):
+    """The error redis-py raises is an outage like any other: a read falls back to the
+    loader, and an invalidation is kept until delivered -- neither reaches the caller."""
+    if pgkeel_redis_url.startswith("memory://"):
+        pytest.skip("needs a Redis server")
+    client = connect_redis(pgkeel_redis_url, timeout_s=2.0, connection_class=TornDownConnection)
+    cache = Cache(RedisBackend(client, owns_client=True),
+                  CacheOptions(prefix=cache_prefix, breaker_failures=100, breaker_reset_s=0.05))
+    k = key("rows", 1, org=1)
+    try:
+        await cache.set(k, "old")
+        TornDownConnection.armed = True
+        assert await cache.get_or_set(k, _loader("from the loader")) == "from the loader"
+        assert not TornDownConnection.armed, "the fault was injected"
+
+        TornDownConnection.armed = True
+        await cache.delete(k)                     # did not raise
+        assert not TornDownConnection.armed
+        assert len(cache.pending) == 1            # kept ...
+        assert await cache.get(k) is MISS         # ... and "old" is never served meanwhile
+        await eventually(lambda: cache.breaker.closed and not len(cache.pending),
+                         what="recovery")
+        assert await cache.get(k) is MISS         # delivered: the old value is gone
+    finally:
+        TornDownConnection.armed = False
+        await cache.aclose()
+
+
+def _loader(value: str):
+    async def load() -> str:
+        return value
+    return load

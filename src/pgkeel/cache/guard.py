@@ -35,8 +35,24 @@ log = logging.getLogger("pgkeel.cache")
 R = TypeVar("R")
 
 FAILURES = (RedisError, OSError, TimeoutError)
+"""What a backend call that could not reach Redis raises (see `backend_failure`)."""
 _TAG_RESOURCE = "_tag"
 _RECOVERY_CHUNK = 1_000
+
+
+def backend_failure(exc: BaseException) -> bool:
+    """Whether a backend call failed for want of Redis: one of `FAILURES`, or an error raised
+    inside the Redis client itself. redis-py can fail with its own internal errors (an
+    AttributeError on a connection another task tore down during the command's health check,
+    as a cluster failover does), and those are an outage like any other, never a bug in the
+    caller to pass on."""
+    if isinstance(exc, FAILURES):
+        return True
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    module = frame.tb_frame.f_globals.get("__name__", "") if frame is not None else ""
+    return isinstance(module, str) and module.startswith("redis.")
 
 
 class Unavailable(Exception):
@@ -73,7 +89,9 @@ class BackendGuard:
             raise Unavailable
         try:
             result = await self._deadlines.run(operation)
-        except FAILURES as exc:
+        except Exception as exc:
+            if not backend_failure(exc):
+                raise
             self.recorder.add("_backend", "errors")
             self.breaker.record_failure()
             log.debug("cache call failed: %r", exc)
@@ -121,10 +139,12 @@ class BackendGuard:
                 try:
                     async with asyncio.timeout(max(self.options.op_timeout_s, 1.0)):
                         await self.backend.invalidate(chunk_keys, chunk_gens)
-                except FAILURES:
+                except BaseException as exc:  # undelivered: kept, even when cancelled
                     self.pending.add(keys, gens)
                     PENDING.labels(self.options.name).set(len(self.pending))
-                    return
+                    if isinstance(exc, Exception) and backend_failure(exc):
+                        return
+                    raise
                 keys, gens = keys[_RECOVERY_CHUNK:], gens[_RECOVERY_CHUNK:]
         PENDING.labels(self.options.name).set(0)
 
@@ -152,8 +172,9 @@ class BackendGuard:
                 self.breaker.close()
                 log.info("cache: Redis is back; breaker closed")
                 return
-        except FAILURES:
-            pass
+        except Exception as exc:
+            if not backend_failure(exc):
+                raise
         self.breaker.trip()
 
     def _recovery_done(self, task: asyncio.Task[None]) -> None:
