@@ -6,8 +6,9 @@ import pytest
 
 from pgkeel.cache import Cache
 from pgkeel.errors import UsageError
-from pgkeel.redis_client import connect_redis, ping_redis
+from pgkeel.redis_client import connect_redis, ping_redis, redis_unavailable
 from pgkeel.runtime import open_services
+from tests.redis_faults import TornDownConnection
 
 
 def _options(client) -> tuple[float, int]:
@@ -33,3 +34,25 @@ async def test_the_service_and_its_cache_use_the_one_factory(pgkeel_settings):
         backend = cache.backend
         client = getattr(backend, "l2", backend).client
         assert _options(client) == (0.3, 0)                   # the cache: no retries
+
+
+async def test_an_error_raised_inside_redis_py_counts_as_redis_unavailable(pgkeel_redis_url):
+    """redis-py's own AttributeError on a connection torn down under a command is an outage;
+    the same error raised by other code is not."""
+    if pgkeel_redis_url.startswith("memory://"):
+        pytest.skip("needs a Redis server")
+    client = connect_redis(pgkeel_redis_url, timeout_s=2.0, connection_class=TornDownConnection)
+    try:
+        await client.ping()   # connected: the fault hits a command, not the handshake
+        TornDownConnection.armed = True
+        with pytest.raises(AttributeError) as raised:
+            await client.get("pgkeel-test:torn")
+        assert redis_unavailable(raised.value)
+        assert await client.get("pgkeel-test:torn") is None   # the next command reconnects
+    finally:
+        TornDownConnection.armed = False
+        await client.aclose()
+    with pytest.raises(AttributeError) as ours:   # the same error, raised here: a bug
+        _ = None.writelines  # type: ignore[attr-defined]
+    assert not redis_unavailable(ours.value)
+    assert redis_unavailable(ConnectionError()) and redis_unavailable(TimeoutError())

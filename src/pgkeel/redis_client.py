@@ -25,8 +25,25 @@ from redis.exceptions import RedisError
 
 from pgkeel.errors import UsageError
 
-__all__ = ["ClusterSeeds", "cluster_seeds", "connect_redis", "initialized", "is_memory_url",
-           "ping_redis"]
+__all__ = ["UNAVAILABLE", "ClusterSeeds", "cluster_seeds", "connect_redis", "initialized",
+           "is_memory_url", "ping_redis", "redis_unavailable"]
+
+UNAVAILABLE = (RedisError, OSError, TimeoutError)
+"""What a call that could not reach Redis raises, mostly (`redis_unavailable` says exactly)."""
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """Whether a Redis call failed for want of Redis: one of `UNAVAILABLE`, or an error raised
+    inside the Redis client itself. redis-py can fail with its own internal errors (an
+    AttributeError on a connection another task tore down during the command's health check,
+    as a cluster failover does); those are an outage like any other, not a bug to pass on."""
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    module = frame.tb_frame.f_globals.get("__name__", "") if frame is not None else ""
+    return isinstance(module, str) and module.startswith("redis.")
 
 _CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 """Cluster URL scheme -> TLS."""

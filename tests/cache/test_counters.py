@@ -12,6 +12,7 @@ from pgkeel.cache import BreakerState, Counters
 from pgkeel.db import use_context
 from pgkeel.errors import TenantRequired
 from pgkeel.redis_client import connect_redis
+from tests.redis_faults import TornDownConnection
 
 from .conftest import eventually
 
@@ -104,4 +105,27 @@ async def test_kept_counts_are_pushed_on_flush_pending(own_redis):
         assert counters.pending == 0
         assert await redis.get(counters.key(car, org=org)) == b"3"
     finally:
+        await redis.aclose()
+
+
+async def test_an_error_inside_the_redis_client_loses_no_count(pgkeel_redis_url):
+    """redis-py's own error on a connection torn down under the increment: the count is kept
+    in this process like any outage's, then pushed, not raised to the caller."""
+    if pgkeel_redis_url.startswith("memory://"):
+        pytest.skip("needs a Redis server")
+    redis = connect_redis(pgkeel_redis_url, timeout_s=2.0,
+                          connection_class=TornDownConnection)
+    counters = Counters(redis, name=f"torn{uuid.uuid4().hex[:6]}", ttl_s=60,
+                        failure_threshold=5, reset_timeout_s=0.05)
+    org, car = uuid.uuid4(), uuid.uuid4()
+    try:
+        assert await counters.incr(car, org=org) == 1
+        TornDownConnection.armed = True
+        assert await counters.incr(car, org=org) == 1   # this process's share: kept
+        assert not TornDownConnection.armed and counters.pending == 1
+        await counters.incr(car, org=org)               # pushes the kept one first
+        assert counters.pending == 0
+        assert await counters.drain(org=org) == {str(car): 3}
+    finally:
+        TornDownConnection.armed = False
         await redis.aclose()

@@ -14,13 +14,13 @@ import pytest
 from psycopg import sql
 from psycopg.rows import tuple_row
 from redis import Redis as SyncRedis
-from redis.asyncio.connection import Connection
 
 from pgkeel.cache import MISS, BreakerState, Cache, CacheOptions, RedisBackend, TieredBackend, key
 from pgkeel.cache.keys import KeySpace
 from pgkeel.db import Database, use_context
 from pgkeel.redis_client import connect_redis
 from tests.cache.conftest import eventually
+from tests.redis_faults import TornDownConnection
 
 ROWS = 30
 
@@ -157,20 +157,6 @@ async def test_pending_invalidations_coarsen_to_the_org_epoch_when_too_many(own_
     assert [await cache.get(k) for k in keys] == [MISS] * 10  # org 1: all gone
     assert await cache.get(other) == "old"                     # org 2: untouched
     await cache.aclose()
-
-
-class TornDownConnection(Connection):
-    """A real connection that another task tears down while it checks its health, as a
-    cluster failover closing a node's connections does: redis-py then fails with its own
-    AttributeError (no writer) rather than a ConnectionError. Armed per test."""
-
-    armed = False
-
-    async def check_health(self) -> None:
-        if type(self).armed:
-            type(self).armed = False
-            await self.disconnect()
-        await super().check_health()
 
 
 async def test_a_connection_torn_down_under_a_command_is_an_outage_not_an_error(

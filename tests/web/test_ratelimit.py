@@ -13,8 +13,10 @@ from redis.asyncio import Redis
 from pgkeel.embedded import EmbeddedValkey
 from pgkeel.embedded._process import free_port
 from pgkeel.errors import RateLimited, RateLimiterUnavailable
+from pgkeel.redis_client import connect_redis
 from pgkeel.web import install_error_handlers
 from pgkeel.web.ratelimit import Lockout, OnUnavailable, SlidingWindowLimiter, rate_limit
+from tests.redis_faults import TornDownConnection
 
 
 @pytest.fixture
@@ -128,3 +130,28 @@ async def test_the_dependency_answers_429_with_retry_after(limiter):
     assert refused.status_code == 429
     assert refused.json()["code"] == "rate_limited"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+async def test_an_error_inside_the_redis_client_is_an_outage_for_the_policy(
+        pgkeel_redis_url, pgkeel_redis_prefix):
+    """redis-py's own error on a connection torn down under the limiter's script is
+    Redis being unavailable: the configured policy answers, not a 500."""
+    if pgkeel_redis_url.startswith("memory://"):
+        pytest.skip("needs a Redis server")
+    client = connect_redis(pgkeel_redis_url, timeout_s=2.0, connection_class=TornDownConnection)
+    try:
+        opened = SlidingWindowLimiter(client, name="torn-o", limit=1, window_s=60,
+                                      prefix=pgkeel_redis_prefix)
+        await client.ping()   # connected: the fault hits a command, not the handshake
+        TornDownConnection.armed = True
+        decision = await opened.check("x")
+        assert decision.allowed and decision.degraded and not TornDownConnection.armed
+        closed = SlidingWindowLimiter(client, name="torn-c", limit=1, window_s=60,
+                                      prefix=pgkeel_redis_prefix,
+                                      on_unavailable=OnUnavailable.CLOSED)
+        TornDownConnection.armed = True
+        with pytest.raises(RateLimiterUnavailable):
+            await closed.check("x")
+    finally:
+        TornDownConnection.armed = False
+        await client.aclose()

@@ -30,12 +30,11 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
-
 from pgkeel.cache.breaker import BreakerState, CircuitBreaker
 from pgkeel.cache.keys import CONTEXT_ORG, encode_part
 from pgkeel.db.context import current_context
 from pgkeel.errors import TenantRequired
+from pgkeel.redis_client import redis_unavailable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -43,8 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["Counters"]
 
 log = logging.getLogger("pgkeel.cache")
-
-UNAVAILABLE = (RedisError, OSError, TimeoutError)
 
 INCR = """
 local value = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -119,7 +116,7 @@ class Counters:
         try:
             value = await self._incr(keys=[base + part, base + "~dirty"],
                                      args=[by, self.ttl_ms, part])
-        except UNAVAILABLE as exc:
+        except Exception as exc:  # what is not an outage, _failed raises again
             self._failed(exc)
             return self._keep(tenant, part, by)
         self.breaker.record_success()
@@ -143,7 +140,11 @@ class Counters:
         self.breaker.trip()
         return False
 
-    def _failed(self, exc: BaseException) -> None:
+    def _failed(self, exc: Exception) -> None:
+        """Count a failed call towards the breaker; an error that is not an outage
+        (`redis_unavailable`) is raised again."""
+        if not redis_unavailable(exc):
+            raise exc
         if self.breaker.closed:
             self.breaker.record_failure()
             if not self.breaker.closed:
@@ -164,7 +165,7 @@ class Counters:
                 try:
                     await self._incr(keys=[base + part, base + "~dirty"],
                                      args=[by, self.ttl_ms, part])
-                except UNAVAILABLE as exc:
+                except Exception as exc:  # what is not an outage, _failed raises again
                     self._failed(exc)
                     return False
                 counts[part] -= by   # increments kept meanwhile stay kept
@@ -186,7 +187,7 @@ class Counters:
         base = self._base(tenant)
         try:
             values = await self.redis.mget([base + encode_part(i) for i in wanted])
-        except UNAVAILABLE as exc:
+        except Exception as exc:  # what is not an outage, _failed raises again
             self._failed(exc)
             return out
         return {i: out[i] + (int(v) if v is not None else 0)
@@ -223,7 +224,7 @@ class Counters:
         while True:
             try:
                 reply = await self._drain(keys=[base + "~dirty"], args=[batch, base])
-            except UNAVAILABLE as exc:
+            except Exception as exc:  # what is not an outage, _failed raises again
                 self._failed(exc)
                 return out
             pairs = [v.decode() if isinstance(v, bytes) else str(v) for v in reply]

@@ -18,8 +18,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from redis.exceptions import RedisError
-
 from pgkeel.cache.backend import CacheBackend
 from pgkeel.cache.breaker import BreakerState, CircuitBreaker
 from pgkeel.cache.deadline import Deadlines
@@ -27,6 +25,7 @@ from pgkeel.cache.keys import StoreKey
 from pgkeel.cache.metrics import BREAKER_OPENS_FIELD, BREAKER_STATE, PENDING, Recorder
 from pgkeel.cache.options import CacheOptions
 from pgkeel.cache.pending import PendingInvalidations
+from pgkeel.redis_client import redis_unavailable
 
 __all__ = ["BackendGuard", "Unavailable"]
 
@@ -34,25 +33,8 @@ log = logging.getLogger("pgkeel.cache")
 
 R = TypeVar("R")
 
-FAILURES = (RedisError, OSError, TimeoutError)
-"""What a backend call that could not reach Redis raises (see `backend_failure`)."""
 _TAG_RESOURCE = "_tag"
 _RECOVERY_CHUNK = 1_000
-
-
-def backend_failure(exc: BaseException) -> bool:
-    """Whether a backend call failed for want of Redis: one of `FAILURES`, or an error raised
-    inside the Redis client itself. redis-py can fail with its own internal errors (an
-    AttributeError on a connection another task tore down during the command's health check,
-    as a cluster failover does), and those are an outage like any other, never a bug in the
-    caller to pass on."""
-    if isinstance(exc, FAILURES):
-        return True
-    frame = exc.__traceback__
-    while frame is not None and frame.tb_next is not None:
-        frame = frame.tb_next
-    module = frame.tb_frame.f_globals.get("__name__", "") if frame is not None else ""
-    return isinstance(module, str) and module.startswith("redis.")
 
 
 class Unavailable(Exception):
@@ -90,7 +72,7 @@ class BackendGuard:
         try:
             result = await self._deadlines.run(operation)
         except Exception as exc:
-            if not backend_failure(exc):
+            if not redis_unavailable(exc):
                 raise
             self.recorder.add("_backend", "errors")
             self.breaker.record_failure()
@@ -142,7 +124,7 @@ class BackendGuard:
                 except BaseException as exc:  # undelivered: kept, even when cancelled
                     self.pending.add(keys, gens)
                     PENDING.labels(self.options.name).set(len(self.pending))
-                    if isinstance(exc, Exception) and backend_failure(exc):
+                    if isinstance(exc, Exception) and redis_unavailable(exc):
                         return
                     raise
                 keys, gens = keys[_RECOVERY_CHUNK:], gens[_RECOVERY_CHUNK:]
@@ -173,7 +155,7 @@ class BackendGuard:
                 log.info("cache: Redis is back; breaker closed")
                 return
         except Exception as exc:
-            if not backend_failure(exc):
+            if not redis_unavailable(exc):
                 raise
         self.breaker.trip()
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from pgkeel import outbox
 from pgkeel.audit import AuditAppender
@@ -24,7 +23,7 @@ from pgkeel.db import Database
 from pgkeel.errors import OutboxNotInstalled, PgkeelError
 from pgkeel.ops import queries
 from pgkeel.ops.schema import translated
-from pgkeel.redis_client import ping_redis
+from pgkeel.redis_client import ping_redis, redis_unavailable
 
 __all__ = ["Check", "HealthReport", "State", "check_database", "check_health", "check_pool",
            "thresholds"]
@@ -164,7 +163,9 @@ async def _redis(redis: Redis | None, settings: Settings) -> list[Check]:
         info: dict[str, Any] = {}
         for section in queries.REDIS_INFO_SECTIONS:
             info.update(await redis.info(section))
-    except (RedisError, OSError) as exc:
+    except Exception as exc:
+        if not redis_unavailable(exc):
+            raise
         return [Check("redis", State.CRIT, None, f"Redis unreachable: {exc}")]
     checks = [Check("redis", judge(latency, settings.ops_redis_latency_warn_ms,
                                    settings.ops_redis_latency_crit_ms), latency,

@@ -8,12 +8,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
-from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from pgkeel.errors import PgkeelError, Unauthorized
 from pgkeel.observe import render_latest
-from pgkeel.redis_client import ping_redis
+from pgkeel.redis_client import ping_redis, redis_unavailable
 from pgkeel.web.responses import OrjsonResponse
 from pgkeel.web.services import ServicesDep
 
@@ -49,7 +48,9 @@ def health_router(*, metrics: bool = True, metrics_token: str | None = None) -> 
             try:
                 latency = await asyncio.wait_for(ping_redis(services.redis), timeout=1.0)
                 cache = {"ok": True, "backend": "redis", "latency_ms": round(latency, 2)}
-            except (RedisError, OSError, TimeoutError) as exc:
+            except Exception as exc:
+                if not redis_unavailable(exc):
+                    raise
                 cache = {"ok": False, "backend": "redis", "error": type(exc).__name__}
         healthy = database["ok"] and cache["ok"]
         return OrjsonResponse(

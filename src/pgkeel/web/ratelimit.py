@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from pgkeel.errors import RateLimited, RateLimiterUnavailable
+from pgkeel.redis_client import redis_unavailable
 from pgkeel.web.contract import declares_errors
 
 __all__ = ["Decision", "Lockout", "LockoutResult", "OnUnavailable", "SlidingWindowLimiter",
@@ -127,7 +128,9 @@ class _RedisScripts:
             return await asyncio.wait_for(
                 self.redis.eval(script, len(keys), *keys, *args),
                 self.timeout_s)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except Exception as exc:
+            if not redis_unavailable(exc):
+                raise
             if self.on_unavailable is OnUnavailable.CLOSED:
                 raise RateLimiterUnavailable(
                     "The rate limiter is unavailable; try again shortly.",
