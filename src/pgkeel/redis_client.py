@@ -25,19 +25,19 @@ from redis.exceptions import RedisError
 
 from pgkeel.errors import UsageError
 
-__all__ = ["UNAVAILABLE", "ClusterSeeds", "cluster_seeds", "connect_redis", "initialized",
-           "is_memory_url", "ping_redis", "redis_unavailable"]
+__all__ = ["ClusterSeeds", "cluster_seeds", "connect_redis", "initialized", "is_memory_url",
+           "ping_redis", "redis_unavailable"]
 
-UNAVAILABLE = (RedisError, OSError, TimeoutError)
+_UNAVAILABLE = (RedisError, OSError, TimeoutError)
 """What a call that could not reach Redis raises, mostly (`redis_unavailable` says exactly)."""
 
 
 def redis_unavailable(exc: BaseException) -> bool:
-    """Whether a Redis call failed for want of Redis: one of `UNAVAILABLE`, or an error raised
+    """Whether a Redis call failed for want of Redis: one of `_UNAVAILABLE`, or an error raised
     inside the Redis client itself. redis-py can fail with its own internal errors (an
     AttributeError on a connection another task tore down during the command's health check,
     as a cluster failover does); those are an outage like any other, not a bug to pass on."""
-    if isinstance(exc, UNAVAILABLE):
+    if isinstance(exc, _UNAVAILABLE):
         return True
     frame = exc.__traceback__
     while frame is not None and frame.tb_next is not None:

@@ -4,9 +4,10 @@ A list request compiles to a *shape* (which filters with which operators, which 
 offset) plus parameter values. Each shape is rendered to bytes once and cached, so repeated
 requests skip composition and PostgreSQL can reuse the prepared statement. The pieces a
 statement is made of (a tenant condition, a filter, an ORDER BY) are cached too, by the part of
-the shape they depend on. `filter_values`, `search_values` and `after_terms` give the
-parameters each piece binds without composing it, so that a caller that remembers a shape's
-statements (the list path does) collects a repeated request's values alone.
+the shape they depend on. `scope_values`, `filter_values`, `search_values` and `after_terms`
+give the parameters each piece binds without composing it, so that a caller that remembers a
+shape's statements (the list path and primary-key reads do) collects a repeated request's
+values alone.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pgkeel.repo.fields import Field, FieldType, Op, Search
 from pgkeel.repo.query import Filter, SortKey
 from pgkeel.repo.table import Table
 
-__all__ = ["Compiler", "Order", "Where", "after_terms", "filter_values", "search_values"]
+__all__ = ["Compiler", "Order", "Where", "after_terms", "filter_values", "scope_values",
+           "search_values"]
 
 T = TypeVar("T")
 Order = tuple[tuple[str, bool], ...]
@@ -254,6 +256,11 @@ class Compiler:
             return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self.source,
                                                                      where.render())
         return self.cached(("count", kind, tuple(where.shape)), build)
+
+
+def scope_values(table: Table, tenant: Any) -> list[Any]:
+    """The parameters `Compiler.scope` binds: the tenant, when the table has one."""
+    return [tenant] if table.tenant is not None else []
 
 
 def filter_values(item: Filter) -> tuple[Any, ...]:

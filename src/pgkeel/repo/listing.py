@@ -24,7 +24,14 @@ from typing import Any, Generic, TypeVar
 from psycopg.rows import AsyncRowFactory
 
 from pgkeel.db.transaction import Statement
-from pgkeel.repo.compiler import Compiler, Where, after_terms, filter_values, search_values
+from pgkeel.repo.compiler import (
+    Compiler,
+    Where,
+    after_terms,
+    filter_values,
+    scope_values,
+    search_values,
+)
 from pgkeel.repo.cursor import CursorCodec
 from pgkeel.repo.fields import Op
 from pgkeel.repo.params import check_offset, effective_sort
@@ -107,7 +114,7 @@ def _where(compiler: Compiler, query: ListQuery, tenant: Any,
 
 def _where_values(table: Table, query: ListQuery, tenant: Any) -> list[Any]:
     """The parameters `_where` binds, in its order, collected without composing anything."""
-    values: list[Any] = [tenant] if table.tenant is not None else []
+    values = scope_values(table, tenant)
     for item in query.filters:
         values += filter_values(item)
     if query.search:

@@ -29,7 +29,7 @@ from pgkeel.errors import (
 )
 from pgkeel.observe.metrics import REPO_DURATION, REPO_ERRORS, REPO_SLOW
 from pgkeel.repo import writes
-from pgkeel.repo.compiler import Compiler, Where
+from pgkeel.repo.compiler import Compiler, Where, scope_values
 from pgkeel.repo.cursor import CursorCodec, default_codec
 from pgkeel.repo.fields import FieldType, parse_value
 from pgkeel.repo.listing import ListPlan, Page, build_list, finish_list
@@ -110,7 +110,7 @@ class Repository(Generic[R]):
             if len(self._by_key) >= _BY_KEY_SHAPES:
                 self._by_key.clear()
             self._by_key[shape] = statement
-        params = [*values] if self.table.tenant is None else [tenant, *values]
+        params = [*scope_values(self.table, tenant), *values]
         rows = await self._read([(statement, params, self.row_factory)], tx, replica)
         if rows[0]:
             return cast("R", rows[0][0])
