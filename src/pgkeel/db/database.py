@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar, overload
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.abc import Params
 from psycopg.abc import QueryNoTemplate as Query
 from psycopg.rows import AsyncRowFactory, dict_row
@@ -26,10 +26,10 @@ from psycopg.rows import AsyncRowFactory, dict_row
 from pgkeel.config import Settings, redact_dsn
 from pgkeel.db import _queries
 from pgkeel.db.context import current_context, reads_need_primary
+from pgkeel.db.oneshot import Statement, is_select, read_compiled
 from pgkeel.db.pools import Pools
 from pgkeel.db.retry import RetryPolicy
-from pgkeel.db.transaction import Isolation, Statement, Transaction
-from pgkeel.db.transaction import read_compiled as run_compiled
+from pgkeel.db.transaction import Isolation, Transaction
 from pgkeel.errors import (
     CommitOutcomeUnknown,
     DatabaseUnavailable,
@@ -337,7 +337,7 @@ class Database:
         if not (readonly or replica):
             raise UsageError("context=False is for read-only reads.",
                              hint="Pass readonly=True: writes always send the context.")
-        if not _is_select(query):
+        if not is_select(query):
             raise UsageError("context=False sends a SELECT only.",
                              hint="Other statements need readonly=True with the context.")
         return (await self.read_compiled(statement, replica=replica, context=False))[0]
@@ -363,7 +363,7 @@ class Database:
         pool = self._pools.primary
         conn = await self._pools.take_primary()
         try:
-            return await run_compiled(
+            return await read_compiled(
                 conn, statements, current_context().values() if context else None,
                 observer=self.observer, pool_name=pool.name,
                 on_connection_lost=partial(self._pools.connection_lost, pool))
@@ -468,13 +468,3 @@ class Database:
 
 def _tuple_row(cursor: Any) -> Callable[[Any], Any]:
     return tuple
-
-
-def _is_select(query: Query) -> bool:
-    """Whether `query` starts with SELECT (after blanks and `--` comments)."""
-    text = (query.as_string(None) if isinstance(query, sql.Composable)
-            else query.decode() if isinstance(query, bytes) else str(query))
-    text = text.lstrip()
-    while text.startswith("--"):
-        text = text.partition("\n")[2].lstrip()
-    return text[:6].upper() == "SELECT"

@@ -25,6 +25,7 @@ from psycopg.rows import AsyncRowFactory, dict_row
 
 from pgkeel.db import _queries
 from pgkeel.db.context import DbContext
+from pgkeel.db.oneshot import Statement, observe_statements, read_compiled
 from pgkeel.errors import (
     CommitOutcomeUnknown,
     DatabaseError,
@@ -35,14 +36,12 @@ from pgkeel.errors import (
 )
 from pgkeel.observe.querylog import QueryObserver
 
-__all__ = ["Isolation", "Transaction", "CommitCallback", "Statement", "read_compiled"]
+__all__ = ["Isolation", "Transaction", "CommitCallback", "Statement"]
 
 log = logging.getLogger("pgkeel.db")
 
 R = TypeVar("R")
 CommitCallback = Callable[[], Awaitable[None] | None]
-Statement = tuple[Query, Params | None, AsyncRowFactory[Any] | None]
-"""(query, params, row factory or None for tuples) -- one query of a `fetch_batch`."""
 
 
 _READ_TAGS = frozenset({"SELECT", "SHOW", "EXPLAIN", "FETCH", "SET", "VALUES", "TABLE", ""})
@@ -286,7 +285,7 @@ class Transaction:
 
     def _observe_batch(self, statements: Sequence[Statement], started: float,
                        error: str | None) -> None:
-        _observe(self._observer, statements, started, error, self.pool_name)
+        observe_statements(self._observer, statements, started, error, self.pool_name)
 
     def _note_write(self, cursor: AsyncCursor[Any]) -> None:
         tag = (cursor.statusmessage or "").split(" ", 1)[0]
@@ -373,45 +372,3 @@ class Transaction:
                     await result
             except Exception:
                 log.exception("on_commit callback %r failed", callback)
-
-
-async def read_compiled(conn: AsyncConnection[Any], statements: Sequence[Statement],
-                        context: Sequence[str | None] | None, *,
-                        observer: QueryObserver | None, pool_name: str,
-                        on_connection_lost: Callable[[], None] | None) -> list[list[Any]]:
-    """`Transaction.read_compiled` on a connection of its own, without the `Transaction`
-    (what `Database.read_compiled` runs on the primary): `context` holds the values of
-    `SET_CONTEXT` when the table's row-level security reads them, else None."""
-    started = time.perf_counter()
-    try:
-        if context is None and len(statements) == 1:
-            query, params, row_factory = statements[0]
-            cursor = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
-            await cursor.execute(query, params)
-            rows = [await cursor.fetchall()]
-        else:
-            cursors = [conn.cursor(row_factory=rf) if rf else conn.cursor()
-                       for _, _, rf in statements]
-            async with conn.pipeline():
-                if context is not None:
-                    await conn.execute(_queries.SET_CONTEXT, context)
-                for cursor, (query, params, _) in zip(cursors, statements, strict=True):
-                    await cursor.execute(query, params)
-            rows = [await cursor.fetchall() for cursor in cursors]
-    except (psycopg.Error, UnicodeEncodeError) as exc:
-        if is_connection_lost(exc) and on_connection_lost:
-            on_connection_lost()
-        error = translate(exc)
-        _observe(observer, statements, started, error.code, pool_name)
-        raise error from exc
-    _observe(observer, statements, started, None, pool_name)
-    return rows
-
-
-def _observe(observer: QueryObserver | None, statements: Sequence[Statement], started: float,
-             error: str | None, pool_name: str) -> None:
-    """Pipelined statements share one timing: each is recorded with the batch's."""
-    if observer is not None:
-        elapsed = time.perf_counter() - started
-        for query, params, _ in statements:
-            observer.record(query, params, elapsed, error=error, pool=pool_name)
