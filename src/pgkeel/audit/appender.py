@@ -37,11 +37,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, LiteralString
+from typing import Any
 from uuid import UUID
 
-import orjson
-
+from pgkeel.audit.batch import insert_batch, refused
 from pgkeel.audit.events import DEFAULT_REDACTED, FROM_CONTEXT, PreparedEvent, prepare
 from pgkeel.audit.metrics import DROPPED, FLUSH_ERRORS, FLUSH_SECONDS, FLUSHED, QUEUE_DEPTH, QUEUED
 from pgkeel.audit.record import record
@@ -50,7 +49,6 @@ from pgkeel.db import Database, Transaction, current_context, use_context
 from pgkeel.errors import (
     AuditAppenderClosed,
     AuditQueueFull,
-    DatabaseError,
     PgkeelError,
     translate,
 )
@@ -58,28 +56,6 @@ from pgkeel.errors import (
 __all__ = ["AppenderStats", "AuditAppender"]
 
 log = logging.getLogger("pgkeel.audit")
-
-# One INSERT per organization in the batch, each row an element of the arrays. Not COPY:
-# PostgreSQL refuses COPY FROM into a table under row-level security. The organization is set
-# before each INSERT, so the tenant policy admits exactly that organization's rows.
-SET_ORG: LiteralString = "SELECT set_config('pgkeel.org_id', %s, true)"
-INSERT_EVENTS: LiteralString = """
-INSERT INTO audit.audit_log (organization_id, actor_id, action, entity_type, entity_id,
-                             old_values, new_values, changed_fields, metadata, request_id,
-                             txid, created_at)
-SELECT e.org, e.actor, e.action, e.entity_type, e.entity_id, e.old, e.new,
-       CASE WHEN e.changed IS NOT NULL
-            THEN ARRAY(SELECT jsonb_array_elements_text(e.changed)) END,
-       e.meta, e.request, NULL, e.created
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[],
-            %s::jsonb[], %s::jsonb[], %s::jsonb[], %s::text[], %s::timestamptz[])
-     AS e(org, actor, action, entity_type, entity_id, old, new, changed, meta, request,
-          created)
-"""
-
-# Class 22 (data exception) and 23 (integrity): the data is refused, retrying cannot help.
-_REFUSED_CLASSES = ("22", "23")
-
 
 @dataclass(frozen=True)
 class AppenderStats:
@@ -351,11 +327,11 @@ class AuditAppender:
         while True:
             try:
                 with FLUSH_SECONDS.time():
-                    await self._copy(batch)
+                    await insert_batch(self.db, batch)
             except PgkeelError as exc:
                 self._failed += 1
                 FLUSH_ERRORS.inc()
-                if _refused(exc):
+                if refused(exc):
                     if len(batch) == 1:
                         self._drop(batch, exc)
                         return
@@ -379,16 +355,6 @@ class AuditAppender:
             FLUSHED.inc(len(batch))
             return
 
-    async def _copy(self, batch: list[PreparedEvent]) -> None:
-        # Grouping by organization lets the commit-time chaining lock each one only once.
-        groups: dict[str | None, list[PreparedEvent]] = {}
-        for event in sorted(batch, key=lambda e: e.organization_id or ""):
-            groups.setdefault(event.organization_id, []).append(event)
-        async with self.db.transaction() as tx:
-            for org, events in groups.items():
-                await tx.execute(SET_ORG, (org or "",))
-                await tx.execute(INSERT_EVENTS, _columns(events))
-
     def _drop(self, batch: list[PreparedEvent], exc: PgkeelError) -> None:
         self._dropped += len(batch)
         DROPPED.inc(len(batch))
@@ -396,18 +362,3 @@ class AuditAppender:
             log.error("audit appender: DROPPED event action=%s entity=%s:%s org=%s (%s: %s)",
                       event.action, event.entity_type, event.entity_id,
                       event.organization_id, exc.code, exc.message)
-
-
-def _columns(events: list[PreparedEvent]) -> tuple[list[Any], ...]:
-    """The events as one array per column (the INSERT's parameters)."""
-    return ([e.organization_id for e in events], [e.actor_id for e in events],
-            [e.action for e in events], [e.entity_type for e in events],
-            [e.entity_id for e in events], [e.old_json for e in events],
-            [e.new_json for e in events],
-            [None if e.changed is None else orjson.dumps(e.changed).decode() for e in events],
-            [e.metadata_json for e in events], [e.request_id for e in events],
-            [e.created_at for e in events])
-
-
-def _refused(exc: PgkeelError) -> bool:
-    return isinstance(exc, DatabaseError) and (exc.sqlstate or "").startswith(_REFUSED_CLASSES)
