@@ -7,10 +7,16 @@ with the machine; the CPU one request costs the app's own process is steadier, a
 sets a single-process server's ceiling. Both apps serve the same two reads to the same bearer
 token against the bench data set (`python -m bench --build-only`): `GET /v1/users/{id}` (the
 reference service with `USER_CACHE=false`, as in `http_get_user`) and `GET /v1/users?page=1&
-pageSize=20`. Rounds are interleaved; medians are printed, with each minimal app's CPU ÷ the
-reference service's (the fraction of its throughput a CPU-bound server would reach).
+pageSize=20`. A fourth contender, `pgkeel_no_middleware`, is the reference service with its
+middleware stack removed (request id, metrics, security headers, request limits): the
+difference to `pgkeel` is what that stack costs a request. Rounds are interleaved; for each
+contender the median and the minimum of the rounds' means are printed, with each minimal app's
+CPU ÷ the reference service's (the fraction of its throughput a CPU-bound server would
+reach). On a host whose speed drifts, many short rounds and the minimum tell two contenders
+apart better than the median: other work only ever adds CPU time to a round.
 
     python -m bench.http_cpu [--requests 2000] [--rounds 3] [--profile DIR]
+    python -m bench.http_cpu --requests 400 --rounds 12      # short rounds: read the minimum
 
 `--profile DIR` also writes a cProfile of one round of each (CPU time) to DIR.
 """
@@ -121,14 +127,17 @@ async def run(url: str, requests: int, rounds: int, profile_dir: Path | None) ->
             " ON o.id = u.organization_id WHERE o.slug = 'org-1' AND u.deleted_at IS NULL"
             " LIMIT 500")]
     reference = create_app()
-    apps = {"pgkeel": reference, "minimal_starlette": minimal_app.app,
-            "minimal_fastapi": minimal_app.fastapi_app}
+    bare = create_app()
+    bare.user_middleware = []   # read when the app first serves: the stack is built then
+    apps = {"pgkeel": reference, "pgkeel_no_middleware": bare,
+            "minimal_starlette": minimal_app.app, "minimal_fastapi": minimal_app.fastapi_app}
     results: dict[tuple[str, str], list[float]] = {}
     # The two minimal apps share one pool: the first lifespan opens it, the second finds it open.
-    async with (_running(reference) as keel_state, _running(minimal_app.app) as min_state,
+    async with (_running(reference) as keel_state, _running(bare) as bare_state,
+                _running(minimal_app.app) as min_state,
                 _running(minimal_app.fastapi_app) as fastapi_state):
-        states = {"pgkeel": keel_state, "minimal_starlette": min_state,
-                  "minimal_fastapi": fastapi_state}
+        states = {"pgkeel": keel_state, "pgkeel_no_middleware": bare_state,
+                  "minimal_starlette": min_state, "minimal_fastapi": fastapi_state}
         token = await _token(reference, keel_state)
         reads = {"get_user": [f"/v1/users/{i}" for i in ids], "list_users": [LIST_PATH]}
         print(f"{requests} requests a round, {rounds} rounds; load average "
@@ -142,13 +151,14 @@ async def run(url: str, requests: int, rounds: int, profile_dir: Path | None) ->
                     results.setdefault((read, name), []).append(cpu)
         print(f"load average {os.getloadavg()[0]:.1f}")
     for read in ("get_user", "list_users"):
-        keel = statistics.median(results[(read, "pgkeel")])
-        floor = statistics.median(results[(read, "minimal_starlette")])
-        bare = statistics.median(results[(read, "minimal_fastapi")])
-        print(f"{read}: pgkeel {keel:.0f} us CPU/request, minimal_starlette {floor:.0f}, "
-              f"minimal_fastapi {bare:.0f}; minimal_starlette ÷ pgkeel {floor / keel:.2f}, "
-              f"minimal_fastapi ÷ pgkeel {bare / keel:.2f}")
-
+        for name, pick in (("median", statistics.median), ("minimum", min)):
+            spent = {app: pick(results[(read, app)]) for app in apps}
+            keel = spent["pgkeel"]
+            print(f"{read} ({name} of the rounds, us CPU/request): "
+                  + ", ".join(f"{app} {value:.0f}" for app, value in spent.items())
+                  + f"; minimal_starlette ÷ pgkeel {spent['minimal_starlette'] / keel:.2f}, "
+                  f"minimal_fastapi ÷ pgkeel {spent['minimal_fastapi'] / keel:.2f}, "
+                  f"middleware {keel - spent['pgkeel_no_middleware']:.0f} us")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
