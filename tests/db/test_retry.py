@@ -14,6 +14,9 @@ from pgkeel.errors import Conflict, PgkeelError, TransactionConflict
 from pgkeel.observe import REGISTRY
 
 FAST = RetryPolicy(retries=5, base_delay_s=0.001, max_delay_s=0.01)
+PATIENT = RetryPolicy(retries=30, base_delay_s=0.002, max_delay_s=0.05)
+"""For two transactions retried against each other: on a loaded machine a transaction can take
+longer than FAST's delays, so the two retries overlap and conflict again, round after round."""
 
 
 @pytest.fixture
@@ -42,8 +45,8 @@ async def test_conflicting_serializable_transactions_both_land_exactly_once(
 
     async with Database.from_settings(pgkeel_settings, min_size=2) as db:
         await asyncio.gather(
-            db.run_in_tx(work("a", 1), isolation=Isolation.SERIALIZABLE, policy=FAST),
-            db.run_in_tx(work("b", 2), isolation=Isolation.SERIALIZABLE, policy=FAST))
+            db.run_in_tx(work("a", 1), isolation=Isolation.SERIALIZABLE, policy=PATIENT),
+            db.run_in_tx(work("b", 2), isolation=Isolation.SERIALIZABLE, policy=PATIENT))
 
     rows = sync_conn.execute(sql.SQL("SELECT label, seen FROM {} ORDER BY seen").format(
         table)).fetchall()
