@@ -110,7 +110,8 @@ class Repository(Generic[R]):
             if len(self._by_key) >= _BY_KEY_SHAPES:
                 self._by_key.clear()
             self._by_key[shape] = statement
-        params = [*scope_values(self.table, tenant), *values]
+        params = scope_values(self.table, tenant)   # a new list: the values go after it
+        params += values
         rows = await self._read([(statement, params, self.row_factory)], tx, replica)
         if rows[0]:
             return cast("R", rows[0][0])
