@@ -160,6 +160,7 @@ async def run(url: str, requests: int, rounds: int, profile_dir: Path | None) ->
                   f"minimal_fastapi ÷ pgkeel {spent['minimal_fastapi'] / keel:.2f}, "
                   f"middleware {keel - spent['pgkeel_no_middleware']:.0f} us")
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
