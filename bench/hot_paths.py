@@ -37,8 +37,10 @@ async def profile_hot_paths(url: str, redis_url: str, profile: Profile, results:
         await sc.prefill_cache(env, 500)
         paths = {
             "get_by_id": sc.get_by_id(env),
+            "get_by_id_rls": sc.get_by_id_rls(env),
             "list_offset_page1": sc.list_offset(env, "list_offset_page1", 1, ""),
             "list_count_estimated": sc.list_count(env, CountMode.ESTIMATED),
+            "list_keyset": sc.list_keyset(env)[0],
             "list_keyset_rls": sc.list_keyset(env)[1],
             "cache_hit": sc.cache_hit(env, 500),
         }

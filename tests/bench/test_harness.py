@@ -4,8 +4,6 @@ results in the issue's shape. Timings are never asserted -- only that the harnes
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +19,6 @@ from bench.http_load import HTTP_SCENARIOS  # noqa: E402
 from bench.place_order import PLACE_ORDER_SCENARIOS  # noqa: E402
 from bench.report import CONTENDERS, RATIO_KEYS, RESULT_KEYS, validate  # noqa: E402
 
-from pgkeel.embedded import EmbeddedServers  # noqa: E402
-from pgkeel.testing.databases import database_url, drop_database  # noqa: E402
-
 IN_PROCESS = {"get_by_id", "list_offset_page1", "list_offset_deep", "list_keyset",
               "list_count_exact", "list_count_planned", "list_count_estimated", "cache_hit",
               "cache_miss", "create_with_audit", "audit_append", "bulk_insert", "get_by_id_rls",
@@ -33,19 +28,6 @@ PAIRED = {"cache_hit", "cache_miss", "cache_hit_l1", "get_by_id_rls", "list_offs
           "list_keyset_rls"}
 PAIRS = {"outbox_add": {"raw_psycopg", "pgkeel"}, "outbox_relay": {"pgkeel", "procrastinate"},
           "idempotent_create_user": {"pgkeel", "pgkeel_no_key"}}
-
-
-@pytest.fixture
-def bench_env(pgkeel_servers: EmbeddedServers,
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The servers' URLs in the environment, and a bench database of this test's own."""
-    admin = pgkeel_servers.settings.database_url
-    assert admin is not None and pgkeel_servers.settings.redis_url is not None
-    monkeypatch.setenv("DATABASE_URL", admin)
-    monkeypatch.setenv("REDIS_URL", pgkeel_servers.settings.redis_url)
-    name = f"pgkeel_bench_t_{secrets.token_hex(3)}"
-    yield name
-    drop_database(admin, database_url(admin, name))
 
 
 @pytest.mark.timeout(600)
