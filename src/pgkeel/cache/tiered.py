@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -185,7 +185,8 @@ class TieredBackend:
                 self._subscribed = False
                 self._clear()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    # `aclose` is untyped in some redis-py releases and typed in others.
+                    await cast(Any, pubsub).aclose()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
