@@ -34,9 +34,10 @@ _UNAVAILABLE = (RedisError, OSError, TimeoutError)
 
 def redis_unavailable(exc: BaseException) -> bool:
     """Whether a Redis call failed for want of Redis: one of `_UNAVAILABLE`, or an error raised
-    inside the Redis client itself. redis-py can fail with its own internal errors (an
-    AttributeError on a connection another task tore down during the command's health check,
-    as a cluster failover does); those are an outage like any other, not a bug to pass on."""
+    inside the Redis client itself. redis-py can fail with its own internal errors (before 8.2,
+    an AttributeError on a connection another task tore down during the command's health
+    check, as a cluster failover does); those are an outage like any other, not a bug to pass
+    on."""
     if isinstance(exc, _UNAVAILABLE):
         return True
     frame = exc.__traceback__
