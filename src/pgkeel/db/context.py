@@ -14,6 +14,8 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
+from pgkeel.errors import UsageError
+
 __all__ = ["DbContext", "current_context", "primary_reads", "reads_need_primary",
            "use_context"]
 
@@ -91,7 +93,8 @@ class use_context:
 
     A new scope starts here: reads inside it go to replicas until it commits a write.
     A plain class rather than a `@contextmanager` generator: it is entered once per request,
-    and the generator's machinery cost more than the rest of it.
+    and the generator's machinery cost more than the rest of it. One instance may be entered
+    again after its block ends, but not while it is still active.
     """
 
     __slots__ = ("_ctx", "_inherit", "_token")
@@ -104,6 +107,9 @@ class use_context:
         self._token: Token[DbContext | None] | None = None
 
     def __enter__(self) -> DbContext:
+        if self._token is not None:
+            raise UsageError("This use_context(...) block is already active: call "
+                             "use_context() again for a nested scope.")
         org_id, actor_id, request_id, client_request_id = self._ctx
         base = current_context() if self._inherit else _EMPTY
         ctx = DbContext(
