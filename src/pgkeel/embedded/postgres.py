@@ -36,20 +36,39 @@ logging_collector = off
 """
 
 
-def server_user() -> pwd.struct_passwd:
+_USER_LOCK = Path("/run/lock" if os.path.isdir("/run/lock")
+                  else "/tmp") / "pgkeel-server-user.lock"  # noqa: S108 (root only, opened, never written)
+"""Serialises creating SERVER_USER across processes: two `useradd`s at once can both succeed,
+the second rewriting the first's entry with another uid after the first chowned files to it.
+A fixed path (not under TMPDIR), so processes with different temporary folders share it."""
+
+
+def server_user(name: str = SERVER_USER) -> pwd.struct_passwd:
     """The system user servers run as when pgkeel runs as root (PostgreSQL and PgBouncer
-    refuse root), created on first use."""
+    refuse root), created on first use. `name` is for tests."""
     try:
-        return pwd.getpwnam(SERVER_USER)
+        return pwd.getpwnam(name)
     except KeyError:
         pass
     if shutil.which("useradd") is None:
         raise EmbeddedServerError(
-            f"Running as root needs a system user {SERVER_USER!r} for PostgreSQL.",
-            hint=f"Create it (useradd --system {SERVER_USER}) or run as non-root.")
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell",  # noqa: S603,S607
-                    "/usr/sbin/nologin", SERVER_USER], check=True, capture_output=True)
-    return pwd.getpwnam(SERVER_USER)
+            f"Running as root needs a system user {name!r} for PostgreSQL.",
+            hint=f"Create it (useradd --system {name}) or run as non-root.")
+    with file_lock(_USER_LOCK):
+        try:  # another process may have created it while this one waited
+            return pwd.getpwnam(name)
+        except KeyError:
+            pass
+        done = subprocess.run(["useradd", "--system", "--no-create-home",  # noqa: S603,S607
+                               "--shell", "/usr/sbin/nologin", name],
+                              check=False, capture_output=True)
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            raise EmbeddedServerError(
+                f"Could not create the system user {name!r}: "
+                f"{done.stderr.decode(errors='replace').strip()}",
+                hint=f"Create it (useradd --system {name}) or run as non-root.") from None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import os
-import pwd
 import re
 import secrets
 import shutil
@@ -41,7 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from pgkeel.embedded._process import free_port, wait_until
-from pgkeel.embedded.postgres import SERVER_USER
+from pgkeel.embedded.postgres import SERVER_USER, server_user
 from pgkeel.errors import EmbeddedServerError
 
 __all__ = ["StreamingReplica", "find_bin_dir", "replication_refused", "server_major"]
@@ -305,7 +304,7 @@ class StreamingReplica:
     def _write(self, path: Path, text: str) -> None:
         path.write_text(text)
         if self._user is not None:
-            entry = pwd.getpwnam(self._user)
+            entry = server_user()
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def _drop_stale_slots(self) -> None:
@@ -329,7 +328,7 @@ class StreamingReplica:
         self.home.mkdir(parents=True, exist_ok=True)
         if self._user is None:
             return
-        entry = pwd.getpwnam(self._user)
+        entry = server_user()
         os.chown(self.home, entry.pw_uid, entry.pw_gid)
         self._traversable()
 
