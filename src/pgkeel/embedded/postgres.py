@@ -50,10 +50,10 @@ def server_user(name: str = SERVER_USER) -> pwd.struct_passwd:
         return pwd.getpwnam(name)
     except KeyError:
         pass
+    hint = f"Create it (useradd --system {name}) or run as non-root."
     if shutil.which("useradd") is None:
         raise EmbeddedServerError(
-            f"Running as root needs a system user {name!r} for PostgreSQL.",
-            hint=f"Create it (useradd --system {name}) or run as non-root.")
+            f"Running as root needs a system user {name!r} for PostgreSQL.", hint=hint)
     with file_lock(_USER_LOCK):
         try:  # another process may have created it while this one waited
             return pwd.getpwnam(name)
@@ -67,8 +67,7 @@ def server_user(name: str = SERVER_USER) -> pwd.struct_passwd:
         except KeyError:
             raise EmbeddedServerError(
                 f"Could not create the system user {name!r}: "
-                f"{done.stderr.decode(errors='replace').strip()}",
-                hint=f"Create it (useradd --system {name}) or run as non-root.") from None
+                f"{done.stderr.decode(errors='replace').strip()}", hint=hint) from None
 
 
 @dataclass(frozen=True)
