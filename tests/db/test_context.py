@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from psycopg.rows import tuple_row
 
 from pgkeel.db import Database, DbContext, current_context, use_context
 from pgkeel.errors import UsageError
@@ -14,9 +15,6 @@ SETTINGS = ("SELECT current_setting('pgkeel.org_id', true), "
             "current_setting('pgkeel.actor_id', true), "
             "current_setting('pgkeel.request_id', true)")
 
-
-def _tuple(cursor):
-    return tuple
 
 
 def test_a_block_inherits_unset_fields_and_restores_the_outer_one():
@@ -65,7 +63,7 @@ async def test_concurrent_tasks_each_see_their_own_context(pgkeel_settings):
         async def read_as(org: int) -> tuple[str, str, str]:
             with use_context(org_id=org, actor_id=f"u{org}", request_id=f"r{org}"):
                 await asyncio.sleep(0)  # let the other task enter its block first
-                return await db.fetch_one(SETTINGS, row_factory=_tuple)
+                return await db.fetch_one(SETTINGS, row_factory=tuple_row)
 
         results = await asyncio.gather(*(read_as(org) for org in range(1, 9)))
         assert results == [(str(o), f"u{o}", f"r{o}") for o in range(1, 9)]
@@ -76,8 +74,8 @@ async def test_after_a_failed_block_the_next_transaction_sees_the_outer_context(
     async with Database.from_settings(pgkeel_settings, min_size=1, max_size=1) as db:
         with use_context(org_id=7, actor_id="outer", request_id="r-outer"):
             with pytest.raises(RuntimeError), use_context(org_id=8, actor_id="inner"):
-                assert await db.fetch_one(SETTINGS, row_factory=_tuple) == ("8", "inner",
+                assert await db.fetch_one(SETTINGS, row_factory=tuple_row) == ("8", "inner",
                                                                             "r-outer")
                 raise RuntimeError("boom")
-            assert await db.fetch_one(SETTINGS, row_factory=_tuple) == ("7", "outer", "r-outer")
-        assert await db.fetch_one(SETTINGS, row_factory=_tuple) == ("", "", "")
+            assert await db.fetch_one(SETTINGS, row_factory=tuple_row) == ("7", "outer", "r-outer")
+        assert await db.fetch_one(SETTINGS, row_factory=tuple_row) == ("", "", "")

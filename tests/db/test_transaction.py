@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from pgkeel.db import Database, Isolation, use_context
 from pgkeel.errors import DatabaseError, UsageError
@@ -86,10 +87,10 @@ async def test_context_reaches_the_transaction_and_never_leaks_to_the_next(
     # One connection, so the second transaction reuses the first one's session.
     async with Database.from_settings(pgkeel_settings, min_size=1, max_size=1) as db:
         with use_context(org_id=42, actor_id="u-7", request_id="req-1"):
-            assert await db.fetch_one(query, row_factory=_tuple) == ("42", "u-7", "req-1")
+            assert await db.fetch_one(query, row_factory=tuple_row) == ("42", "u-7", "req-1")
             with use_context(actor_id="u-8"):  # inherits org and request
-                assert await db.fetch_one(query, row_factory=_tuple) == ("42", "u-8", "req-1")
-        assert await db.fetch_one(query, row_factory=_tuple) == ("", "", "")
+                assert await db.fetch_one(query, row_factory=tuple_row) == ("42", "u-8", "req-1")
+        assert await db.fetch_one(query, row_factory=tuple_row) == ("", "", "")
 
 
 async def test_readonly_transaction_refuses_writes(pgkeel_db, items):
@@ -122,6 +123,3 @@ async def test_pool_connection_is_clean_after_a_failed_transaction(pgkeel_settin
             await db.execute("SELECT 1/0")
         assert await db.fetch_val("SELECT 41 + 1") == 42
 
-
-def _tuple(cursor):
-    return tuple
